@@ -1,0 +1,25 @@
+//! The Suyuan schema as sea-orm migrations, one file per change, for SQLite and PostgreSQL.
+//!
+//! Rules (see `migrations/README.md`): identifiers are `DeriveIden` enums local to each file,
+//! never live entity code; a migration once released is never edited — add a new one.
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_tenants;
+mod m20261127_000002_create_users;
+
+/// All migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_tenants::Migration), Box::new(m20261127_000002_create_users::Migration)]
+    }
+}
+
+/// A timestamp column with time zone (TEXT in SQLite, timestamptz in PostgreSQL).
+pub(crate) fn ts(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
+}

@@ -1,0 +1,168 @@
+//! Builds the HTTP application: middleware order, module routes, OpenAPI, background jobs.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+pub use actix_web::dev::ServerHandle;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
+use actix_web::web::Redirect;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::bootstrap::{self, Bootstrapped};
+use crate::config::{DatabaseKind, Settings};
+use crate::error::{self, ApiError};
+use crate::jobs::Jobs;
+use crate::kv::Redis;
+use crate::metrics::{self, Metrics};
+use crate::openapi::ApiDoc;
+use crate::request_id;
+use crate::state::AppState;
+
+/// Every JSON route of every module. The OpenAPI document is collected from here, so a route
+/// registered here is documented and a route not registered here does not exist.
+pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    crate::ops::configure(cfg);
+}
+
+/// A built, bound, not yet running platform.
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+    state: AppState,
+    bootstrapped: Bootstrapped,
+}
+
+impl Application {
+    /// Connects to the database (migrating it and creating the first administrator when
+    /// empty), prepares Redis when configured, binds the listener and starts background jobs.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or migrated, or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&settings).await?;
+        crate::db::migrate_up(&db).await?;
+        let bootstrapped = bootstrap::run(&db, &settings).await?;
+        let redis = settings.redis_url.as_deref().map(Redis::new).transpose()?;
+        let metrics = Metrics::new().context("metrics registry")?;
+        let jobs = Jobs::new(metrics.clone());
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let settings = Arc::new(settings);
+        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs };
+        start_jobs(&state);
+        let server = server(state.clone(), listener)?;
+        Ok(Self { addr, server, state, bootstrapped })
+    }
+
+    /// The bound address (the real port when `listen` asked for port 0).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// What the first start created (to print the one-time password).
+    #[must_use]
+    pub fn bootstrapped(&self) -> &Bootstrapped {
+        &self.bootstrapped
+    }
+
+    /// The database pool (tests use it to look behind the API).
+    #[must_use]
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// A handle that stops the server gracefully.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`Application::handle`]`.stop(true)`): stops accepting,
+    /// lets in-flight requests finish, then stops the background jobs.
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let timeout = Duration::from_secs(self.state.settings.shutdown_timeout_secs);
+        self.state.jobs.shutdown(timeout).await;
+        if let Err(e) = self.state.db.close_by_ref().await {
+            tracing::warn!(error = %e, "closing the database pool failed");
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn start_jobs(state: &AppState) {
+    if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
+        // Keeps the WAL file small on long-running embedded installs.
+        let db = state.db.clone();
+        state.jobs.spawn_periodic("sqlite_checkpoint", Duration::from_secs(300), move || {
+            let db = db.clone();
+            async move {
+                use sea_orm::ConnectionTrait;
+                db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await?;
+                db.execute_unprepared("PRAGMA optimize").await?;
+                Ok(())
+            }
+        });
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("没有这个地址: {} {}", req.method(), req.path())))
+}
+
+fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
+    let doc = crate::openapi::document();
+    let data = web::Data::new(state.clone());
+    let metrics = web::Data::new(state.metrics.clone());
+    let body_limit = settings.max_body_bytes;
+    let mut http = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .app_data(data.clone())
+            .app_data(metrics.clone())
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(Compress::default())
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
+            .wrap(from_fn(metrics::middleware))
+            .wrap(from_fn(request_id::middleware))
+            .into_utoipa_app()
+            .openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+            .configure(api_routes)
+            .split_for_parts();
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
+            .route("/docs", web::get().to(|| async { Redirect::to("/docs/").permanent() }))
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    if settings.workers > 0 {
+        http = http.workers(settings.workers);
+    }
+    Ok(http.run())
+}

@@ -1,0 +1,106 @@
+//! First start: the root tenant (national, 100000, 全国) and the first administrator.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use suyuan_tenancy::TenantLevel;
+use suyuan_tenancy::division::NATIONAL_CODE;
+use suyuan_tenancy::entity::tenant;
+use uuid::Uuid;
+
+use crate::config::{ConfigError, Settings};
+use crate::modules::identity::entity::user;
+use crate::modules::identity::password;
+
+/// The first administrator's login name.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// What the first start created.
+#[derive(Debug, Default)]
+pub struct Bootstrapped {
+    /// The root tenant was created now.
+    pub created_root: bool,
+    /// The administrator was created now with this generated password, to be shown once.
+    pub generated_password: Option<String>,
+    /// The administrator was created now with the configured password.
+    pub created_admin_from_config: bool,
+}
+
+/// Checks `admin_password` against the password rules before anything starts.
+///
+/// # Errors
+/// A [`ConfigError`] naming `admin_password`.
+pub fn check_admin_password(settings: &Settings) -> Result<(), ConfigError> {
+    if let Some(p) = &settings.admin_password {
+        password::check_rules("admin_password", ADMIN_USERNAME, p).map_err(|e| ConfigError {
+            key: "admin_password".to_owned(),
+            origin: String::new(),
+            problem: e.message,
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates the root tenant and the first administrator when the database has none. Does
+/// nothing on later starts.
+///
+/// # Errors
+/// Database failures.
+pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<Bootstrapped> {
+    let txn = db.begin().await?;
+    let mut done = Bootstrapped::default();
+    let existing = tenant::Entity::find().filter(tenant::Column::Code.eq(NATIONAL_CODE)).one(&txn).await?;
+    let root_id = match existing {
+        Some(root) => root.id,
+        None => {
+            let now = Utc::now();
+            let root = tenant::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                code: Set(NATIONAL_CODE.to_owned()),
+                name: Set("全国".to_owned()),
+                level: Set(TenantLevel::National.as_str().to_owned()),
+                parent_id: Set(None),
+                path: Set(format!("{NATIONAL_CODE}/")),
+                status: Set("active".to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            done.created_root = true;
+            root.id
+        }
+    };
+    if user::Entity::find().count(&txn).await? == 0 {
+        let (pw, generated) = match &settings.admin_password {
+            Some(p) => (p.clone(), false),
+            None => (password::generate(), true),
+        };
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw).map(|h| (h, pw))).await??;
+        let now = Utc::now();
+        user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(root_id),
+            username: Set(ADMIN_USERNAME.to_owned()),
+            display_name: Set("系统管理员".to_owned()),
+            password_hash: Set(Some(hash.0)),
+            must_change_password: Set(true),
+            status: Set("active".to_owned()),
+            failed_logins: Set(0),
+            locked_until: Set(None),
+            password_changed_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        if generated {
+            done.generated_password = Some(hash.1);
+        } else {
+            done.created_admin_from_config = true;
+        }
+    }
+    txn.commit().await?;
+    Ok(done)
+}

@@ -1,0 +1,227 @@
+//! The command line: `suyuan [serve] | migrate up|down|status | openapi | demo | version`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use suyuan_migrations::MigrationStatus;
+use suyuan_migrations::{Migrator, MigratorTrait};
+
+use crate::app::Application;
+use crate::config::{ConfigError, Settings};
+
+/// Suyuan (溯源): the important-product traceability management platform.
+#[derive(Debug, Parser)]
+#[command(name = "suyuan", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./suyuan.toml when present). Env: SUYUAN_CONFIG.
+    #[arg(long, global = true, env = "SUYUAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080 (overrides the file and SUYUAN_LISTEN).
+    #[arg(long, global = true)]
+    pub listen: Option<String>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the platform (default).
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        /// up | down | status
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the OpenAPI document (the committed openapi/openapi.json).
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Load the demo data set (safe to run again).
+    Demo,
+    /// Print the version.
+    Version,
+}
+
+/// Migration actions.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last migration (or N).
+    Down {
+        /// How many to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations with their state.
+    Status,
+}
+
+/// Exit code for configuration errors.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Parses the command line and runs it.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Version) => {
+            return out(&format!("suyuan {}", env!("CARGO_PKG_VERSION")));
+        }
+        Some(Command::Openapi { output }) => return openapi(output.as_ref()),
+        _ => {}
+    }
+    let settings = match load_settings(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            err_line(&e.to_string());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    crate::telemetry::init(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            err_line(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None | Some(Command::Serve) => serve(settings).await,
+            Some(Command::Migrate { action }) => migrate(&settings, &action).await,
+            Some(Command::Demo) => demo(&settings).await,
+            Some(Command::Version | Command::Openapi { .. }) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "failed");
+            err_line(&format!("错误 / error: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the settings with the command-line overrides and checks them.
+///
+/// # Errors
+/// The first bad key.
+pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(listen) = &cli.listen {
+        settings.listen.clone_from(listen);
+        settings.listen_addr().map_err(|mut e| {
+            e.origin = " (from --listen)".to_owned();
+            e
+        })?;
+    }
+    crate::bootstrap::check_admin_password(&settings)?;
+    Ok(settings)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(database = %crate::db::redact(&settings.database_url), redis = settings.redis_url.is_some(), "starting");
+    let app = Application::build(settings.clone()).await?;
+    let url = settings.display_url(app.addr());
+    let boot = app.bootstrapped();
+    let mut banner = format!(
+        "\n溯源 Suyuan {ver} 已启动 / is running\n  控制台 console      {url}/\n  接口文档 API docs    {url}/docs/\n  OpenAPI            {url}/openapi.json\n  健康 health        {url}/healthz   {url}/readyz   {url}/metrics\n",
+        ver = env!("CARGO_PKG_VERSION"),
+    );
+    if let Some(pw) = &boot.generated_password {
+        banner.push_str(&format!(
+            "\n  首次启动已创建管理员 / first administrator created:\n    用户名 user: {user}\n    一次性密码 one-time password: {pw}\n    (只显示这一次，首次登录时必须修改 / shown once; must be changed at first login)\n",
+            user = crate::bootstrap::ADMIN_USERNAME
+        ));
+    } else if boot.created_admin_from_config {
+        banner.push_str("\n  管理员 admin 已用 SUYUAN_ADMIN_PASSWORD 创建，首次登录时必须修改密码\n");
+    }
+    banner.push_str("\n按 Ctrl-C 停止 / press Ctrl-C to stop\n");
+    out(&banner);
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings, action: &MigrateAction) -> anyhow::Result<()> {
+    let db = crate::db::connect(settings).await?;
+    match action {
+        MigrateAction::Up => {
+            crate::db::migrate_up(&db).await?;
+            out("migrations applied");
+        }
+        MigrateAction::Down { steps } => {
+            Migrator::down(&db, Some(*steps)).await?;
+            out(&format!("rolled back {steps} migration(s)"));
+        }
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(&db).await? {
+                let state = match m.status() {
+                    MigrationStatus::Applied => "applied",
+                    MigrationStatus::Pending => "pending",
+                };
+                out(&format!("{state:8} {}", m.name()));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn demo(settings: &Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(settings).await?;
+    crate::db::migrate_up(&db).await?;
+    let boot = crate::bootstrap::run(&db, settings).await?;
+    if let Some(pw) = boot.generated_password {
+        out(&format!("管理员 admin 一次性密码 / one-time password: {pw}"));
+    }
+    let report = crate::demo::load(&db).await?;
+    out(&format!(
+        "演示数据 demo data: {} tenants created, {} already present",
+        report.tenants_created, report.tenants_existing
+    ));
+    Ok(())
+}
+
+fn openapi(output: Option<&PathBuf>) -> ExitCode {
+    let json = match crate::openapi::to_pretty_json() {
+        Ok(j) => j,
+        Err(e) => {
+            err_line(&format!("cannot serialise the OpenAPI document: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match output {
+        Some(path) => match std::fs::write(path, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                err_line(&format!("cannot write {}: {e}", path.display()));
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(json.as_bytes()).is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+    }
+}
+
+/// Command output for people (not a log line).
+fn out(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    ExitCode::SUCCESS
+}
+
+/// One line on standard error.
+fn err_line(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}

@@ -1,0 +1,260 @@
+//! Typed configuration: defaults (embedded mode) ← `suyuan.toml` ← `SUYUAN_*` environment.
+//!
+//! Every key is flat so that the file key and the environment variable are the same name:
+//! `database_url` in the file is `SUYUAN_DATABASE_URL` in the environment. A bad value is
+//! reported as one [`ConfigError`] that names the key, where it came from and what is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The keys that may be set, in the file or as `SUYUAN_<KEY>`.
+pub const KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "db_max_connections",
+    "redis_url",
+    "log_format",
+    "log_level",
+    "max_body_bytes",
+    "shutdown_timeout_secs",
+    "workers",
+    "admin_password",
+    "public_url",
+];
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The platform's settings after defaults, file and environment are merged and checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds, e.g. `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: String,
+    /// `sqlite://path/to/file.db` (embedded) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Upper bound of the database connection pool.
+    pub db_max_connections: u32,
+    /// `redis://host:port/db`; when absent, caches, sessions and limits stay in-process.
+    pub redis_url: Option<String>,
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,suyuan_platform=debug`.
+    pub log_level: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds given to in-flight requests and background jobs at shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Initial password of the first administrator; generated and printed once when absent.
+    pub admin_password: Option<String>,
+    /// The URL people use to reach this server (printed at start, used in links and QR codes).
+    pub public_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            database_url: "sqlite://./data/suyuan.db".to_owned(),
+            db_max_connections: 10,
+            redis_url: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+            max_body_bytes: 2 * 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+            admin_password: None,
+            public_url: None,
+        }
+    }
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// One readable configuration problem. Displayed as a single line.
+#[derive(Debug, thiserror::Error)]
+#[error("配置错误 / configuration error: {key}{origin}: {problem}")]
+pub struct ConfigError {
+    /// The key (file name of the setting); the environment variable is `SUYUAN_` + upper case.
+    pub key: String,
+    /// Where the value came from, e.g. ` (from SUYUAN_LISTEN)`, or empty.
+    pub origin: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), origin: String::new(), problem: problem.into() }
+    }
+}
+
+impl Settings {
+    /// Loads settings. `file` is an explicit config path (must exist); without one,
+    /// `./suyuan.toml` is read when present. Environment variables override the file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::new("config", format!("file {} does not exist", path.display())));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default = PathBuf::from("suyuan.toml");
+                if default.is_file() {
+                    figment = figment.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        figment = figment.merge(Env::prefixed("SUYUAN_").only(KEYS));
+        let settings: Settings = figment.extract().map_err(|e| from_figment(&e))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.database_kind()?;
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::new("db_max_connections", "must be at least 1"));
+        }
+        if let Some(redis) = &self.redis_url {
+            let url = url::Url::parse(redis).map_err(|e| ConfigError::new("redis_url", format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "redis" | "rediss") {
+                return Err(ConfigError::new(
+                    "redis_url",
+                    format!("scheme must be redis:// or rediss://, got {}://", url.scheme()),
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("log_level", format!("not a valid filter ({e})")))?;
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::new("max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(public) = &self.public_url {
+            url::Url::parse(public).map_err(|e| ConfigError::new("public_url", format!("not a URL ({e})")))?;
+        }
+        Ok(())
+    }
+
+    /// The socket address to bind.
+    ///
+    /// # Errors
+    /// When `listen` is not `HOST:PORT` with an IP host.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            ConfigError::new("listen", format!("\"{}\" is not an address like 127.0.0.1:8080", self.listen))
+        })
+    }
+
+    /// The database engine selected by `database_url`.
+    ///
+    /// # Errors
+    /// When the URL has another scheme.
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = &self.database_url;
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(ConfigError::new("database_url", "must start with sqlite:// (embedded) or postgres:// (server)"))
+        }
+    }
+
+    /// The URL printed for people to open.
+    #[must_use]
+    pub fn display_url(&self, bound: SocketAddr) -> String {
+        if let Some(public) = &self.public_url {
+            return public.trim_end_matches('/').to_owned();
+        }
+        let host = if bound.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else if bound.is_ipv6() {
+            format!("[{}]", bound.ip())
+        } else {
+            bound.ip().to_string()
+        };
+        format!("http://{host}:{}", bound.port())
+    }
+}
+
+fn from_figment(err: &figment::Error) -> ConfigError {
+    let key = if err.path.is_empty() { "config".to_owned() } else { err.path.join(".") };
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(|m| {
+            if m.name.to_lowercase().contains("env") {
+                format!(" (from environment variable SUYUAN_{})", key.to_uppercase())
+            } else {
+                m.source.as_ref().map_or_else(|| format!(" (from {})", m.name), |src| format!(" (from {src})"))
+            }
+        })
+        .unwrap_or_default();
+    ConfigError { key, origin, problem: err.kind.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_mode() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(s.database_kind().unwrap(), DatabaseKind::Sqlite);
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.listen_addr().unwrap().port(), 8080);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let s = Settings { listen: "localhost".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "listen");
+        let s = Settings { database_url: "mysql://x".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "database_url");
+        let s = Settings { redis_url: Some("http://x".into()), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "redis_url");
+        let s = Settings { db_max_connections: 0, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "db_max_connections");
+    }
+
+    #[test]
+    fn display_url_prefers_public_url() {
+        let s = Settings { public_url: Some("https://trace.example.gov.cn/".into()), ..Settings::default() };
+        assert_eq!(s.display_url("0.0.0.0:80".parse().unwrap()), "https://trace.example.gov.cn");
+        let s = Settings::default();
+        assert_eq!(s.display_url("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+    }
+}

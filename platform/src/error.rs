@@ -1,0 +1,337 @@
+//! One error type for every route, answered as RFC 9457 `application/problem+json`.
+//!
+//! Each error has a stable snake_case `code` that clients can switch on; `title` and `detail`
+//! are in Chinese for the people reading them. Validation errors list every bad field in
+//! `errors[]`. A 5xx never shows its cause to the caller; the cause is logged with the
+//! request id instead.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One bad field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `events[3].quantity`, or the query/path parameter name.
+    pub field: String,
+    /// The rule it broke, a stable snake_case word such as `required`, `too_long`, `format`.
+    pub rule: String,
+    /// What is wrong, in Chinese.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), rule: rule.into(), message: message.into() }
+    }
+}
+
+/// An RFC 9457 problem document, as sent to clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI reference naming the problem kind: `/problems/{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem kind, in Chinese.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Explanation of this occurrence, in Chinese.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// The request id (also in the `X-Request-Id` header), to quote when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Every bad field, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// The error every handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: Option<String>,
+    errors: Vec<FieldError>,
+    /// Logged, never sent.
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self { status, code, title, detail: None, errors: Vec::new(), source: None }
+    }
+
+    /// Adds a human explanation.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// 400: the request could not be read (syntax, encoding).
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", "请求格式错误").with_detail(detail)
+    }
+
+    /// 400: the body is not well-formed JSON; the detail gives line and column.
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", "JSON 格式错误").with_detail(detail)
+    }
+
+    /// 422: the request is well-formed but fields break rules.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "数据校验未通过");
+        e.detail = Some(format!("{} 个字段未通过校验", errors.len()));
+        e.errors = errors;
+        e
+    }
+
+    /// 422 for one field.
+    pub fn invalid_field(field: &str, rule: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, rule, message)])
+    }
+
+    /// 401: no or bad credentials.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "未登录或凭证无效").with_detail(detail)
+    }
+
+    /// 403: authenticated but not allowed.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "无权执行此操作").with_detail(detail)
+    }
+
+    /// 403 with a more specific code (e.g. `password_change_required`).
+    pub fn forbidden_code(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, "无权执行此操作").with_detail(detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "资源不存在").with_detail(detail)
+    }
+
+    /// 409: the request conflicts with the current state.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "与现有数据冲突").with_detail(detail)
+    }
+
+    /// 413.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "请求体过大")
+            .with_detail(format!("请求体不能超过 {limit} 字节"))
+    }
+
+    /// 415.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "不支持的内容类型")
+            .with_detail(format!("请使用 Content-Type: {expected}"))
+    }
+
+    /// 423: the account is locked for a while.
+    pub fn locked(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::LOCKED, "account_locked", "账号已锁定").with_detail(detail)
+    }
+
+    /// 503: a dependency is unavailable.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "服务暂不可用").with_detail(detail)
+    }
+
+    /// 500 with the cause kept for the log only.
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "服务器内部错误");
+        e.detail = Some("请稍后重试；如果问题持续，请将请求编号提供给管理员".to_owned());
+        e.source = Some(source.into());
+        e
+    }
+
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The field errors.
+    #[must_use]
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The body sent to the client.
+    #[must_use]
+    pub fn to_problem(&self, request_id: Option<String>) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.code),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            request_id,
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code, self.status)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source:#}")?;
+        } else if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, error = %self, "request failed");
+        }
+        let body = serde_json::to_vec(&self.to_problem(crate::request_id::current())).unwrap_or_default();
+        HttpResponse::build(self.status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+            .body(body)
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<sea_orm::TransactionError<ApiError>> for ApiError {
+    fn from(e: sea_orm::TransactionError<ApiError>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => Self::internal(db),
+            sea_orm::TransactionError::Transaction(api) => api,
+        }
+    }
+}
+
+/// Result alias for handlers and services.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Maps the JSON extractor's errors to problems: syntax errors with their position (400),
+/// wrong shapes naming the field (422), too large (413), wrong content type (415).
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let api = match err {
+        J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => ApiError::payload_too_large(limit),
+        J::ContentType => ApiError::unsupported_media_type("application/json"),
+        J::Deserialize(e) => from_serde_json(&e),
+        J::Payload(e) => ApiError::bad_request(format!("无法读取请求体: {e}")),
+        other => ApiError::bad_request(other.to_string()),
+    };
+    api.into()
+}
+
+/// Turns a `serde_json` error into a problem: syntax → 400 with the position, data → 422 naming
+/// the field when serde reports it.
+#[must_use]
+pub fn from_serde_json(e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::malformed_json(format!(
+            "第 {} 行第 {} 列: {}",
+            e.line(),
+            e.column(),
+            strip_position(&e.to_string())
+        )),
+        Category::Data => {
+            let text = strip_position(&e.to_string());
+            let field = field_in_serde_message(&text).unwrap_or_else(|| "body".to_owned());
+            let rule = if text.starts_with("missing field") {
+                "required"
+            } else if text.starts_with("unknown field") {
+                "unknown_field"
+            } else {
+                "type"
+            };
+            ApiError::invalid_field(&field, rule, format!("第 {} 行第 {} 列: {text}", e.line(), e.column()))
+        }
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde names the field in backticks: "missing field `name`", "unknown field `x`, expected …".
+fn field_in_serde_message(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// Maps query-string errors to a 422 naming the parameter when serde names it.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let text = err.to_string();
+    let field = field_in_serde_message(&text).unwrap_or_else(|| "query".to_owned());
+    ApiError::invalid_field(&field, "format", format!("查询参数有误: {text}")).into()
+}
+
+/// Maps path errors to a 422.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid_field("path", "format", format!("路径参数有误: {err}")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = serde_json::from_str::<serde_json::Value>("{\"a\": 1,\n  oops}").unwrap_err();
+        let api = from_serde_json(&e);
+        assert_eq!(api.code(), "malformed_json");
+        let p = api.to_problem(None);
+        assert_eq!(p.status, 400);
+        assert!(p.detail.unwrap().contains("第 2 行"));
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[expect(dead_code, reason = "only the error matters")]
+        struct Body {
+            name: String,
+        }
+        let e = serde_json::from_str::<Body>("{}").unwrap_err();
+        let api = from_serde_json(&e);
+        assert_eq!(api.code(), "validation_failed");
+        assert_eq!(api.field_errors()[0].field, "name");
+        assert_eq!(api.field_errors()[0].rule, "required");
+    }
+
+    #[test]
+    fn internal_error_hides_its_cause() {
+        let api = ApiError::internal(anyhow::anyhow!("password=secret in connection string"));
+        let body = serde_json::to_string(&api.to_problem(None)).unwrap();
+        assert!(!body.contains("secret"));
+        assert!(api.to_string().contains("secret"), "the log line keeps the cause");
+    }
+}

@@ -1,0 +1,139 @@
+//! Prometheus metrics: requests by route and status, latency, database pool, background jobs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// All metric families of one running platform (one registry per app, so tests in one process
+/// do not share counters).
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    db_connections: IntGaugeVec,
+    db_max_connections: IntGauge,
+    job_runs: IntCounterVec,
+    jobs_running: IntGaugeVec,
+}
+
+fn build() -> Result<Inner, prometheus::Error> {
+    let registry = Registry::new_custom(Some("suyuan".to_owned()), None)?;
+    let requests = IntCounterVec::new(
+        Opts::new("http_requests_total", "HTTP requests by method, route pattern and status"),
+        &["method", "route", "status"],
+    )?;
+    let latency = HistogramVec::new(
+        HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route pattern")
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        &["method", "route"],
+    )?;
+    let db_connections =
+        IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections by state"), &["state"])?;
+    let db_max_connections = IntGauge::new("db_pool_max_connections", "Configured pool size")?;
+    let job_runs =
+        IntCounterVec::new(Opts::new("job_runs_total", "Background job runs by job and result"), &["job", "result"])?;
+    let jobs_running =
+        IntGaugeVec::new(Opts::new("jobs_running", "Background jobs currently running, by job"), &["job"])?;
+    registry.register(Box::new(requests.clone()))?;
+    registry.register(Box::new(latency.clone()))?;
+    registry.register(Box::new(db_connections.clone()))?;
+    registry.register(Box::new(db_max_connections.clone()))?;
+    registry.register(Box::new(job_runs.clone()))?;
+    registry.register(Box::new(jobs_running.clone()))?;
+    Ok(Inner { registry, requests, latency, db_connections, db_max_connections, job_runs, jobs_running })
+}
+
+impl Metrics {
+    /// A fresh registry with every family registered.
+    ///
+    /// # Errors
+    /// Only if two families had the same name (a programming error caught by tests).
+    pub fn new() -> Result<Self, prometheus::Error> {
+        Ok(Self { inner: Arc::new(build()?) })
+    }
+
+    /// Records one finished request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        self.inner.requests.with_label_values(&[method, route, status.as_str()]).inc();
+        self.inner.latency.with_label_values(&[method, route]).observe(seconds);
+    }
+
+    /// Sets the pool gauges (sampled at scrape time).
+    pub fn set_db_pool(&self, size: u32, idle: usize, max: u32) {
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        let size = i64::from(size);
+        self.inner.db_connections.with_label_values(&["idle"]).set(idle);
+        self.inner.db_connections.with_label_values(&["in_use"]).set((size - idle).max(0));
+        self.inner.db_max_connections.set(i64::from(max));
+    }
+
+    /// A job run started; call [`Metrics::job_finished`] after.
+    pub fn job_started(&self, job: &str) {
+        self.inner.jobs_running.with_label_values(&[job]).inc();
+    }
+
+    /// A job run ended.
+    pub fn job_finished(&self, job: &str, ok: bool) {
+        self.inner.jobs_running.with_label_values(&[job]).dec();
+        self.inner.job_runs.with_label_values(&[job, if ok { "ok" } else { "error" }]).inc();
+    }
+
+    /// The text exposition of every family.
+    ///
+    /// # Errors
+    /// When encoding fails (never for the text encoder in practice).
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&self.inner.registry.gather(), &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// Middleware: counts and times every request by its route pattern (not its raw path, so
+/// `/t/{code}` is one series however many codes are scanned).
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().clone();
+    let started = Instant::now();
+    let res = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        metrics.observe_request(method.as_str(), &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_families() {
+        let m = Metrics::new().unwrap();
+        m.observe_request("GET", "/healthz", 200, 0.001);
+        m.set_db_pool(3, 2, 10);
+        m.job_started("x");
+        m.job_finished("x", true);
+        let text = m.render().unwrap();
+        assert!(text.contains("suyuan_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"));
+        assert!(text.contains("suyuan_db_pool_connections{state=\"in_use\"} 1"));
+        assert!(text.contains("suyuan_job_runs_total{job=\"x\",result=\"ok\"} 1"));
+        assert!(text.contains("suyuan_http_request_duration_seconds_bucket"));
+    }
+}

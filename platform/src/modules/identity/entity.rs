@@ -1,0 +1,43 @@
+//! The `users` table.
+
+/// A local user account.
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    /// The `users` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        /// Surrogate key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Home tenant.
+        pub tenant_id: Uuid,
+        /// Lower-case login name, unique in the deployment.
+        pub username: String,
+        /// Name shown in the console.
+        pub display_name: String,
+        /// argon2id PHC string; `None` for SSO-only accounts.
+        pub password_hash: Option<String>,
+        /// The next login must set a new password (initial and reset passwords).
+        pub must_change_password: bool,
+        /// `active` or `disabled`.
+        pub status: String,
+        /// Consecutive failed logins.
+        pub failed_logins: i32,
+        /// Locked until then after too many failures.
+        pub locked_until: Option<DateTimeUtc>,
+        /// When the password was last set.
+        pub password_changed_at: Option<DateTimeUtc>,
+        /// Creation time.
+        pub created_at: DateTimeUtc,
+        /// Last change.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

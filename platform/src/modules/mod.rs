@@ -1,0 +1,3 @@
+//! Business modules, one folder per chapter of the standard.
+
+pub mod identity;

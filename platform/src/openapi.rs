@@ -1,0 +1,43 @@
+//! The OpenAPI 3.1 document. Paths and schemas are collected from each module's `configure`
+//! (utoipa-actix-web); this file only holds the document's header and shared schemas.
+
+use actix_web::App;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, Problem};
+
+/// The document's header: title, description, tags and the shared error schemas.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Suyuan 溯源 — 重要产品追溯管理平台 API",
+        description = "重要产品追溯管理平台的数据接口（R-DP-f）。所有错误以 RFC 9457 application/problem+json 返回，\
+                       包含稳定的 `code` 与字段级 `errors[]`。\n\nThe data interface of the Suyuan important-product \
+                       traceability platform. Every error is an RFC 9457 problem document with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "运维 ops", description = "健康、就绪与指标 / health, readiness and metrics"),
+    ),
+    components(schemas(Problem, FieldError))
+)]
+pub struct ApiDoc;
+
+/// The full document, built from the same route registrations the server uses.
+#[must_use]
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, doc) =
+        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::app::api_routes).split_for_parts();
+    doc
+}
+
+/// The document as pretty JSON with a trailing newline (the committed `openapi/openapi.json`).
+///
+/// # Errors
+/// Serialisation failure (not expected).
+pub fn to_pretty_json() -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string_pretty(&document())?;
+    s.push('\n');
+    Ok(s)
+}

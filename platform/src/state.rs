@@ -1,0 +1,25 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::jobs::Jobs;
+use crate::kv::Redis;
+use crate::metrics::Metrics;
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Redis, when configured.
+    pub redis: Option<Redis>,
+    /// The settings the platform started with.
+    pub settings: Arc<Settings>,
+    /// Metric families.
+    pub metrics: Metrics,
+    /// Background jobs.
+    pub jobs: Jobs,
+}

@@ -1,0 +1,109 @@
+//! The `suyuan` binary itself: configuration errors, version, OpenAPI output, migrations.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::process::Command;
+
+fn suyuan() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_suyuan"));
+    // A clean environment for the keys we read, so the developer's own settings do not leak in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SUYUAN_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn one_line_exit_2(cmd: &mut Command, key: &str) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "exit code 2 for a bad {key}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(key), "names the key {key}: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_environment_values_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = one_line_exit_2(
+        suyuan().current_dir(dir.path()).env("SUYUAN_DB_MAX_CONNECTIONS", "lots"),
+        "db_max_connections",
+    );
+    assert!(line.contains("SUYUAN_DB_MAX_CONNECTIONS"), "names the variable: {line}");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_LISTEN", "localhost"), "listen");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_DATABASE_URL", "mysql://db/x"), "database_url");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_REDIS_URL", "http://cache"), "redis_url");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_LOG_FORMAT", "xml"), "log_format");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ADMIN_PASSWORD", "short"), "admin_password");
+    one_line_exit_2(suyuan().current_dir(dir.path()).args(["--listen", "nowhere"]), "listen");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn bad_file_values_exit_2_and_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("suyuan.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:8080\"\nmax_body_bytes = \"big\"\n").unwrap();
+    let line = one_line_exit_2(suyuan().current_dir(dir.path()), "max_body_bytes");
+    assert!(line.contains("suyuan.toml"), "{line}");
+    std::fs::write(&file, "listne = \"127.0.0.1:8080\"\n").unwrap();
+    one_line_exit_2(suyuan().current_dir(dir.path()), "listne");
+    one_line_exit_2(suyuan().args(["--config", "/no/such/file.toml"]), "config");
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = suyuan().arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("suyuan {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn openapi_command_matches_the_committed_document() {
+    let out = suyuan().arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json")).unwrap();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == committed,
+        "openapi/openapi.json is stale: run `cargo run -q -- openapi --output openapi/openapi.json`"
+    );
+}
+
+#[test]
+fn migrate_up_status_down_on_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/m.db", dir.path().display());
+    let run = |args: &[&str]| {
+        let out = suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = run(&["migrate", "status"]);
+    assert!(status.lines().all(|l| l.starts_with("pending")), "{status}");
+    run(&["migrate", "up"]);
+    let status = run(&["migrate", "status"]);
+    assert!(status.lines().count() >= 2 && status.lines().all(|l| l.starts_with("applied")), "{status}");
+    run(&["migrate", "down", "--steps", "1"]);
+    let status = run(&["migrate", "status"]);
+    assert!(status.lines().last().unwrap().starts_with("pending"), "{status}");
+    run(&["migrate", "up"]);
+}
+
+#[test]
+fn demo_loads_tenants_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/demo.db", dir.path().display());
+    let run = || {
+        let out = suyuan().env("SUYUAN_DATABASE_URL", &url).arg("demo").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(first.contains("13 tenants created"), "{first}");
+    assert!(first.contains("one-time password"), "the first run creates the administrator: {first}");
+    let second = run();
+    assert!(second.contains("0 tenants created, 13 already present"), "{second}");
+    assert!(!second.contains("one-time password"), "the password is shown only once: {second}");
+}

@@ -1,0 +1,240 @@
+//! GB/T 2260 administrative division codes and the tenant levels they imply.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The level of a tenant in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantLevel {
+    /// 国家 — the national platform, code 100000.
+    National,
+    /// 省 — a province, autonomous region or municipality directly under the central government.
+    Provincial,
+    /// 市 — a prefecture-level city.
+    Municipal,
+    /// 县 — a county-level division.
+    County,
+}
+
+impl TenantLevel {
+    /// Stored spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::National => "national",
+            Self::Provincial => "provincial",
+            Self::Municipal => "municipal",
+            Self::County => "county",
+        }
+    }
+
+    /// Chinese name shown to people.
+    #[must_use]
+    pub const fn label_zh(self) -> &'static str {
+        match self {
+            Self::National => "国家级",
+            Self::Provincial => "省级",
+            Self::Municipal => "市级",
+            Self::County => "县级",
+        }
+    }
+}
+
+impl FromStr for TenantLevel {
+    type Err = DivisionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "national" => Ok(Self::National),
+            "provincial" => Ok(Self::Provincial),
+            "municipal" => Ok(Self::Municipal),
+            "county" => Ok(Self::County),
+            _ => Err(DivisionError::UnknownLevel(s.to_owned())),
+        }
+    }
+}
+
+/// Why a code or a nesting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DivisionError {
+    /// Not six ASCII digits.
+    #[error("行政区划代码应为 6 位数字: {0:?}")]
+    Format(String),
+    /// The first two digits are not a province of GB/T 2260.
+    #[error("行政区划代码的省级部分不存在: {0}")]
+    UnknownProvince(String),
+    /// A stored level spelling that is not one of ours.
+    #[error("未知的层级: {0}")]
+    UnknownLevel(String),
+    /// The child cannot sit under that parent.
+    #[error("{child} 不能作为 {parent} 的下级")]
+    Nesting {
+        /// The proposed parent.
+        parent: String,
+        /// The proposed child.
+        child: String,
+    },
+}
+
+/// The national platform's code.
+pub const NATIONAL_CODE: &str = "100000";
+
+/// The two-digit province prefixes of GB/T 2260 (including 71 台湾, 81 香港, 82 澳门).
+const PROVINCES: &[&str] = &[
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
+    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+];
+
+/// A checked six-digit division code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DivisionCode([u8; 6]);
+
+impl DivisionCode {
+    /// Parses and checks a code.
+    ///
+    /// # Errors
+    /// [`DivisionError::Format`] or [`DivisionError::UnknownProvince`].
+    pub fn parse(s: &str) -> Result<Self, DivisionError> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 6 || !bytes.iter().all(u8::is_ascii_digit) {
+            return Err(DivisionError::Format(s.to_owned()));
+        }
+        let mut code = [0u8; 6];
+        code.copy_from_slice(bytes);
+        if s != NATIONAL_CODE && !PROVINCES.contains(&&s[..2]) {
+            return Err(DivisionError::UnknownProvince(s.to_owned()));
+        }
+        Ok(Self(code))
+    }
+
+    /// The code as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("000000")
+    }
+
+    /// The level this code names.
+    #[must_use]
+    pub fn level(&self) -> TenantLevel {
+        let s = self.as_str();
+        if s == NATIONAL_CODE {
+            TenantLevel::National
+        } else if &s[2..] == "0000" {
+            TenantLevel::Provincial
+        } else if &s[4..] == "00" {
+            TenantLevel::Municipal
+        } else {
+            TenantLevel::County
+        }
+    }
+
+    /// The province this code lies in (itself for a province; `None` for the national code).
+    #[must_use]
+    pub fn province(&self) -> Option<Self> {
+        if self.level() == TenantLevel::National {
+            return None;
+        }
+        let mut p = self.0;
+        p[2..].copy_from_slice(b"0000");
+        Some(Self(p))
+    }
+
+    /// The city this code lies in (itself for a city; `None` above city level).
+    #[must_use]
+    pub fn city(&self) -> Option<Self> {
+        match self.level() {
+            TenantLevel::National | TenantLevel::Provincial => None,
+            _ => {
+                let mut c = self.0;
+                c[4..].copy_from_slice(b"00");
+                Some(Self(c))
+            }
+        }
+    }
+
+    /// Whether `child` may be a direct child tenant of `self`: national → provinces; a
+    /// province → its cities (and, for the municipalities directly under the central
+    /// government, its counties); a city → its counties.
+    ///
+    /// # Errors
+    /// [`DivisionError::Nesting`] when it may not.
+    pub fn check_child(&self, child: &Self) -> Result<(), DivisionError> {
+        let ok = match (self.level(), child.level()) {
+            (TenantLevel::National, TenantLevel::Provincial) => true,
+            (TenantLevel::Provincial, TenantLevel::Municipal | TenantLevel::County) => child.province() == Some(*self),
+            (TenantLevel::Municipal, TenantLevel::County) => child.city() == Some(*self),
+            _ => false,
+        };
+        if ok { Ok(()) } else { Err(DivisionError::Nesting { parent: self.to_string(), child: child.to_string() }) }
+    }
+}
+
+impl fmt::Display for DivisionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DivisionCode {
+    type Err = DivisionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The path of a child tenant from its parent's path: `100000/370000/` + `370100` →
+/// `100000/370000/370100/`.
+#[must_use]
+pub fn child_path(parent_path: &str, child: &DivisionCode) -> String {
+    format!("{parent_path}{child}/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> DivisionCode {
+        DivisionCode::parse(s).unwrap()
+    }
+
+    #[test]
+    fn levels_follow_the_trailing_zeros() {
+        assert_eq!(code("100000").level(), TenantLevel::National);
+        assert_eq!(code("370000").level(), TenantLevel::Provincial);
+        assert_eq!(code("370100").level(), TenantLevel::Municipal);
+        assert_eq!(code("370102").level(), TenantLevel::County);
+    }
+
+    #[test]
+    fn bad_codes_are_refused() {
+        assert!(matches!(DivisionCode::parse("37010"), Err(DivisionError::Format(_))));
+        assert!(matches!(DivisionCode::parse("37010a"), Err(DivisionError::Format(_))));
+        assert!(matches!(DivisionCode::parse("３７００００"), Err(DivisionError::Format(_))));
+        assert!(matches!(DivisionCode::parse("990000"), Err(DivisionError::UnknownProvince(_))));
+        assert!(matches!(DivisionCode::parse("000000"), Err(DivisionError::UnknownProvince(_))));
+    }
+
+    #[test]
+    fn nesting_follows_the_code() {
+        code("100000").check_child(&code("370000")).unwrap();
+        code("370000").check_child(&code("370100")).unwrap();
+        code("370100").check_child(&code("370102")).unwrap();
+        // Beijing's districts sit directly under the municipality.
+        code("110000").check_child(&code("110101")).unwrap();
+        assert!(code("370000").check_child(&code("320100")).is_err(), "another province's city");
+        assert!(code("100000").check_child(&code("370100")).is_err(), "a city straight under national");
+        assert!(code("370100").check_child(&code("370200")).is_err(), "a sibling city");
+        assert!(code("370200").check_child(&code("370102")).is_err(), "another city's county");
+        assert!(code("370100").check_child(&code("370000")).is_err(), "upside down");
+    }
+
+    #[test]
+    fn paths_extend_the_parent() {
+        assert_eq!(child_path("100000/", &code("370000")), "100000/370000/");
+    }
+}

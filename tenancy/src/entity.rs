@@ -1,0 +1,3 @@
+//! Stored rows of the tenancy crate.
+
+pub mod tenant;

@@ -1,0 +1,34 @@
+//! A tenant: one agency's platform in the tree.
+
+use sea_orm::entity::prelude::*;
+
+/// The `tenants` row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Six-digit division code, unique.
+    pub code: String,
+    /// The agency's or region's name, e.g. 山东省.
+    pub name: String,
+    /// `national`, `provincial`, `municipal` or `county`.
+    pub level: String,
+    /// The parent tenant; `None` only for the root.
+    pub parent_id: Option<Uuid>,
+    /// Codes from the root down, `100000/370000/370100/`: a subtree is a prefix match.
+    pub path: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No relations are navigated through the ORM yet.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

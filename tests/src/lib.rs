@@ -1,0 +1,247 @@
+//! Shared test harness: start the real platform in-process on a free port against a fresh
+//! database and drive it over HTTP.
+//!
+//! - Default: a SQLite file in a temporary folder per test.
+//! - `SUYUAN_TEST_DATABASE_URL=postgres://…/postgres`: a fresh PostgreSQL database per test,
+//!   dropped when the test ends. If the server does not answer the test fails — it never
+//!   falls back to SQLite silently.
+//! - `SUYUAN_TEST_REDIS_URL=redis://…`: the app is configured with Redis.
+
+#![expect(clippy::expect_used, reason = "test harness: failing loudly is the point")]
+
+use std::sync::OnceLock;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use suyuan_platform::Settings;
+use suyuan_platform::config::LogFormat;
+use tempfile::TempDir;
+
+/// The administrator password every test app starts with.
+pub const ADMIN_PASSWORD: &str = "Initial-Pass-2026";
+
+/// Which database the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file per test.
+    Sqlite,
+    /// PostgreSQL database per test.
+    Postgres,
+}
+
+/// The backend chosen by the environment.
+#[must_use]
+pub fn backend() -> Backend {
+    if postgres_admin_url().is_some() { Backend::Postgres } else { Backend::Sqlite }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("SUYUAN_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+}
+
+/// The Redis URL tests should use, if any.
+#[must_use]
+pub fn redis_url() -> Option<String> {
+    std::env::var("SUYUAN_TEST_REDIS_URL").ok().filter(|s| !s.is_empty())
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let settings = Settings { log_level: "debug".into(), log_format: LogFormat::Pretty, ..Settings::default() };
+            suyuan_platform::telemetry::init(&settings);
+        }
+    });
+}
+
+/// A database made for one test.
+pub struct TestDb {
+    /// URL the app connects to.
+    pub url: String,
+    /// The SQLite folder, kept alive for the test.
+    _dir: Option<TempDir>,
+    /// `(admin URL, database name)` to drop at the end, on PostgreSQL.
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh, empty database.
+    ///
+    /// # Panics
+    /// When PostgreSQL is configured but does not answer (loudly, by design).
+    pub async fn new() -> Self {
+        match postgres_admin_url() {
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/suyuan.db", dir.path().display());
+                Self { url, _dir: Some(dir), pg: None }
+            }
+            Some(admin_url) => {
+                let name = format!("suyuan_t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("SUYUAN_TEST_DATABASE_URL is set but PostgreSQL does not answer at {admin_url}: {e}")
+                });
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("SUYUAN_TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self { url: url.to_string(), _dir: None, pg: Some((admin_url, name)) }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL test database now, even while the app holds connections (used to
+    /// prove readiness fails when the database is gone). No-op on SQLite.
+    pub async fn drop_now(&self) -> bool {
+        let Some((admin_url, name)) = &self.pg else { return false };
+        drop_pg(admin_url, name).await;
+        true
+    }
+}
+
+async fn drop_pg(admin_url: &str, name: &str) {
+    if let Ok(admin) = Database::connect(admin_url).await {
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        admin.close().await.ok();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Drop runs inside the test's runtime; use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(drop_pg(&admin_url, &name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Settings for a test app on a free port against `db`.
+#[must_use]
+pub fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        db_max_connections: 5,
+        redis_url: redis_url(),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        workers: 2,
+        shutdown_timeout_secs: 5,
+        ..Settings::default()
+    }
+}
+
+/// A running platform.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// The app's own database pool (to look behind the API).
+    pub db: DatabaseConnection,
+    /// The database (dropped with the app).
+    pub test_db: TestDb,
+    /// A client that keeps cookies.
+    pub client: reqwest::Client,
+    _handle: actix_web_handle::Handle,
+}
+
+/// A change to the settings of one test app.
+type SettingsTweak = Box<dyn FnOnce(&mut Settings)>;
+
+/// Builder: `TestApp::builder().with_settings(|s| …).spawn().await`.
+pub struct TestAppBuilder {
+    tweak: Vec<SettingsTweak>,
+}
+
+impl TestApp {
+    /// A builder for an app with custom settings.
+    #[must_use]
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder { tweak: Vec::new() }
+    }
+
+    /// `address + path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// POST a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    /// A new client without cookies (another browser).
+    #[must_use]
+    pub fn new_client() -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).build().expect("client")
+    }
+}
+
+impl TestAppBuilder {
+    /// Changes the settings before start.
+    #[must_use]
+    pub fn with_settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.tweak.push(Box::new(f));
+        self
+    }
+
+    /// Starts the app.
+    ///
+    /// # Panics
+    /// When the app cannot start.
+    pub async fn spawn(self) -> TestApp {
+        init_logs();
+        let test_db = TestDb::new().await;
+        let mut settings = test_settings(&test_db);
+        for f in self.tweak {
+            f(&mut settings);
+        }
+        let app = suyuan_platform::Application::build(settings).await.expect("the app starts");
+        let address = format!("http://{}", app.addr());
+        let db = app.db().clone();
+        let handle = actix_web_handle::Handle(app.handle());
+        tokio::spawn(app.run_until_stopped());
+        TestApp { address, db, test_db, client: TestApp::new_client(), _handle: handle }
+    }
+}
+
+/// Starts an app with default test settings.
+pub async fn spawn_app() -> TestApp {
+    TestApp::builder().spawn().await
+}
+
+mod actix_web_handle {
+    /// Stops the server when the test ends, so its connections to the test database close.
+    pub struct Handle(pub suyuan_platform::app::ServerHandle);
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            // Not awaited: the server stops in the background; the database drop uses FORCE.
+            drop(self.0.stop(false));
+        }
+    }
+}
+
+/// Reads a problem+json body, checking the media type.
+///
+/// # Panics
+/// When the response is not a problem document.
+pub async fn problem(res: reqwest::Response) -> serde_json::Value {
+    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(ct, "application/problem+json", "problem media type");
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "status in body matches: {body}");
+    assert!(body["code"].is_string() && body["title"].is_string(), "code and title: {body}");
+    assert_eq!(body["type"], format!("/problems/{}", body["code"].as_str().unwrap_or_default()));
+    body
+}
