@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tenants;
 mod m20261127_000002_create_users;
+mod m20261127_000003_create_sessions;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -15,7 +16,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_tenants::Migration), Box::new(m20261127_000002_create_users::Migration)]
+        vec![
+            Box::new(m20261127_000001_create_tenants::Migration),
+            Box::new(m20261127_000002_create_users::Migration),
+            Box::new(m20261127_000003_create_sessions::Migration),
+        ]
     }
 }
 

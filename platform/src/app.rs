@@ -28,6 +28,7 @@ use crate::state::AppState;
 /// registered here is documented and a route not registered here does not exist.
 pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::ops::configure(cfg);
+    crate::modules::identity::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.

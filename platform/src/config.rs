@@ -24,6 +24,10 @@ pub const KEYS: &[&str] = &[
     "workers",
     "admin_password",
     "public_url",
+    "session_idle_secs",
+    "session_absolute_secs",
+    "login_max_failures",
+    "login_lockout_secs",
 ];
 
 /// Log output format.
@@ -62,6 +66,14 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// The URL people use to reach this server (printed at start, used in links and QR codes).
     pub public_url: Option<String>,
+    /// A session ends after this many seconds without a request (GB/T 22239: 15 minutes).
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however active.
+    pub session_absolute_secs: u64,
+    /// Consecutive failed logins that lock an account.
+    pub login_max_failures: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub login_lockout_secs: u64,
 }
 
 impl Default for Settings {
@@ -78,6 +90,10 @@ impl Default for Settings {
             workers: 0,
             admin_password: None,
             public_url: None,
+            session_idle_secs: 15 * 60,
+            session_absolute_secs: 12 * 60 * 60,
+            login_max_failures: 5,
+            login_lockout_secs: 15 * 60,
         }
     }
 }
@@ -160,6 +176,15 @@ impl Settings {
             .map_err(|e| ConfigError::new("log_level", format!("not a valid filter ({e})")))?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new("max_body_bytes", "must be at least 1024"));
+        }
+        if self.session_idle_secs == 0 {
+            return Err(ConfigError::new("session_idle_secs", "must be at least 1"));
+        }
+        if self.session_absolute_secs < self.session_idle_secs {
+            return Err(ConfigError::new("session_absolute_secs", "must not be shorter than session_idle_secs"));
+        }
+        if self.login_max_failures == 0 {
+            return Err(ConfigError::new("login_max_failures", "must be at least 1"));
         }
         if let Some(public) = &self.public_url {
             url::Url::parse(public).map_err(|e| ConfigError::new("public_url", format!("not a URL ({e})")))?;

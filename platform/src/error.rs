@@ -74,6 +74,13 @@ impl ApiError {
         Self { status, code, title, detail: None, errors: Vec::new(), source: None }
     }
 
+    /// Replaces the stable code with a more specific one of the same status.
+    #[must_use]
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     /// Adds a human explanation.
     #[must_use]
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -2,7 +2,8 @@
 //! (utoipa-actix-web); this file only holds the document's header and shared schemas.
 
 use actix_web::App;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::error::{FieldError, Problem};
@@ -19,10 +20,28 @@ use crate::error::{FieldError, Problem};
     ),
     tags(
         (name = "运维 ops", description = "健康、就绪与指标 / health, readiness and metrics"),
+        (name = "身份 identity", description = "登录、会话与密码 / sign-in, sessions and passwords"),
     ),
-    components(schemas(Problem, FieldError))
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
+
+/// Declares how callers authenticate.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::modules::identity::SESSION_COOKIE,
+                "登录后由 POST /api/v1/auth/login 设置的会话 Cookie / the session cookie set by login",
+            ))),
+        );
+    }
+}
 
 /// The full document, built from the same route registrations the server uses.
 #[must_use]

@@ -41,3 +41,39 @@ pub mod user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A login session.
+pub mod session {
+    use sea_orm::entity::prelude::*;
+
+    /// The `sessions` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        /// Hex SHA-256 of the cookie token.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The user.
+        pub user_id: Uuid,
+        /// The tenant the session acts in.
+        pub tenant_id: Uuid,
+        /// Login time.
+        pub created_at: DateTimeUtc,
+        /// Last request seen (for the idle timeout).
+        pub last_seen_at: DateTimeUtc,
+        /// Absolute end.
+        pub expires_at: DateTimeUtc,
+        /// Client address at login.
+        pub ip: Option<String>,
+        /// Browser at login.
+        pub user_agent: Option<String>,
+        /// Set at logout or when an administrator ends the session.
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,4 +1,22 @@
-//! Users, passwords and (with the identity issue) sessions, SSO and API keys.
+//! Identity: local accounts, passwords, login sessions (R-SEC-1).
+//!
+//! Built so far: login with lockout, idle and absolute session timeouts, logout, the forced
+//! password change of initial passwords. SSO (OIDC), API keys, password history and audit
+//! records come with the identity issue.
 
+pub mod dto;
 pub mod entity;
+pub mod extract;
+mod handlers;
 pub mod password;
+pub mod service;
+
+pub use extract::{CurrentUser, SessionUser};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "suyuan_session";
+
+/// Registers the identity routes.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::login).service(handlers::logout).service(handlers::get_me).service(handlers::change_password);
+}

@@ -1,0 +1,293 @@
+//! Login, session checks, logout and password changes.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore as _;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use suyuan_tenancy::entity::tenant;
+
+use super::dto::{MeResponse, TenantView, UserView};
+use super::entity::{session, user};
+use super::password;
+use crate::config::Settings;
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// A checked session with its user and tenant.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The session row.
+    pub session: session::Model,
+    /// The user.
+    pub user: user::Model,
+    /// The tenant the session acts in.
+    pub tenant: tenant::Model,
+}
+
+impl Authenticated {
+    /// The `me` view.
+    #[must_use]
+    pub fn to_me(&self) -> MeResponse {
+        me(&self.user, &self.tenant, self.session.expires_at)
+    }
+}
+
+fn me(user: &user::Model, tenant: &tenant::Model, expires_at: DateTime<Utc>) -> MeResponse {
+    MeResponse {
+        user: UserView { id: user.id, username: user.username.clone(), display_name: user.display_name.clone() },
+        tenant: TenantView {
+            id: tenant.id,
+            code: tenant.code.clone(),
+            name: tenant.name.clone(),
+            level: tenant.level.clone(),
+        },
+        must_change_password: user.must_change_password,
+        session_expires_at: expires_at,
+    }
+}
+
+/// Where a login comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client address.
+    pub ip: Option<String>,
+    /// Browser.
+    pub user_agent: Option<String>,
+}
+
+/// The SHA-256 (hex) under which a session token is stored.
+#[must_use]
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000))
+}
+
+/// A hash to verify against when the user does not exist, so both answers take as long.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| password::hash("dummy-Password-1").unwrap_or_default())
+}
+
+async fn verify_blocking(password: String, hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await.map_err(ApiError::internal)
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("用户名或密码错误").with_code("invalid_credentials")
+}
+
+/// Checks the password and opens a session. Returns the cookie token and the `me` view.
+///
+/// # Errors
+/// 422 for empty fields, 401 `invalid_credentials`, 423 `account_locked`, 403 for a disabled
+/// account or suspended tenant.
+pub async fn login(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    username: &str,
+    password_in: &str,
+    client: ClientInfo,
+) -> ApiResult<(String, MeResponse)> {
+    let username = username.trim().to_lowercase();
+    let mut errors = Vec::new();
+    if username.is_empty() {
+        errors.push(FieldError::new("username", "required", "请输入用户名"));
+    }
+    if password_in.is_empty() {
+        errors.push(FieldError::new("password", "required", "请输入密码"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let now = Utc::now();
+    let Some(found) = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await? else {
+        verify_blocking(password_in.to_owned(), dummy_hash().to_owned()).await?;
+        return Err(invalid_credentials());
+    };
+    if let Some(until) = found.locked_until
+        && until > now
+    {
+        return Err(locked(until));
+    }
+    let ok = match &found.password_hash {
+        Some(hash) => verify_blocking(password_in.to_owned(), hash.clone()).await?,
+        None => false,
+    };
+    if !ok {
+        return Err(record_failure(db, settings, &found).await?);
+    }
+    if found.status != "active" {
+        return Err(ApiError::forbidden_code("account_disabled", "账号已停用，请联系管理员"));
+    }
+    let tenant = tenant::Entity::find_by_id(found.tenant_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user {} has no tenant", found.id)))?;
+    if tenant.status != "active" {
+        return Err(ApiError::forbidden_code("tenant_suspended", "所属单位已暂停使用"));
+    }
+    let token = new_token();
+    let expires_at = now + secs(settings.session_absolute_secs);
+    let txn = db.begin().await?;
+    let mut active = found.clone().into_active_model();
+    active.failed_logins = Set(0);
+    active.locked_until = Set(None);
+    let found = active.update(&txn).await?;
+    session::ActiveModel {
+        id: Set(token_hash(&token)),
+        user_id: Set(found.id),
+        tenant_id: Set(tenant.id),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        ip: Set(client.ip.map(|s| s.chars().take(64).collect())),
+        user_agent: Set(client.user_agent.map(|s| s.chars().take(255).collect())),
+        revoked_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    tracing::info!(user = %found.username, tenant = %tenant.code, "login");
+    Ok((token, me(&found, &tenant, expires_at)))
+}
+
+fn locked(until: DateTime<Utc>) -> ApiError {
+    let minutes = (Ord::max((until - Utc::now()).num_seconds(), 1) + 59) / 60;
+    ApiError::locked(format!("连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试"))
+}
+
+/// Counts a failed login atomically; locks the account when the limit is reached.
+async fn record_failure(db: &DatabaseConnection, settings: &Settings, found: &user::Model) -> ApiResult<ApiError> {
+    let txn = db.begin().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLogins, Expr::col(user::Column::FailedLogins).add(1))
+        .filter(user::Column::Id.eq(found.id))
+        .exec(&txn)
+        .await?;
+    let failures = user::Entity::find_by_id(found.id).one(&txn).await?.map_or(0, |u| u.failed_logins);
+    let max = i32::try_from(settings.login_max_failures).unwrap_or(i32::MAX);
+    let answer = if failures >= max {
+        let until = Utc::now() + secs(settings.login_lockout_secs);
+        user::Entity::update_many()
+            .col_expr(user::Column::FailedLogins, Expr::value(0))
+            .col_expr(user::Column::LockedUntil, Expr::value(until))
+            .filter(user::Column::Id.eq(found.id))
+            .exec(&txn)
+            .await?;
+        tracing::warn!(user = %found.username, "account locked after failed logins");
+        locked(until)
+    } else {
+        invalid_credentials().with_detail(format!("用户名或密码错误，再失败 {} 次账号将被锁定", max - failures))
+    };
+    txn.commit().await?;
+    Ok(answer)
+}
+
+fn session_expired() -> ApiError {
+    ApiError::unauthorized("登录已超时，请重新登录").with_code("session_expired")
+}
+
+/// Checks a session token: not revoked, not past its absolute end, not idle too long; the
+/// user active and the tenant not suspended. Refreshes the idle clock.
+///
+/// # Errors
+/// 401 `unauthorized` or `session_expired`.
+pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &str) -> ApiResult<Authenticated> {
+    let now = Utc::now();
+    let Some(sess) = session::Entity::find_by_id(token_hash(token)).one(db).await? else {
+        return Err(ApiError::unauthorized("请先登录"));
+    };
+    if sess.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("请先登录"));
+    }
+    if now >= sess.expires_at || now - sess.last_seen_at > secs(settings.session_idle_secs) {
+        return Err(session_expired());
+    }
+    let user = user::Entity::find_by_id(sess.user_id).one(db).await?.filter(|u| u.status == "active");
+    let Some(user) = user else {
+        return Err(ApiError::unauthorized("账号已停用"));
+    };
+    let tenant = tenant::Entity::find_by_id(sess.tenant_id).one(db).await?.filter(|t| t.status == "active");
+    let Some(tenant) = tenant else {
+        return Err(ApiError::unauthorized("所属单位已暂停使用"));
+    };
+    // Refresh the idle clock, but not on every request: at most every tenth of the idle time
+    // (and at most once a minute).
+    let refresh_after = secs(Ord::min(settings.session_idle_secs / 10, 60));
+    let sess = if now - sess.last_seen_at >= refresh_after {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(sess.id.clone()))
+            .exec(db)
+            .await?;
+        session::Model { last_seen_at: now, ..sess }
+    } else {
+        sess
+    };
+    Ok(Authenticated { session: sess, user, tenant })
+}
+
+/// Ends one session.
+///
+/// # Errors
+/// Database failures.
+pub async fn logout(db: &DatabaseConnection, session_id: &str) -> ApiResult<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(session::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password after checking the current one and the rules; ends the user's other
+/// sessions and lifts the forced change.
+///
+/// # Errors
+/// 422 naming `current_password` or `new_password`; nothing is changed then.
+pub async fn change_password(db: &DatabaseConnection, auth: &Authenticated, current: &str, new: &str) -> ApiResult<()> {
+    let hash = auth.user.password_hash.clone().unwrap_or_default();
+    if !verify_blocking(current.to_owned(), hash).await? {
+        return Err(ApiError::invalid_field("current_password", "mismatch", "当前密码不正确"));
+    }
+    password::check_rules("new_password", &auth.user.username, new).map_err(|e| ApiError::validation(vec![e]))?;
+    if new == current {
+        return Err(ApiError::invalid_field("new_password", "same_as_current", "新密码不能与当前密码相同"));
+    }
+    let new_owned = new.to_owned();
+    let new_hash = tokio::task::spawn_blocking(move || password::hash(&new_owned))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut active = auth.user.clone().into_active_model();
+    active.password_hash = Set(Some(new_hash));
+    active.must_change_password = Set(false);
+    active.password_changed_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(auth.user.id))
+        .filter(session::Column::Id.ne(auth.session.id.clone()))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    tracing::info!(user = %auth.user.username, "password changed");
+    Ok(())
+}

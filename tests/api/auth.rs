@@ -1,0 +1,163 @@
+//! R-SEC-1: the first administrator, login, lockout, session timeouts, forced password change.
+
+use serde_json::json;
+use suyuan_tests::{ADMIN_PASSWORD, TestApp, problem, spawn_app};
+
+async fn login(app: &TestApp, client: &reqwest::Client, user: &str, password: &str) -> reqwest::Response {
+    client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_administrator_must_change_the_initial_password() {
+    let app = spawn_app().await;
+    let res = login(&app, &app.client, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["must_change_password"], true);
+    assert_eq!(me["user"]["username"], "admin");
+    assert_eq!(me["tenant"]["code"], "100000");
+    assert_eq!(me["tenant"]["name"], "全国");
+    assert_eq!(me["tenant"]["level"], "national");
+
+    // A weak new password is refused naming the field, and nothing changes.
+    let res = app
+        .post_json("/api/v1/auth/password", &json!({"current_password": ADMIN_PASSWORD, "new_password": "abcdefgh"}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let body = problem(res).await;
+    assert_eq!(body["errors"][0]["field"], "new_password");
+    assert_eq!(body["errors"][0]["rule"], "too_simple");
+
+    // A wrong current password is refused.
+    let res = app
+        .post_json(
+            "/api/v1/auth/password",
+            &json!({"current_password": "Wrong-Pass-1", "new_password": "New-Pass-2026"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["errors"][0]["field"], "current_password");
+
+    // The same password again is refused.
+    let res = app
+        .post_json(
+            "/api/v1/auth/password",
+            &json!({"current_password": ADMIN_PASSWORD, "new_password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(problem(res).await["errors"][0]["rule"], "same_as_current");
+
+    // The initial password still works from another browser: nothing was partly written.
+    let other = TestApp::new_client();
+    assert_eq!(login(&app, &other, "admin", ADMIN_PASSWORD).await.status(), 200);
+
+    let res = app
+        .post_json(
+            "/api/v1/auth/password",
+            &json!({"current_password": ADMIN_PASSWORD, "new_password": "New-Pass-2026"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let me: serde_json::Value = app.get("/api/v1/auth/me").await.json().await.unwrap();
+    assert_eq!(me["must_change_password"], false);
+
+    // The other browser's session ended with the change; the old password no longer works.
+    assert_eq!(other.get(app.url("/api/v1/auth/me")).send().await.unwrap().status(), 401);
+    assert_eq!(login(&app, &other, "admin", ADMIN_PASSWORD).await.status(), 401);
+    assert_eq!(login(&app, &other, "ADMIN", "New-Pass-2026").await.status(), 200, "user names ignore case");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    let a = problem(login(&app, &app.client, "admin", "Wrong-Pass-1").await).await;
+    let b = problem(login(&app, &app.client, "nobody", "Wrong-Pass-1").await).await;
+    assert_eq!(a["status"], 401);
+    assert_eq!(a["code"], "invalid_credentials");
+    assert_eq!(b["code"], "invalid_credentials");
+    assert_eq!(a["title"], b["title"]);
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_until_the_lockout_ends() {
+    let app = TestApp::builder().with_settings(|s| s.login_lockout_secs = 2).spawn().await;
+    for i in 1..=4 {
+        let res = login(&app, &app.client, "admin", "Wrong-Pass-1").await;
+        assert_eq!(res.status(), 401, "failure {i}");
+    }
+    let res = login(&app, &app.client, "admin", "Wrong-Pass-1").await;
+    assert_eq!(res.status(), 423, "the fifth failure locks");
+    assert_eq!(problem(res).await["code"], "account_locked");
+    // Locked: even the right password is refused.
+    let res = login(&app, &app.client, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 423);
+    // After the lockout the right password works again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(login(&app, &app.client, "admin", ADMIN_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires() {
+    let app = TestApp::builder().with_settings(|s| s.session_idle_secs = 1).spawn().await;
+    assert_eq!(login(&app, &app.client, "admin", ADMIN_PASSWORD).await.status(), 200);
+    assert_eq!(app.get("/api/v1/auth/me").await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let res = app.get("/api/v1/auth/me").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(problem(res).await["code"], "session_expired");
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_active() {
+    let app = TestApp::builder()
+        .with_settings(|s| {
+            s.session_idle_secs = 1;
+            s.session_absolute_secs = 2;
+        })
+        .spawn()
+        .await;
+    assert_eq!(login(&app, &app.client, "admin", ADMIN_PASSWORD).await.status(), 200);
+    for _ in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let status = app.get("/api/v1/auth/me").await.status();
+        if status == 401 {
+            return;
+        }
+    }
+    let res = app.get("/api/v1/auth/me").await;
+    assert_eq!(problem(res).await["code"], "session_expired");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/api/v1/auth/me").await.status(), 401, "anonymous");
+    login(&app, &app.client, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(app.get("/api/v1/auth/me").await.status(), 200);
+    let res = app.client.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(app.get("/api/v1/auth/me").await.status(), 401);
+    let res = app.client.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "logging out twice needs a session");
+}
+
+#[tokio::test]
+async fn a_forged_session_cookie_is_refused() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .header("cookie", "suyuan_session=0000000000000000000000000000000000000000000000000000000000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(problem(res).await["code"], "unauthorized");
+}
