@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_tenants;
 mod m20261127_000002_create_users;
 mod m20261127_000003_create_sessions;
+mod m20261127_000004_create_roles_policies_audit;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_tenants::Migration),
             Box::new(m20261127_000002_create_users::Migration),
             Box::new(m20261127_000003_create_sessions::Migration),
+            Box::new(m20261127_000004_create_roles_policies_audit::Migration),
         ]
     }
 }

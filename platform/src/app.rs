@@ -29,6 +29,7 @@ use crate::state::AppState;
 pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::ops::configure(cfg);
     crate::modules::identity::configure(cfg);
+    crate::modules::admin::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.
@@ -49,6 +50,7 @@ impl Application {
         let db = crate::db::connect(&settings).await?;
         crate::db::migrate_up(&db).await?;
         let bootstrapped = bootstrap::run(&db, &settings).await?;
+        let authz = crate::authz::Authz::load(&db).await?;
         let redis = settings.redis_url.as_deref().map(Redis::new).transpose()?;
         let metrics = Metrics::new().context("metrics registry")?;
         let jobs = Jobs::new(metrics.clone());
@@ -56,7 +58,7 @@ impl Application {
         let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
         let settings = Arc::new(settings);
-        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs };
+        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz };
         start_jobs(&state);
         let server = server(state.clone(), listener)?;
         Ok(Self { addr, server, state, bootstrapped })

@@ -9,12 +9,17 @@ use suyuan_tenancy::division::NATIONAL_CODE;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, ClientInfo};
 use crate::config::{ConfigError, Settings};
-use crate::modules::identity::entity::user;
+use crate::modules::identity::entity::{user, user_role};
 use crate::modules::identity::password;
 
 /// The first administrator's login name.
 pub const ADMIN_USERNAME: &str = "admin";
+
+/// Roles of a tenant's first administrator. The auditor role is never among them: it must go
+/// to another person (separation of duties).
+pub const FIRST_ADMIN_ROLES: &[&str] = &["tenant_admin", "system_admin", "security_admin"];
 
 /// What the first start created.
 #[derive(Debug, Default)]
@@ -49,6 +54,7 @@ pub fn check_admin_password(settings: &Settings) -> Result<(), ConfigError> {
 /// Database failures.
 pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<Bootstrapped> {
     let txn = db.begin().await?;
+    crate::authz::seed(&txn).await?;
     let mut done = Bootstrapped::default();
     let existing = tenant::Entity::find().filter(tenant::Column::Code.eq(NATIONAL_CODE)).one(&txn).await?;
     let root_id = match existing {
@@ -79,8 +85,9 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
         };
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw).map(|h| (h, pw))).await??;
         let now = Utc::now();
+        let admin_id = Uuid::now_v7();
         user::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(admin_id),
             tenant_id: Set(root_id),
             username: Set(ADMIN_USERNAME.to_owned()),
             display_name: Set("系统管理员".to_owned()),
@@ -95,6 +102,28 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
         }
         .insert(&txn)
         .await?;
+        for role in FIRST_ADMIN_ROLES {
+            user_role::ActiveModel {
+                user_id: Set(admin_id),
+                tenant_id: Set(root_id),
+                role: Set((*role).to_owned()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let client = ClientInfo::default();
+        let entry = audit::Entry {
+            tenant_id: root_id,
+            actor: Actor { user_id: None, name: "system".to_owned() },
+            action: "system.bootstrap",
+            object_type: "user",
+            object_id: admin_id.to_string(),
+            success: true,
+            client: &client,
+            detail: serde_json::json!({"username": ADMIN_USERNAME, "roles": FIRST_ADMIN_ROLES}),
+        };
+        audit::record(&txn, entry).await?;
         if generated {
             done.generated_password = Some(hash.1);
         } else {

@@ -342,3 +342,75 @@ mod tests {
         assert!(api.to_string().contains("secret"), "the log line keeps the cause");
     }
 }
+
+/// OpenAPI: the errors of a route that needs a signed-in, authorised caller.
+#[derive(utoipa::IntoResponses)]
+pub enum GuardErrors {
+    /// 401
+    #[response(
+        status = 401,
+        description = "未登录或会话已超时 / not signed in or session expired",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    /// 403
+    #[response(
+        status = 403,
+        description = "无权操作（角色或单位范围不允许）/ forbidden by role or tenant tree",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+}
+
+/// OpenAPI: the errors of a route that reads a JSON body.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    /// 400
+    #[response(status = 400, description = "JSON 格式错误 / malformed JSON", content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// 413
+    #[response(status = 413, description = "请求体过大 / body too large", content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// 415
+    #[response(
+        status = 415,
+        description = "需要 application/json / JSON required",
+        content_type = "application/problem+json"
+    )]
+    MediaType(Problem),
+    /// 422
+    #[response(
+        status = 422,
+        description = "字段校验未通过，errors[] 列出每个字段 / invalid fields",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+}
+
+/// OpenAPI: 404 for a route addressing one object.
+#[derive(utoipa::IntoResponses)]
+pub enum NotFoundError {
+    /// 404
+    #[response(status = 404, description = "对象不存在 / not found", content_type = "application/problem+json")]
+    NotFound(Problem),
+}
+
+/// OpenAPI: 409.
+#[derive(utoipa::IntoResponses)]
+pub enum ConflictError {
+    /// 409
+    #[response(
+        status = 409,
+        description = "与现有数据冲突（代码或用户名已存在等）/ conflict",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+}
+
+/// OpenAPI: 422 for query or path parameters.
+#[derive(utoipa::IntoResponses)]
+pub enum ParamErrors {
+    /// 422
+    #[response(status = 422, description = "参数有误 / invalid parameters", content_type = "application/problem+json")]
+    Invalid(Problem),
+}

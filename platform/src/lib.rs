@@ -4,6 +4,8 @@
 //! way for the binary and for tests.
 
 pub mod app;
+pub mod audit;
+pub mod authz;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

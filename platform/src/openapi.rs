@@ -21,6 +21,9 @@ use crate::error::{FieldError, Problem};
     tags(
         (name = "运维 ops", description = "健康、就绪与指标 / health, readiness and metrics"),
         (name = "身份 identity", description = "登录、会话与密码 / sign-in, sessions and passwords"),
+        (name = "单位 tenants", description = "单位（租户）树与入驻 / the tenant tree and onboarding"),
+        (name = "用户 users", description = "用户账号与角色 / user accounts and roles"),
+        (name = "审计 audit", description = "安全审计日志（哈希链）/ the hash-chained security audit log"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecuritySchemes)

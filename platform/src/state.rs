@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::authz::Authz;
 use crate::config::Settings;
 use crate::jobs::Jobs;
 use crate::kv::Redis;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Background jobs.
     pub jobs: Jobs,
+    /// The casbin guard.
+    pub authz: Authz,
 }

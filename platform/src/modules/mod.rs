@@ -1,3 +1,4 @@
 //! Business modules, one folder per chapter of the standard.
 
+pub mod admin;
 pub mod identity;

@@ -60,6 +60,8 @@ pub struct MeResponse {
     pub user: UserView,
     /// The tenant.
     pub tenant: TenantView,
+    /// The user's roles in that tenant.
+    pub roles: Vec<String>,
     /// When true, every route but `me`, `password` and `logout` answers 403
     /// `password_change_required` until the password is changed.
     pub must_change_password: bool,

@@ -77,3 +77,31 @@ pub mod session {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A role a user holds in a tenant.
+pub mod user_role {
+    use sea_orm::entity::prelude::*;
+
+    /// The `user_roles` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_roles")]
+    pub struct Model {
+        /// User.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        /// Tenant the role is held in.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        /// Role name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub role: String,
+        /// When granted.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

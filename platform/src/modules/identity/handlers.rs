@@ -6,16 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use super::SESSION_COOKIE;
 use super::dto::{ChangePasswordRequest, LoginRequest, MeResponse};
 use super::extract::SessionUser;
-use super::service::{self, ClientInfo};
+use super::service;
+use crate::audit::ClientInfo;
 use crate::error::{ApiResult, Problem};
 use crate::state::AppState;
-
-fn client_info(req: &HttpRequest) -> ClientInfo {
-    ClientInfo {
-        ip: req.connection_info().realip_remote_addr().map(ToOwned::to_owned),
-        user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(ToOwned::to_owned),
-    }
-}
 
 fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
     Cookie::build(SESSION_COOKIE, value)
@@ -50,7 +44,8 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let (token, me) =
-        service::login(&state.db, &state.settings, &body.username, &body.password, client_info(&req)).await?;
+        service::login(&state.db, &state.settings, &body.username, &body.password, ClientInfo::from_request(&req))
+            .await?;
     let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
     Ok(HttpResponse::Ok().cookie(session_cookie(&req, token, max_age)).json(me))
 }
@@ -67,7 +62,7 @@ pub async fn login(
 )]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest, user: SessionUser) -> ApiResult<HttpResponse> {
-    service::logout(&state.db, &user.0.session.id).await?;
+    service::logout(&state.db, &user.0, &ClientInfo::from_request(&req)).await?;
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), 0)).finish())
 }
 
@@ -103,9 +98,11 @@ pub async fn get_me(user: SessionUser) -> web::Json<MeResponse> {
 #[post("/api/v1/auth/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     user: SessionUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> ApiResult<HttpResponse> {
-    service::change_password(&state.db, &user.0, &body.current_password, &body.new_password).await?;
+    let client = ClientInfo::from_request(&req);
+    service::change_password(&state.db, &user.0, &body.current_password, &body.new_password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use suyuan_tenancy::entity::tenant;
 
 use super::dto::{MeResponse, TenantView, UserView};
-use super::entity::{session, user};
+use super::entity::{session, user, user_role};
 use super::password;
+use crate::audit::{self, Actor, ClientInfo};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult, FieldError};
 
@@ -26,17 +27,46 @@ pub struct Authenticated {
     pub user: user::Model,
     /// The tenant the session acts in.
     pub tenant: tenant::Model,
+    /// The user's roles in that tenant.
+    pub roles: Vec<String>,
 }
 
 impl Authenticated {
     /// The `me` view.
     #[must_use]
     pub fn to_me(&self) -> MeResponse {
-        me(&self.user, &self.tenant, self.session.expires_at)
+        me(&self.user, &self.tenant, self.roles.clone(), self.session.expires_at)
+    }
+
+    /// This user as an audit actor.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor { user_id: Some(self.user.id), name: self.user.username.clone() }
     }
 }
 
-fn me(user: &user::Model, tenant: &tenant::Model, expires_at: DateTime<Utc>) -> MeResponse {
+/// The roles `user_id` holds in `tenant_id`, sorted.
+///
+/// # Errors
+/// Database failures.
+pub async fn roles_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+) -> ApiResult<Vec<String>> {
+    let mut roles: Vec<String> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .filter(user_role::Column::TenantId.eq(tenant_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.role)
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
+
+fn me(user: &user::Model, tenant: &tenant::Model, roles: Vec<String>, expires_at: DateTime<Utc>) -> MeResponse {
     MeResponse {
         user: UserView { id: user.id, username: user.username.clone(), display_name: user.display_name.clone() },
         tenant: TenantView {
@@ -45,18 +75,10 @@ fn me(user: &user::Model, tenant: &tenant::Model, expires_at: DateTime<Utc>) -> 
             name: tenant.name.clone(),
             level: tenant.level.clone(),
         },
+        roles,
         must_change_password: user.must_change_password,
         session_expires_at: expires_at,
     }
-}
-
-/// Where a login comes from.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// Client address.
-    pub ip: Option<String>,
-    /// Browser.
-    pub user_agent: Option<String>,
 }
 
 /// The SHA-256 (hex) under which a session token is stored.
@@ -115,11 +137,26 @@ pub async fn login(
     let now = Utc::now();
     let Some(found) = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await? else {
         verify_blocking(password_in.to_owned(), dummy_hash().to_owned()).await?;
+        // Recorded in the root tenant's chain: the name tried belongs to no tenant.
+        if let Some(root) = tenant::Entity::find().filter(tenant::Column::ParentId.is_null()).one(db).await? {
+            let entry =
+                login_entry(root.id, None, &username, false, &client, serde_json::json!({"reason": "unknown_user"}));
+            audit::record(db, entry).await?;
+        }
         return Err(invalid_credentials());
     };
     if let Some(until) = found.locked_until
         && until > now
     {
+        let entry = login_entry(
+            found.tenant_id,
+            Some(found.id),
+            &username,
+            false,
+            &client,
+            serde_json::json!({"reason": "locked"}),
+        );
+        audit::record(db, entry).await?;
         return Err(locked(until));
     }
     let ok = match &found.password_hash {
@@ -127,9 +164,18 @@ pub async fn login(
         None => false,
     };
     if !ok {
-        return Err(record_failure(db, settings, &found).await?);
+        return Err(record_failure(db, settings, &found, &client).await?);
     }
     if found.status != "active" {
+        let entry = login_entry(
+            found.tenant_id,
+            Some(found.id),
+            &username,
+            false,
+            &client,
+            serde_json::json!({"reason": "disabled"}),
+        );
+        audit::record(db, entry).await?;
         return Err(ApiError::forbidden_code("account_disabled", "账号已停用，请联系管理员"));
     }
     let tenant = tenant::Entity::find_by_id(found.tenant_id)
@@ -137,8 +183,18 @@ pub async fn login(
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user {} has no tenant", found.id)))?;
     if tenant.status != "active" {
+        let entry = login_entry(
+            found.tenant_id,
+            Some(found.id),
+            &username,
+            false,
+            &client,
+            serde_json::json!({"reason": "tenant_suspended"}),
+        );
+        audit::record(db, entry).await?;
         return Err(ApiError::forbidden_code("tenant_suspended", "所属单位已暂停使用"));
     }
+    let roles = roles_of(db, found.id, tenant.id).await?;
     let token = new_token();
     let expires_at = now + secs(settings.session_absolute_secs);
     let txn = db.begin().await?;
@@ -153,15 +209,37 @@ pub async fn login(
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(expires_at),
-        ip: Set(client.ip.map(|s| s.chars().take(64).collect())),
-        user_agent: Set(client.user_agent.map(|s| s.chars().take(255).collect())),
+        ip: Set(client.ip.clone()),
+        user_agent: Set(client.user_agent.clone()),
         revoked_at: Set(None),
     }
     .insert(&txn)
     .await?;
+    audit::record(&txn, login_entry(tenant.id, Some(found.id), &found.username, true, &client, serde_json::json!({})))
+        .await?;
     txn.commit().await?;
     tracing::info!(user = %found.username, tenant = %tenant.code, "login");
-    Ok((token, me(&found, &tenant, expires_at)))
+    Ok((token, me(&found, &tenant, roles, expires_at)))
+}
+
+fn login_entry<'a>(
+    tenant_id: uuid::Uuid,
+    user_id: Option<uuid::Uuid>,
+    name: &str,
+    success: bool,
+    client: &'a ClientInfo,
+    detail: serde_json::Value,
+) -> audit::Entry<'a> {
+    audit::Entry {
+        tenant_id,
+        actor: Actor { user_id, name: name.to_owned() },
+        action: if success { "login" } else { "login.failed" },
+        object_type: "user",
+        object_id: user_id.map(|u| u.to_string()).unwrap_or_else(|| name.to_owned()),
+        success,
+        client,
+        detail,
+    }
 }
 
 fn locked(until: DateTime<Utc>) -> ApiError {
@@ -170,7 +248,12 @@ fn locked(until: DateTime<Utc>) -> ApiError {
 }
 
 /// Counts a failed login atomically; locks the account when the limit is reached.
-async fn record_failure(db: &DatabaseConnection, settings: &Settings, found: &user::Model) -> ApiResult<ApiError> {
+async fn record_failure(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    found: &user::Model,
+    client: &ClientInfo,
+) -> ApiResult<ApiError> {
     let txn = db.begin().await?;
     user::Entity::update_many()
         .col_expr(user::Column::FailedLogins, Expr::col(user::Column::FailedLogins).add(1))
@@ -179,7 +262,10 @@ async fn record_failure(db: &DatabaseConnection, settings: &Settings, found: &us
         .await?;
     let failures = user::Entity::find_by_id(found.id).one(&txn).await?.map_or(0, |u| u.failed_logins);
     let max = i32::try_from(settings.login_max_failures).unwrap_or(i32::MAX);
-    let answer = if failures >= max {
+    let locks = failures >= max;
+    let detail = serde_json::json!({"reason": "wrong_password", "failures": failures, "locked": locks});
+    audit::record(&txn, login_entry(found.tenant_id, Some(found.id), &found.username, false, client, detail)).await?;
+    let answer = if locks {
         let until = Utc::now() + secs(settings.login_lockout_secs);
         user::Entity::update_many()
             .col_expr(user::Column::FailedLogins, Expr::value(0))
@@ -224,6 +310,7 @@ pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &
     let Some(tenant) = tenant else {
         return Err(ApiError::unauthorized("所属单位已暂停使用"));
     };
+    let roles = roles_of(db, user.id, tenant.id).await?;
     // Refresh the idle clock, but not on every request: at most every tenth of the idle time
     // (and at most once a minute).
     let refresh_after = secs(Ord::min(settings.session_idle_secs / 10, 60));
@@ -237,19 +324,35 @@ pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &
     } else {
         sess
     };
-    Ok(Authenticated { session: sess, user, tenant })
+    Ok(Authenticated { session: sess, user, tenant, roles })
 }
 
 /// Ends one session.
 ///
 /// # Errors
 /// Database failures.
-pub async fn logout(db: &DatabaseConnection, session_id: &str) -> ApiResult<()> {
+pub async fn logout(db: &DatabaseConnection, auth: &Authenticated, client: &ClientInfo) -> ApiResult<()> {
+    let txn = db.begin().await?;
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(session::Column::Id.eq(session_id))
-        .exec(db)
+        .filter(session::Column::Id.eq(auth.session.id.clone()))
+        .exec(&txn)
         .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: auth.tenant.id,
+            actor: auth.actor(),
+            action: "logout",
+            object_type: "user",
+            object_id: auth.user.id.to_string(),
+            success: true,
+            client,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -258,7 +361,13 @@ pub async fn logout(db: &DatabaseConnection, session_id: &str) -> ApiResult<()> 
 ///
 /// # Errors
 /// 422 naming `current_password` or `new_password`; nothing is changed then.
-pub async fn change_password(db: &DatabaseConnection, auth: &Authenticated, current: &str, new: &str) -> ApiResult<()> {
+pub async fn change_password(
+    db: &DatabaseConnection,
+    auth: &Authenticated,
+    current: &str,
+    new: &str,
+    client: &ClientInfo,
+) -> ApiResult<()> {
     let hash = auth.user.password_hash.clone().unwrap_or_default();
     if !verify_blocking(current.to_owned(), hash).await? {
         return Err(ApiError::invalid_field("current_password", "mismatch", "当前密码不正确"));
@@ -287,6 +396,20 @@ pub async fn change_password(db: &DatabaseConnection, auth: &Authenticated, curr
         .filter(session::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: auth.tenant.id,
+            actor: auth.actor(),
+            action: "password.change",
+            object_type: "user",
+            object_id: auth.user.id.to_string(),
+            success: true,
+            client,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(user = %auth.user.username, "password changed");
     Ok(())

@@ -1,0 +1,309 @@
+//! The security audit log (R-SEC-3): one record per command, login, failed login, logout,
+//! permission or key change, written in the same transaction as the change, hash-chained per
+//! tenant so that any edited, removed or inserted record is found by [`verify`].
+//!
+//! Every module writes through [`record`]; nothing updates or deletes audit rows.
+
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Hash that precedes the first record of every chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Stored rows.
+pub mod entity {
+    /// An audit record.
+    pub mod record {
+        use sea_orm::entity::prelude::*;
+
+        /// The `audit_log` row.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "audit_log")]
+        pub struct Model {
+            /// Record id.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            /// The tenant whose chain holds it.
+            pub tenant_id: Uuid,
+            /// Position in the chain, from 1.
+            pub seq: i64,
+            /// When.
+            pub occurred_at: DateTimeUtc,
+            /// Who (a user), if known.
+            pub actor_user_id: Option<Uuid>,
+            /// Who, as shown (user name, key name, or the name tried at a failed login).
+            pub actor_name: String,
+            /// What, e.g. `login`, `tenant.create`.
+            pub action: String,
+            /// Kind of object.
+            pub object_type: String,
+            /// Object id.
+            pub object_id: String,
+            /// `success` or `failure`.
+            pub result: String,
+            /// Client address.
+            pub ip: Option<String>,
+            /// Browser or client.
+            pub user_agent: Option<String>,
+            /// Request id.
+            pub request_id: Option<String>,
+            /// JSON details.
+            pub detail: String,
+            /// Hash of the previous record.
+            pub prev_hash: String,
+            /// SHA-256 of `prev_hash` and this record.
+            pub hash: String,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    /// The head of each tenant's chain.
+    pub mod head {
+        use sea_orm::entity::prelude::*;
+
+        /// The `audit_heads` row.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "audit_heads")]
+        pub struct Model {
+            /// Tenant.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub tenant_id: Uuid,
+            /// Last sequence number.
+            pub seq: i64,
+            /// Last hash.
+            pub hash: String,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+}
+
+use entity::{head, record};
+
+/// Where a request comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client address.
+    pub ip: Option<String>,
+    /// Browser or client.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// From an HTTP request (the real client address behind a trusted proxy header).
+    #[must_use]
+    pub fn from_request(req: &actix_web::HttpRequest) -> Self {
+        Self {
+            ip: req.connection_info().realip_remote_addr().map(|s| s.chars().take(64).collect()),
+            user_agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(255).collect()),
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user, when known.
+    pub user_id: Option<Uuid>,
+    /// Name shown in the log.
+    pub name: String,
+}
+
+/// One thing to record.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// The tenant whose chain records it (the tenant the actor acts in).
+    pub tenant_id: Uuid,
+    /// Who.
+    pub actor: Actor,
+    /// What, e.g. `user.create`.
+    pub action: &'a str,
+    /// Kind of object.
+    pub object_type: &'a str,
+    /// Object id.
+    pub object_id: String,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Where from.
+    pub client: &'a ClientInfo,
+    /// Anything else worth keeping (never passwords or tokens).
+    pub detail: serde_json::Value,
+}
+
+fn digest(prev_hash: &str, r: &record::Model) -> String {
+    let canonical = serde_json::json!([
+        r.tenant_id,
+        r.seq,
+        r.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        r.actor_user_id,
+        r.actor_name,
+        r.action,
+        r.object_type,
+        r.object_id,
+        r.result,
+        r.ip,
+        r.user_agent,
+        r.request_id,
+        r.detail,
+    ]);
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends a record to the tenant's chain. Call it with the transaction of the change it
+/// records. Concurrent writers to one chain are serialised by the head row's write lock.
+///
+/// # Errors
+/// Database failures (the caller's transaction then rolls back with the change).
+pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry<'_>) -> Result<record::Model, DbErr> {
+    head::Entity::insert(head::ActiveModel {
+        tenant_id: Set(entry.tenant_id),
+        seq: Set(0),
+        hash: Set(GENESIS.to_owned()),
+    })
+    .on_conflict_do_nothing_on([head::Column::TenantId])
+    .exec(db)
+    .await?;
+    // Taking the write lock first (rather than reading first) serialises writers on both
+    // SQLite and PostgreSQL.
+    head::Entity::update_many()
+        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).add(1))
+        .filter(head::Column::TenantId.eq(entry.tenant_id))
+        .exec(db)
+        .await?;
+    let current = head::Entity::find_by_id(entry.tenant_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit head".to_owned()))?;
+    let mut row = record::Model {
+        id: Uuid::now_v7(),
+        tenant_id: entry.tenant_id,
+        seq: current.seq,
+        occurred_at: Utc::now().trunc_subsecs(6),
+        actor_user_id: entry.actor.user_id,
+        actor_name: entry.actor.name.chars().take(100).collect(),
+        action: entry.action.to_owned(),
+        object_type: entry.object_type.to_owned(),
+        object_id: entry.object_id.chars().take(100).collect(),
+        result: if entry.success { "success" } else { "failure" }.to_owned(),
+        ip: entry.client.ip.clone(),
+        user_agent: entry.client.user_agent.clone(),
+        request_id: crate::request_id::current(),
+        detail: entry.detail.to_string(),
+        prev_hash: current.hash.clone(),
+        hash: String::new(),
+    };
+    row.hash = digest(&current.hash, &row);
+    let saved = record::ActiveModel::from(row.clone()).insert(db).await?;
+    head::Entity::update_many()
+        .col_expr(head::Column::Hash, Expr::value(row.hash.clone()))
+        .filter(head::Column::TenantId.eq(entry.tenant_id))
+        .exec(db)
+        .await?;
+    Ok(saved)
+}
+
+/// The first problem found in a chain.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// Sequence number where the chain breaks.
+    pub seq: i64,
+    /// The record there, when it exists.
+    pub record_id: Option<Uuid>,
+    /// What is wrong, in Chinese.
+    pub reason: String,
+}
+
+/// Result of [`verify`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VerifyReport {
+    /// Tenant checked.
+    pub tenant_id: Uuid,
+    /// Records checked.
+    pub checked: i64,
+    /// Whether the whole chain is intact.
+    pub ok: bool,
+    /// The first broken link, if any.
+    pub first_broken: Option<BrokenLink>,
+    /// When the check ran.
+    pub verified_at: DateTime<Utc>,
+}
+
+/// Walks a tenant's chain from the start and reports the first broken link: a changed record
+/// (hash mismatch), a removed or inserted record (sequence gap or wrong previous hash), or a
+/// removed tail (the head points past the last record).
+///
+/// # Errors
+/// Database failures.
+pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<VerifyReport, DbErr> {
+    const PAGE: u64 = 1000;
+    let mut prev_hash = GENESIS.to_owned();
+    let mut expected = 1_i64;
+    let mut checked = 0_i64;
+    let mut broken = None;
+    'pages: loop {
+        let rows = record::Entity::find()
+            .filter(record::Column::TenantId.eq(tenant_id))
+            .filter(record::Column::Seq.gte(expected))
+            .order_by_asc(record::Column::Seq)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let n = rows.len();
+        for r in rows {
+            checked += 1;
+            let reason = if r.seq != expected {
+                Some(format!("缺少第 {expected} 条记录（下一条为第 {} 条）", r.seq))
+            } else if r.prev_hash != prev_hash {
+                Some("前一条记录的哈希不符（记录被删除、插入或替换）".to_owned())
+            } else if digest(&r.prev_hash, &r) != r.hash {
+                Some("记录内容与其哈希不符（记录被修改）".to_owned())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                broken = Some(BrokenLink { seq: expected, record_id: Some(r.id), reason });
+                break 'pages;
+            }
+            prev_hash = r.hash;
+            expected += 1;
+        }
+        if (n as u64) < PAGE {
+            break;
+        }
+    }
+    if broken.is_none()
+        && let Some(h) = head::Entity::find_by_id(tenant_id).one(db).await?
+        && (h.seq != expected - 1 || h.hash != prev_hash)
+    {
+        broken = Some(BrokenLink {
+            seq: expected,
+            record_id: None,
+            reason: format!("链尾缺失：应有 {} 条记录，实有 {}", h.seq, expected - 1),
+        });
+    }
+    Ok(VerifyReport { tenant_id, checked, ok: broken.is_none(), first_broken: broken, verified_at: Utc::now() })
+}

@@ -1,0 +1,264 @@
+//! Request and response bodies of the administration routes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use suyuan_tenancy::TenantLevel;
+use suyuan_tenancy::entity::tenant;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::audit::entity::record;
+use crate::modules::identity::entity::user;
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantResponse {
+    /// Id.
+    pub id: Uuid,
+    /// GB/T 2260 division code.
+    #[schema(example = "370000")]
+    pub code: String,
+    /// Name.
+    #[schema(example = "山东省")]
+    pub name: String,
+    /// `national`, `provincial`, `municipal` or `county`.
+    pub level: String,
+    /// Level in Chinese.
+    #[schema(example = "省级")]
+    pub level_label: String,
+    /// Parent tenant.
+    pub parent_id: Option<Uuid>,
+    /// Codes from the root down.
+    #[schema(example = "100000/370000/")]
+    pub path: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<tenant::Model> for TenantResponse {
+    fn from(t: tenant::Model) -> Self {
+        let level_label = t.level.parse::<TenantLevel>().map(TenantLevel::label_zh).unwrap_or_default().to_owned();
+        Self {
+            id: t.id,
+            code: t.code,
+            name: t.name,
+            level: t.level,
+            level_label,
+            parent_id: t.parent_id,
+            path: t.path,
+            status: t.status,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// `POST /api/v1/tenants`: onboard an agency below the caller's tenant, with its first
+/// administrator.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// Division code; must sit directly below the caller's tenant (370000 under 100000,
+    /// 370100 under 370000).
+    #[schema(example = "370000")]
+    pub code: String,
+    /// Name of the agency or region.
+    #[schema(example = "山东省")]
+    pub name: String,
+    /// Login name of the tenant's first administrator.
+    #[schema(example = "sd_admin")]
+    pub admin_username: String,
+    /// Display name of the first administrator.
+    #[schema(example = "山东省平台管理员")]
+    pub admin_display_name: String,
+}
+
+/// A one-time initial password, shown once; it must be changed at first login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InitialCredentials {
+    /// Login name.
+    pub username: String,
+    /// The one-time initial password.
+    pub initial_password: String,
+}
+
+/// The new tenant and its first administrator's one-time credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateTenantResponse {
+    /// The tenant.
+    pub tenant: TenantResponse,
+    /// The first administrator.
+    pub admin: InitialCredentials,
+}
+
+/// A user account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Home tenant.
+    pub tenant_id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// The initial or reset password still has to be changed.
+    pub must_change_password: bool,
+    /// Locked after failed logins until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Roles in the home tenant.
+    pub roles: Vec<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserResponse {
+    /// From a row and its roles.
+    #[must_use]
+    pub fn new(u: user::Model, roles: Vec<String>) -> Self {
+        Self {
+            id: u.id,
+            tenant_id: u.tenant_id,
+            username: u.username,
+            display_name: u.display_name,
+            status: u.status,
+            must_change_password: u.must_change_password,
+            locked_until: u.locked_until,
+            roles,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `POST /api/v1/users`: a user in the caller's tenant, with a one-time initial password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Login name: 3–64 of a–z, 0–9, `_`, `.`, `-` (stored in lower case, unique).
+    #[schema(example = "zhang_wei")]
+    pub username: String,
+    /// Display name.
+    #[schema(example = "张伟")]
+    pub display_name: String,
+}
+
+/// The new user and the one-time password.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateUserResponse {
+    /// The user.
+    pub user: UserResponse,
+    /// The one-time initial password.
+    pub initial_password: String,
+}
+
+/// `PUT /api/v1/users/{id}/roles`: the complete set of roles in the user's tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRolesRequest {
+    /// Built-in role names (see `GET /api/v1/roles`). `auditor` cannot be combined with an
+    /// administrator role.
+    pub roles: Vec<String>,
+}
+
+/// A role that can be assigned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleResponse {
+    /// Name.
+    #[schema(example = "system_admin")]
+    pub name: String,
+    /// Chinese name.
+    #[schema(example = "系统管理员")]
+    pub label: String,
+    /// Built in (not editable).
+    pub builtin: bool,
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// From this time (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Until this time (exclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Action, e.g. `login.failed`.
+    pub action: Option<String>,
+    /// Actor name.
+    pub actor: Option<String>,
+    /// `success` or `failure`.
+    pub result: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 50).
+    pub page_size: Option<u64>,
+}
+
+/// An audit record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditRecordResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Position in the tenant's chain.
+    pub seq: i64,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who (user id).
+    pub actor_user_id: Option<Uuid>,
+    /// Who (name).
+    pub actor_name: String,
+    /// What.
+    pub action: String,
+    /// Object kind.
+    pub object_type: String,
+    /// Object id.
+    pub object_id: String,
+    /// `success` or `failure`.
+    pub result: String,
+    /// From where.
+    pub ip: Option<String>,
+    /// With what.
+    pub user_agent: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Details.
+    pub detail: serde_json::Value,
+    /// Chain hash.
+    pub hash: String,
+}
+
+impl From<record::Model> for AuditRecordResponse {
+    fn from(r: record::Model) -> Self {
+        Self {
+            id: r.id,
+            seq: r.seq,
+            occurred_at: r.occurred_at,
+            actor_user_id: r.actor_user_id,
+            actor_name: r.actor_name,
+            action: r.action,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            result: r.result,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+            hash: r.hash,
+        }
+    }
+}
+
+/// A page of audit records, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Records.
+    pub items: Vec<AuditRecordResponse>,
+    /// Page, from 1.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+    /// Rows matching the filters.
+    pub total: u64,
+}

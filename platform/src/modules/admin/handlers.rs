@@ -1,0 +1,299 @@
+//! HTTP in and out for the administration routes.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use uuid::Uuid;
+
+use super::dto::{
+    AuditPage, AuditQuery, AuditRecordResponse, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
+    CreateUserResponse, InitialCredentials, RoleResponse, SetRolesRequest, TenantResponse, UserResponse,
+};
+use super::service::{self, Ctx, UserCommand};
+use crate::audit::{ClientInfo, VerifyReport};
+use crate::error::{ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
+use crate::modules::identity::CurrentUser;
+use crate::state::AppState;
+
+fn ctx<'a>(state: &'a AppState, who: &'a CurrentUser, client: &'a ClientInfo) -> Ctx<'a> {
+    Ctx { db: &state.db, authz: &state.authz, who: &who.0, client }
+}
+
+/// The caller's tenant and every tenant below it (tree order; `path` gives the nesting).
+#[utoipa::path(tag = "单位 tenants", operation_id = "listTenants", security(("session_cookie" = [])),
+    responses((status = 200, description = "单位列表 / tenants", body = Vec<TenantResponse>), GuardErrors))]
+#[get("/api/v1/tenants")]
+pub async fn list_tenants(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<Vec<TenantResponse>>> {
+    let client = ClientInfo::from_request(&req);
+    let list = service::list_tenants(&ctx(&state, &who, &client)).await?;
+    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Onboard an agency directly below the caller's tenant, with its first administrator
+/// (roles tenant_admin, system_admin, security_admin) and a one-time password shown once.
+#[utoipa::path(tag = "单位 tenants", operation_id = "createTenant", security(("session_cookie" = [])),
+    request_body = CreateTenantRequest,
+    responses((status = 201, description = "已创建 / created", body = CreateTenantResponse), BodyErrors, GuardErrors, ConflictError))]
+#[post("/api/v1/tenants")]
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    body: web::Json<CreateTenantRequest>,
+) -> ApiResult<HttpResponse> {
+    let client = ClientInfo::from_request(&req);
+    let (t, initial_password) = service::create_tenant(&ctx(&state, &who, &client), &body).await?;
+    let admin = InitialCredentials { username: body.admin_username.trim().to_lowercase(), initial_password };
+    Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
+}
+
+/// One tenant of the caller's subtree.
+#[utoipa::path(tag = "单位 tenants", operation_id = "getTenant", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "单位 id")),
+    responses((status = 200, description = "单位 / tenant", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[get("/api/v1/tenants/{id}")]
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<TenantResponse>> {
+    let client = ClientInfo::from_request(&req);
+    Ok(web::Json(service::get_tenant(&ctx(&state, &who, &client), *id).await?.into()))
+}
+
+/// Suspend a tenant below the caller's: its users and keys are refused at once.
+#[utoipa::path(tag = "单位 tenants", operation_id = "suspendTenant", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "单位 id")),
+    responses((status = 200, description = "已暂停 / suspended", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/tenants/{id}/suspend")]
+pub async fn suspend_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<TenantResponse>> {
+    let client = ClientInfo::from_request(&req);
+    Ok(web::Json(service::set_tenant_status(&ctx(&state, &who, &client), *id, false).await?.into()))
+}
+
+/// Re-activate a suspended tenant below the caller's.
+#[utoipa::path(tag = "单位 tenants", operation_id = "activateTenant", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "单位 id")),
+    responses((status = 200, description = "已恢复 / active again", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/tenants/{id}/activate")]
+pub async fn activate_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<TenantResponse>> {
+    let client = ClientInfo::from_request(&req);
+    Ok(web::Json(service::set_tenant_status(&ctx(&state, &who, &client), *id, true).await?.into()))
+}
+
+/// Users of the caller's tenant.
+#[utoipa::path(tag = "用户 users", operation_id = "listUsers", security(("session_cookie" = [])),
+    responses((status = 200, description = "用户列表 / users", body = Vec<UserResponse>), GuardErrors))]
+#[get("/api/v1/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<Vec<UserResponse>>> {
+    let client = ClientInfo::from_request(&req);
+    let list = service::list_users(&ctx(&state, &who, &client)).await?;
+    Ok(web::Json(list.into_iter().map(|(u, r)| UserResponse::new(u, r)).collect()))
+}
+
+/// Create a user in the caller's tenant; the one-time password is shown once and must be
+/// changed at first login. Roles are assigned separately by a security administrator.
+#[utoipa::path(tag = "用户 users", operation_id = "createUser", security(("session_cookie" = [])),
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "已创建 / created", body = CreateUserResponse), BodyErrors, GuardErrors, ConflictError))]
+#[post("/api/v1/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    body: web::Json<CreateUserRequest>,
+) -> ApiResult<HttpResponse> {
+    let client = ClientInfo::from_request(&req);
+    let (u, initial_password) = service::create_user(&ctx(&state, &who, &client), &body).await?;
+    Ok(HttpResponse::Created().json(CreateUserResponse { user: UserResponse::new(u, Vec::new()), initial_password }))
+}
+
+/// One user.
+#[utoipa::path(tag = "用户 users", operation_id = "getUser", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    responses((status = 200, description = "用户 / user", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[get("/api/v1/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserResponse>> {
+    let client = ClientInfo::from_request(&req);
+    let (u, r) = service::get_user(&ctx(&state, &who, &client), *id).await?;
+    Ok(web::Json(UserResponse::new(u, r)))
+}
+
+async fn command(
+    state: &AppState,
+    req: &HttpRequest,
+    who: &CurrentUser,
+    id: Uuid,
+    cmd: UserCommand,
+) -> ApiResult<(UserResponse, Option<String>)> {
+    let client = ClientInfo::from_request(req);
+    let c = ctx(state, who, &client);
+    let (u, initial) = service::user_command(&c, id, cmd).await?;
+    let roles = crate::modules::identity::service::roles_of(&state.db, u.id, u.tenant_id).await?;
+    Ok((UserResponse::new(u, roles), initial))
+}
+
+/// Disable an account: it can no longer log in and its sessions end at once.
+#[utoipa::path(tag = "用户 users", operation_id = "disableUser", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    responses((status = 200, description = "已停用 / disabled", body = UserResponse), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
+#[post("/api/v1/users/{id}/disable")]
+pub async fn disable_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::Disable).await?.0))
+}
+
+/// Enable a disabled account.
+#[utoipa::path(tag = "用户 users", operation_id = "enableUser", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    responses((status = 200, description = "已启用 / enabled", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/users/{id}/enable")]
+pub async fn enable_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::Enable).await?.0))
+}
+
+/// Reset the password to a one-time one (shown once; must be changed at next login); ends the
+/// user's sessions and lifts a lockout.
+#[utoipa::path(tag = "用户 users", operation_id = "resetUserPassword", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    responses((status = 200, description = "已重置 / reset", body = CreateUserResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/users/{id}/reset-password")]
+pub async fn reset_user_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<CreateUserResponse>> {
+    let (user, initial) = command(&state, &req, &who, *id, UserCommand::ResetPassword).await?;
+    Ok(web::Json(CreateUserResponse { user, initial_password: initial.unwrap_or_default() }))
+}
+
+/// End every session of a user.
+#[utoipa::path(tag = "用户 users", operation_id = "endUserSessions", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    responses((status = 200, description = "会话已结束 / sessions ended", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/users/{id}/end-sessions")]
+pub async fn end_user_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::EndSessions).await?.0))
+}
+
+/// Replace a user's roles (security administrator).
+#[utoipa::path(tag = "用户 users", operation_id = "setUserRoles", security(("session_cookie" = [])),
+    params(("id" = Uuid, Path, description = "用户 id")),
+    request_body = SetRolesRequest,
+    responses((status = 200, description = "角色已更新 / roles set", body = UserResponse), BodyErrors, GuardErrors, NotFoundError))]
+#[put("/api/v1/users/{id}/roles")]
+pub async fn set_user_roles(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+    body: web::Json<SetRolesRequest>,
+) -> ApiResult<web::Json<UserResponse>> {
+    let client = ClientInfo::from_request(&req);
+    let (u, roles) = service::set_roles(&ctx(&state, &who, &client), *id, &body.roles).await?;
+    Ok(web::Json(UserResponse::new(u, roles)))
+}
+
+/// The roles that can be assigned.
+#[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = [])),
+    responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
+#[get("/api/v1/roles")]
+pub async fn list_roles(state: web::Data<AppState>, who: CurrentUser) -> ApiResult<web::Json<Vec<RoleResponse>>> {
+    state.authz.require_own(&who.0, "role_assignment", "read")?;
+    Ok(web::Json(
+        suyuan_policies::BUILTIN_ROLES
+            .iter()
+            .map(|(name, label)| RoleResponse { name: (*name).to_owned(), label: (*label).to_owned(), builtin: true })
+            .collect(),
+    ))
+}
+
+/// The audit log of the caller's tenant, newest first (auditor).
+#[utoipa::path(tag = "审计 audit", operation_id = "listAudit", security(("session_cookie" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "审计记录 / audit records", body = AuditPage), GuardErrors, ParamErrors))]
+#[get("/api/v1/audit")]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    q: web::Query<AuditQuery>,
+) -> ApiResult<web::Json<AuditPage>> {
+    let client = ClientInfo::from_request(&req);
+    let (items, page, page_size, total) = service::list_audit(&ctx(&state, &who, &client), &q).await?;
+    Ok(web::Json(AuditPage {
+        items: items.into_iter().map(AuditRecordResponse::from).collect(),
+        page,
+        page_size,
+        total,
+    }))
+}
+
+/// Check the hash chain of the caller's tenant's audit log; reports the first broken link.
+#[utoipa::path(tag = "审计 audit", operation_id = "verifyAudit", security(("session_cookie" = [])),
+    responses((status = 200, description = "校验结果 / verification report", body = VerifyReport), GuardErrors))]
+#[get("/api/v1/audit/verify")]
+pub async fn verify_audit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<VerifyReport>> {
+    let client = ClientInfo::from_request(&req);
+    Ok(web::Json(service::verify_audit(&ctx(&state, &who, &client)).await?))
+}
+
+/// Export the audit records matching the filters as CSV (UTF-8 with BOM).
+#[utoipa::path(tag = "审计 audit", operation_id = "exportAudit", security(("session_cookie" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "CSV 文件 / CSV file", body = String, content_type = "text/csv"), GuardErrors, ParamErrors))]
+#[get("/api/v1/audit/export")]
+pub async fn export_audit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    q: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    let client = ClientInfo::from_request(&req);
+    let csv = service::export_audit(&ctx(&state, &who, &client), &q).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"audit.csv\""))
+        .body(csv))
+}

@@ -1,0 +1,27 @@
+//! Administration: tenants (onboarding, suspension), user accounts, role assignments and the
+//! audit log viewer (R-SHAPE-1, R-SHAPE-2, R-SEC-1, R-SEC-2, R-SEC-3).
+
+pub mod dto;
+mod handlers;
+pub mod service;
+
+/// Registers the administration routes.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::list_tenants)
+        .service(handlers::create_tenant)
+        .service(handlers::get_tenant)
+        .service(handlers::suspend_tenant)
+        .service(handlers::activate_tenant)
+        .service(handlers::list_users)
+        .service(handlers::create_user)
+        .service(handlers::get_user)
+        .service(handlers::disable_user)
+        .service(handlers::enable_user)
+        .service(handlers::reset_user_password)
+        .service(handlers::end_user_sessions)
+        .service(handlers::set_user_roles)
+        .service(handlers::list_roles)
+        .service(handlers::list_audit)
+        .service(handlers::verify_audit)
+        .service(handlers::export_audit);
+}
