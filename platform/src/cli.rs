@@ -45,6 +45,12 @@ pub enum Command {
     },
     /// Load the demo data set (safe to run again).
     Demo,
+    /// Audit log tools.
+    Audit {
+        /// verify
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Print the version.
     Version,
 }
@@ -62,6 +68,17 @@ pub enum MigrateAction {
     },
     /// List migrations with their state.
     Status,
+}
+
+/// Audit actions.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain of every tenant (or one) and report the first broken link.
+    Verify {
+        /// Only this tenant (division code).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 /// Exit code for configuration errors.
@@ -98,6 +115,9 @@ pub fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(settings).await,
             Some(Command::Migrate { action }) => migrate(&settings, &action).await,
             Some(Command::Demo) => demo(&settings).await,
+            Some(Command::Audit { action: AuditAction::Verify { tenant } }) => {
+                audit_verify(&settings, tenant.as_deref()).await
+            }
             Some(Command::Version | Command::Openapi { .. }) => Ok(()),
         }
     });
@@ -187,6 +207,31 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
         "演示数据 demo data: {} tenants created, {} already present",
         report.tenants_created, report.tenants_existing
     ));
+    Ok(())
+}
+
+async fn audit_verify(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use suyuan_tenancy::entity::tenant;
+    let db = crate::db::connect(settings).await?;
+    let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Path);
+    if let Some(code) = only {
+        query = query.filter(tenant::Column::Code.eq(code));
+    }
+    let tenants = query.all(&db).await?;
+    anyhow::ensure!(!tenants.is_empty(), "no tenant {}", only.unwrap_or_default());
+    let mut broken = 0;
+    for t in tenants {
+        let report = crate::audit::verify(&db, t.id).await?;
+        match &report.first_broken {
+            None => out(&format!("ok      {} {} ({} records)", t.code, t.name, report.checked)),
+            Some(b) => {
+                broken += 1;
+                out(&format!("BROKEN  {} {}: record #{}: {}", t.code, t.name, b.seq, b.reason))
+            }
+        };
+    }
+    anyhow::ensure!(broken == 0, "{broken} audit chain(s) broken");
     Ok(())
 }
 

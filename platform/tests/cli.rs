@@ -107,3 +107,27 @@ fn demo_loads_tenants_and_is_idempotent() {
     assert!(second.contains("0 tenants created, 13 already present"), "{second}");
     assert!(!second.contains("one-time password"), "the password is shown only once: {second}");
 }
+
+#[test]
+fn audit_verify_reports_a_tampered_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("a.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let run = |args: &[&str]| suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
+    assert!(run(&["demo"]).status.success());
+    let ok = run(&["audit", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok      100000 全国"));
+
+    // Edit a record behind the platform's back.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        db.execute_unprepared("UPDATE audit_log SET action = 'nothing' WHERE seq = 1").await.unwrap();
+        db.close().await.unwrap();
+    });
+    let bad = run(&["audit", "verify", "--tenant", "100000"]);
+    assert!(!bad.status.success(), "a broken chain fails the command");
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("BROKEN  100000 全国: record #1"));
+}

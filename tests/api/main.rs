@@ -1,7 +1,11 @@
 //! End-to-end HTTP tests: one binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod audit;
 mod auth;
 mod errors;
+mod guard;
 mod health;
 mod openapi;
+mod tenancy;
+mod users;

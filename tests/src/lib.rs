@@ -245,3 +245,125 @@ pub async fn problem(res: reqwest::Response) -> serde_json::Value {
     assert_eq!(body["type"], format!("/problems/{}", body["code"].as_str().unwrap_or_default()));
     body
 }
+
+/// The password test users change their initial password to.
+pub const CHANGED_PASSWORD: &str = "Changed-Pass-2026";
+
+/// A signed-in agency: its tenant and its administrator's browser.
+pub struct Agency {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Division code.
+    pub code: String,
+    /// The administrator's user name.
+    pub admin_username: String,
+    /// The administrator's client, signed in, password changed.
+    pub admin: reqwest::Client,
+}
+
+impl TestApp {
+    /// A new browser signed in as `username`; an initial password is changed to
+    /// [`CHANGED_PASSWORD`] on the way, as the platform demands.
+    ///
+    /// # Panics
+    /// When the login fails.
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let client = Self::new_client();
+        let res = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login of {username}");
+        let me: serde_json::Value = res.json().await.expect("me");
+        if me["must_change_password"] == true {
+            let res = client
+                .post(self.url("/api/v1/auth/password"))
+                .json(&serde_json::json!({"current_password": password, "new_password": CHANGED_PASSWORD}))
+                .send()
+                .await
+                .expect("password change");
+            assert_eq!(res.status(), 204, "password change of {username}");
+        }
+        client
+    }
+
+    /// The national administrator, signed in.
+    pub async fn national_admin(&self) -> reqwest::Client {
+        self.sign_in("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Onboards an agency below `parent` (whose client must be its administrator) and signs
+    /// its administrator in.
+    ///
+    /// # Panics
+    /// When onboarding fails.
+    pub async fn onboard(&self, parent: &reqwest::Client, code: &str, name: &str) -> Agency {
+        let admin_username = format!("admin_{code}");
+        let res = parent
+            .post(self.url("/api/v1/tenants"))
+            .json(&serde_json::json!({
+                "code": code, "name": name,
+                "admin_username": admin_username, "admin_display_name": format!("{name}管理员"),
+            }))
+            .send()
+            .await
+            .expect("create tenant");
+        assert_eq!(res.status(), 201, "onboarding {code}");
+        let body: serde_json::Value = res.json().await.expect("body");
+        let initial = body["admin"]["initial_password"].as_str().expect("initial password").to_owned();
+        let tenant_id = body["tenant"]["id"].as_str().expect("tenant id").to_owned();
+        let admin = self.sign_in(&admin_username, &initial).await;
+        Agency { tenant_id, code: code.to_owned(), admin_username, admin }
+    }
+
+    /// Creates a user in the tenant of `admin` with `roles`, signed in (password changed).
+    /// Returns the user id and the client.
+    ///
+    /// # Panics
+    /// When any step fails.
+    pub async fn user_with_roles(
+        &self,
+        admin: &reqwest::Client,
+        username: &str,
+        roles: &[&str],
+    ) -> (String, reqwest::Client) {
+        let res = admin
+            .post(self.url("/api/v1/users"))
+            .json(&serde_json::json!({"username": username, "display_name": username}))
+            .send()
+            .await
+            .expect("create user");
+        assert_eq!(res.status(), 201, "create user {username}");
+        let body: serde_json::Value = res.json().await.expect("body");
+        let id = body["user"]["id"].as_str().expect("id").to_owned();
+        let initial = body["initial_password"].as_str().expect("password").to_owned();
+        let res = admin
+            .put(self.url(&format!("/api/v1/users/{id}/roles")))
+            .json(&serde_json::json!({"roles": roles}))
+            .send()
+            .await
+            .expect("set roles");
+        assert_eq!(res.status(), 200, "roles of {username}");
+        (id, self.sign_in(username, &initial).await)
+    }
+
+    /// Row counts of the tables a refused request must not touch.
+    pub async fn write_counts(&self) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for table in ["tenants", "users", "user_roles", "sessions", "audit_log", "policy_rules"] {
+            let row = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    self.db.get_database_backend(),
+                    format!("SELECT COUNT(*) AS n FROM {table}"),
+                ))
+                .await
+                .expect("count")
+                .expect("row");
+            out.push((table.to_owned(), row.try_get::<i64>("", "n").expect("n")));
+        }
+        out
+    }
+}

@@ -1,0 +1,152 @@
+//! R-SEC-3: every command is audited in a hash chain that the auditor reads and verifies.
+
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+use suyuan_tests::{TestApp, spawn_app};
+
+async fn auditor(app: &TestApp) -> reqwest::Client {
+    let national = app.national_admin().await;
+    app.onboard(&national, "370000", "山东省").await;
+    app.user_with_roles(&national, "auditor1", &["auditor"]).await.1
+}
+
+async fn actions(app: &TestApp, client: &reqwest::Client, query: &str) -> Vec<String> {
+    let page: serde_json::Value =
+        client.get(app.url(&format!("/api/v1/audit?{query}"))).send().await.unwrap().json().await.unwrap();
+    page["items"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn commands_and_logins_are_recorded_and_only_the_auditor_reads_them() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    // A failed login of an unknown name is recorded too.
+    TestApp::new_client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "mallory", "password": "Guess-1234"}))
+        .send()
+        .await
+        .unwrap();
+
+    let all = actions(&app, &auditor, "page_size=200").await;
+    for expected in [
+        "system.bootstrap",
+        "login",
+        "password.change",
+        "tenant.create",
+        "user.create",
+        "user.set_roles",
+        "login.failed",
+    ] {
+        assert!(all.contains(&expected.to_owned()), "{expected} in {all:?}");
+    }
+    let failed = actions(&app, &auditor, "action=login.failed").await;
+    assert_eq!(failed, ["login.failed"]);
+    let page: serde_json::Value =
+        auditor.get(app.url("/api/v1/audit?action=login.failed")).send().await.unwrap().json().await.unwrap();
+    let rec = &page["items"][0];
+    assert_eq!(rec["actor_name"], "mallory");
+    assert_eq!(rec["result"], "failure");
+    assert!(rec["request_id"].is_string() && rec["ip"].is_string());
+
+    // Paging.
+    let page: serde_json::Value =
+        auditor.get(app.url("/api/v1/audit?page=2&page_size=2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert!(page["total"].as_u64().unwrap() >= 7);
+    let res = auditor.get(app.url("/api/v1/audit?page_size=500")).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+
+    // Administrators do not read the audit log.
+    let national = app.sign_in("admin", suyuan_tests::CHANGED_PASSWORD).await;
+    assert_eq!(national.get(app.url("/api/v1/audit")).send().await.unwrap().status(), 403);
+
+    // Shandong's chain is Shandong's: its administrator's actions are not in the national log.
+    assert!(!all.iter().any(|a| a == "logout"));
+}
+
+#[tokio::test]
+async fn verify_finds_an_edited_a_removed_and_a_truncated_record() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    let verify = || async {
+        auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let report = verify().await;
+    assert_eq!(report["ok"], true, "{report}");
+    let checked = report["checked"].as_i64().unwrap();
+    assert!(checked >= 5);
+
+    let db = &app.db;
+    let backend = db.get_database_backend();
+    let exec = |sql: String| async move {
+        db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    };
+    let tenant_cond = "tenant_id = (SELECT id FROM tenants WHERE code = '100000')";
+    // An edited record.
+    exec(format!("UPDATE audit_log SET actor_name = 'someone_else' WHERE {tenant_cond} AND seq = 3")).await;
+    let report = verify().await;
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_broken"]["seq"], 3, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("修改"));
+}
+
+#[tokio::test]
+async fn a_removed_record_and_a_removed_tail_are_found() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    let verify = || async {
+        auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let db = &app.db;
+    let backend = db.get_database_backend();
+    let cond = "tenant_id = (SELECT id FROM tenants WHERE code = '100000')";
+    let max_seq = {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                format!("SELECT MAX(seq) AS m FROM audit_log WHERE {cond}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "m").unwrap()
+    };
+    // Removing the last record: every remaining link is fine, but the head says more existed.
+    db.execute_raw(sea_orm::Statement::from_string(
+        backend,
+        format!("DELETE FROM audit_log WHERE {cond} AND seq = {max_seq}"),
+    ))
+    .await
+    .unwrap();
+    let report = verify().await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_broken"]["seq"], max_seq);
+
+    // Removing one in the middle.
+    db.execute_raw(sea_orm::Statement::from_string(backend, format!("DELETE FROM audit_log WHERE {cond} AND seq = 2")))
+        .await
+        .unwrap();
+    let report = verify().await;
+    assert_eq!(report["first_broken"]["seq"], 2, "{report}");
+}
+
+#[tokio::test]
+async fn the_audit_log_exports_as_csv() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    let res = auditor.get(app.url("/api/v1/audit/export?action=tenant.create")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "BOM for spreadsheet programs");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("序号,时间,操作人"));
+    let rows: Vec<_> = lines.collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].contains("tenant.create") && rows[0].contains("370000"));
+    // The export itself is recorded.
+    let again = actions(&app, &auditor, "action=audit.export").await;
+    assert_eq!(again, ["audit.export"]);
+}

@@ -1,0 +1,128 @@
+//! R-SEC-2: every route in the OpenAPI document refuses an anonymous caller and a caller from a
+//! sibling tenant, and writes nothing when it does.
+
+use serde_json::json;
+use suyuan_tests::spawn_app;
+
+/// Routes that are public by design.
+const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login"];
+
+/// Every operation of the document: (method, path, operationId).
+fn operations() -> Vec<(String, String, String)> {
+    let doc = serde_json::to_value(suyuan_platform::openapi::document()).unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            ops.push((method.to_uppercase(), path.clone(), op["operationId"].as_str().unwrap().to_owned()));
+        }
+    }
+    ops
+}
+
+/// A body that is valid for the operation, so a refusal cannot come from validation.
+fn body_for(operation_id: &str) -> serde_json::Value {
+    match operation_id {
+        "createTenant" => {
+            json!({"code": "370100", "name": "济南市", "admin_username": "jn_admin", "admin_display_name": "济南"})
+        }
+        "createUser" => json!({"username": "intruder", "display_name": "x"}),
+        "setUserRoles" => json!({"roles": ["tenant_admin"]}),
+        "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_route_refuses_anonymous_and_sibling_callers() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let shandong = app.onboard(&national, "370000", "山东省").await;
+    let jiangsu = app.onboard(&national, "320000", "江苏省").await;
+    let (sd_user, _) = app.user_with_roles(&shandong.admin, "sd_operator", &["operator"]).await;
+    let anonymous = suyuan_tests::TestApp::new_client();
+
+    let before = app.write_counts().await;
+    let mut walked = 0;
+    for (method, path, op) in operations() {
+        if PUBLIC.contains(&op.as_str()) {
+            continue;
+        }
+        walked += 1;
+        // Path parameters point at Shandong's objects.
+        let url = app.url(
+            &path
+                .replace("/tenants/{id}", &format!("/tenants/{}", shandong.tenant_id))
+                .replace("/users/{id}", &format!("/users/{sd_user}")),
+        );
+        assert!(!url.contains('{'), "unfilled parameter in {path}");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = body_for(&op);
+
+        let res = anonymous.request(method.clone(), &url).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 401, "anonymous {method} {path} ({op})");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+
+        // Jiangsu's administrator holds every administrator role of Jiangsu, yet Shandong's
+        // objects are out of reach. Routes without an object act on the caller's own tenant.
+        if path.contains("{id}") {
+            let res = jiangsu.admin.request(method.clone(), &url).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), 403, "sibling {method} {path} ({op})");
+        }
+    }
+    assert!(walked >= 17, "walked {walked} protected operations");
+    assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
+}
+
+#[tokio::test]
+async fn lists_show_only_the_callers_subtree() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let shandong = app.onboard(&national, "370000", "山东省").await;
+    let jinan = app.onboard(&shandong.admin, "370100", "济南市").await;
+    let jiangsu = app.onboard(&national, "320000", "江苏省").await;
+
+    let codes = |v: serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect()
+    };
+    let all: serde_json::Value = national.get(app.url("/api/v1/tenants")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(codes(all), ["100000", "320000", "370000", "370100"]);
+    let sd: serde_json::Value =
+        shandong.admin.get(app.url("/api/v1/tenants")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(codes(sd), ["370000", "370100"]);
+    let js: serde_json::Value =
+        jiangsu.admin.get(app.url("/api/v1/tenants")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(codes(js), ["320000"]);
+
+    // Users: only the caller's own tenant.
+    let users: serde_json::Value =
+        jiangsu.admin.get(app.url("/api/v1/users")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<_> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin_320000"]);
+
+    // A child cannot read its parent.
+    let res = jinan.admin.get(app.url(&format!("/api/v1/tenants/{}", shandong.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_parent_reads_and_suspends_children_but_cannot_change_their_accounts() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let shandong = app.onboard(&national, "370000", "山东省").await;
+    let (sd_user, _) = app.user_with_roles(&shandong.admin, "sd_viewer", &["viewer"]).await;
+
+    let res = national.get(app.url(&format!("/api/v1/tenants/{}", shandong.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a parent reads its child");
+
+    let before = app.write_counts().await;
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/api/v1/users/{sd_user}"), json!({})),
+        (reqwest::Method::POST, format!("/api/v1/users/{sd_user}/reset-password"), json!({})),
+        (reqwest::Method::POST, format!("/api/v1/users/{sd_user}/disable"), json!({})),
+        (reqwest::Method::PUT, format!("/api/v1/users/{sd_user}/roles"), json!({"roles": ["tenant_admin"]})),
+    ] {
+        let res = national.request(method.clone(), app.url(&path)).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 403, "national {method} {path}");
+    }
+    assert_eq!(app.write_counts().await, before);
+}

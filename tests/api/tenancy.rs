@@ -1,0 +1,134 @@
+//! R-SHAPE-1: onboarding agencies into the tenant tree; suspension.
+
+use serde_json::json;
+use suyuan_tests::{TestApp, problem, spawn_app};
+
+#[tokio::test]
+async fn the_national_admin_onboards_shandong_whose_admin_runs_it() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370000", "name": "山东省", "admin_username": "SD_Admin", "admin_display_name": "山东省管理员"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["tenant"]["level"], "provincial");
+    assert_eq!(body["tenant"]["level_label"], "省级");
+    assert_eq!(body["tenant"]["path"], "100000/370000/");
+    assert_eq!(body["admin"]["username"], "sd_admin");
+    let initial = body["admin"]["initial_password"].as_str().unwrap();
+
+    // The one-time password must be changed first.
+    let client = TestApp::new_client();
+    let me: serde_json::Value = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "sd_admin", "password": initial}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["must_change_password"], true);
+    assert_eq!(me["tenant"]["code"], "370000");
+    assert_eq!(me["roles"], json!(["security_admin", "system_admin", "tenant_admin"]));
+    let res = client.get(app.url("/api/v1/tenants")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "password_change_required");
+
+    let admin = app.sign_in("sd_admin", initial).await;
+    // Shandong onboards its cities, not another province's.
+    let res = admin
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370100", "name": "济南市", "admin_username": "jn_admin", "admin_display_name": "济南"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = admin
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "320100", "name": "南京市", "admin_username": "nj_admin", "admin_display_name": "南京"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["errors"][0]["rule"], "nesting");
+}
+
+#[tokio::test]
+async fn bad_tenant_input_lists_every_field_and_writes_nothing() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let before = app.write_counts().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "37A000", "name": " ", "admin_username": "X!", "admin_display_name": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body = problem(res).await;
+    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["code", "name", "admin_username", "admin_display_name"]);
+
+    // A city straight under the national tenant breaks the nesting rule.
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370100", "name": "济南市", "admin_username": "jn_admin", "admin_display_name": "济南"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "nesting");
+    assert_eq!(app.write_counts().await, before);
+
+    // Duplicates are conflicts.
+    app.onboard(&national, "370000", "山东省").await;
+    let before = app.write_counts().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370000", "name": "山东", "admin_username": "other", "admin_display_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "320000", "name": "江苏省", "admin_username": "admin_370000", "admin_display_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "user name taken");
+    assert_eq!(app.write_counts().await, before);
+}
+
+#[tokio::test]
+async fn suspending_a_tenant_blocks_its_users_at_once() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    assert_eq!(sd.admin.get(app.url("/api/v1/users")).send().await.unwrap().status(), 200);
+
+    // Nobody suspends their own tenant.
+    let res = sd.admin.post(app.url(&format!("/api/v1/tenants/{}/suspend", sd.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+
+    let res = national.post(app.url(&format!("/api/v1/tenants/{}/suspend", sd.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = sd.admin.get(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the open session is refused at once");
+    let res = TestApp::new_client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": sd.admin_username, "password": suyuan_tests::CHANGED_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "tenant_suspended");
+
+    let res = national.post(app.url(&format!("/api/v1/tenants/{}/activate", sd.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.sign_in(&sd.admin_username, suyuan_tests::CHANGED_PASSWORD).await;
+}
