@@ -10,6 +10,7 @@ mod m20261127_000001_create_tenants;
 mod m20261127_000002_create_users;
 mod m20261127_000003_create_sessions;
 mod m20261127_000004_create_roles_policies_audit;
+mod m20261127_000005_create_api_keys;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_users::Migration),
             Box::new(m20261127_000003_create_sessions::Migration),
             Box::new(m20261127_000004_create_roles_policies_audit::Migration),
+            Box::new(m20261127_000005_create_api_keys::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Set};
 use suyuan_policies::{Authorizer, Rule, Scope};
 use suyuan_tenancy::entity::tenant;
 
@@ -54,16 +54,19 @@ fn to_rule(m: entity::Model) -> Rule {
     if m.ptype == "g" { vec![m.ptype, m.v0, m.v1] } else { vec![m.ptype, m.v0, m.v1, m.v2, m.v3] }
 }
 
-/// Seeds the built-in policies when the table is empty.
+/// Adds every built-in policy row that is not stored yet (first start, and new built-in rows
+/// after an upgrade). Built-in rows are not editable, so re-adding them is always right.
 ///
 /// # Errors
 /// Database failures or a broken shipped policy file.
 pub async fn seed<C: ConnectionTrait>(db: &C) -> anyhow::Result<()> {
-    if entity::Entity::find().count(db).await? > 0 {
+    let stored = load_rules(db).await?;
+    let rules = suyuan_policies::parse_rules(suyuan_policies::DEFAULT_POLICY)?;
+    let missing: Vec<_> = rules.into_iter().filter(|r| !stored.contains(r)).collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    let rules = suyuan_policies::parse_rules(suyuan_policies::DEFAULT_POLICY)?;
-    let rows = rules.into_iter().map(|r| {
+    let rows = missing.into_iter().map(|r| {
         let get = |i: usize| r.get(i).cloned().unwrap_or_default();
         entity::ActiveModel {
             ptype: Set(get(0)),

@@ -2,7 +2,7 @@
 //! (utoipa-actix-web); this file only holds the document's header and shared schemas.
 
 use actix_web::App;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -24,6 +24,7 @@ use crate::error::{FieldError, Problem};
         (name = "单位 tenants", description = "单位（租户）树与入驻 / the tenant tree and onboarding"),
         (name = "用户 users", description = "用户账号与角色 / user accounts and roles"),
         (name = "审计 audit", description = "安全审计日志（哈希链）/ the hash-chained security audit log"),
+        (name = "API 密钥 api-keys", description = "接入系统的 API 密钥 / API keys of connected systems"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecuritySchemes)
@@ -42,6 +43,17 @@ impl Modify for SecuritySchemes {
                 crate::modules::identity::SESSION_COOKIE,
                 "登录后由 POST /api/v1/auth/login 设置的会话 Cookie / the session cookie set by login",
             ))),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "接入系统的 API 密钥：Authorization: Bearer sy_… / an API key of a connected system",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

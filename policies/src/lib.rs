@@ -29,6 +29,9 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
 /// Roles that may not be held together with `auditor` by one user (separation of duties).
 pub const ADMIN_DUTIES: &[&str] = &["system_admin", "security_admin", "tenant_admin"];
 
+/// Roles an API key may hold: business roles only; keys never administer.
+pub const KEY_ROLES: &[&str] = &["manager", "operator", "viewer"];
+
 /// Whether `role` is a built-in role.
 #[must_use]
 pub fn is_builtin_role(role: &str) -> bool {

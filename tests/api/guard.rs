@@ -28,6 +28,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "createUser" => json!({"username": "intruder", "display_name": "x"}),
         "setUserRoles" => json!({"roles": ["tenant_admin"]}),
         "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
+        "createApiKey" => json!({"name": "k", "role": "viewer"}),
         _ => json!({}),
     }
 }
@@ -39,6 +40,17 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
     let shandong = app.onboard(&national, "370000", "山东省").await;
     let jiangsu = app.onboard(&national, "320000", "江苏省").await;
     let (sd_user, _) = app.user_with_roles(&shandong.admin, "sd_operator", &["operator"]).await;
+    let sd_key: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/api-keys"))
+        .json(&json!({"name": "sd", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_key = sd_key["key"]["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -52,7 +64,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         let url = app.url(
             &path
                 .replace("/tenants/{id}", &format!("/tenants/{}", shandong.tenant_id))
-                .replace("/users/{id}", &format!("/users/{sd_user}")),
+                .replace("/users/{id}", &format!("/users/{sd_user}"))
+                .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -69,7 +82,7 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
             assert_eq!(res.status(), 403, "sibling {method} {path} ({op})");
         }
     }
-    assert!(walked >= 17, "walked {walked} protected operations");
+    assert!(walked >= 20, "walked {walked} protected operations");
     assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end HTTP tests: one binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod api_keys;
 mod audit;
 mod auth;
 mod errors;

@@ -352,7 +352,7 @@ impl TestApp {
     /// Row counts of the tables a refused request must not touch.
     pub async fn write_counts(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        for table in ["tenants", "users", "user_roles", "sessions", "audit_log", "policy_rules"] {
+        for table in ["tenants", "users", "user_roles", "sessions", "audit_log", "policy_rules", "api_keys"] {
             let row = self
                 .db
                 .query_one_raw(sea_orm::Statement::from_string(

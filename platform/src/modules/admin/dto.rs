@@ -262,3 +262,64 @@ pub struct AuditPage {
     /// Rows matching the filters.
     pub total: u64,
 }
+
+/// `POST /api/v1/api-keys`: a key for a connected system in the caller's tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// What it is for, e.g. the connected system.
+    #[schema(example = "寿光蔬菜批发市场追溯系统")]
+    pub name: String,
+    /// The one role it holds: `manager`, `operator` or `viewer` (keys never administer).
+    #[schema(example = "operator")]
+    pub role: String,
+    /// Days until it expires (1–3650); without it the key lasts until revoked.
+    pub expires_in_days: Option<u32>,
+}
+
+/// An API key (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// First characters of the secret.
+    #[schema(example = "sy_3f9a1c")]
+    pub prefix: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::modules::identity::entity::api_key::Model> for ApiKeyResponse {
+    fn from(k: crate::modules::identity::entity::api_key::Model) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            role: k.role,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}
+
+/// The new key with its secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateApiKeyResponse {
+    /// The key.
+    pub key: ApiKeyResponse,
+    /// Send as `Authorization: Bearer <secret>`. Stored only as a hash; it cannot be shown
+    /// again.
+    pub secret: String,
+}

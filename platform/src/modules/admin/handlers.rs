@@ -4,8 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use uuid::Uuid;
 
 use super::dto::{
-    AuditPage, AuditQuery, AuditRecordResponse, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
-    CreateUserResponse, InitialCredentials, RoleResponse, SetRolesRequest, TenantResponse, UserResponse,
+    ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
+    CreateTenantRequest, CreateTenantResponse, CreateUserRequest, CreateUserResponse, InitialCredentials, RoleResponse,
+    SetRolesRequest, TenantResponse, UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
@@ -18,7 +19,7 @@ fn ctx<'a>(state: &'a AppState, who: &'a CurrentUser, client: &'a ClientInfo) ->
 }
 
 /// The caller's tenant and every tenant below it (tree order; `path` gives the nesting).
-#[utoipa::path(tag = "单位 tenants", operation_id = "listTenants", security(("session_cookie" = [])),
+#[utoipa::path(tag = "单位 tenants", operation_id = "listTenants", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "单位列表 / tenants", body = Vec<TenantResponse>), GuardErrors))]
 #[get("/api/v1/tenants")]
 pub async fn list_tenants(
@@ -33,7 +34,7 @@ pub async fn list_tenants(
 
 /// Onboard an agency directly below the caller's tenant, with its first administrator
 /// (roles tenant_admin, system_admin, security_admin) and a one-time password shown once.
-#[utoipa::path(tag = "单位 tenants", operation_id = "createTenant", security(("session_cookie" = [])),
+#[utoipa::path(tag = "单位 tenants", operation_id = "createTenant", security(("session_cookie" = []), ("api_key" = [])),
     request_body = CreateTenantRequest,
     responses((status = 201, description = "已创建 / created", body = CreateTenantResponse), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/tenants")]
@@ -50,7 +51,7 @@ pub async fn create_tenant(
 }
 
 /// One tenant of the caller's subtree.
-#[utoipa::path(tag = "单位 tenants", operation_id = "getTenant", security(("session_cookie" = [])),
+#[utoipa::path(tag = "单位 tenants", operation_id = "getTenant", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "单位 / tenant", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/tenants/{id}")]
@@ -65,7 +66,7 @@ pub async fn get_tenant(
 }
 
 /// Suspend a tenant below the caller's: its users and keys are refused at once.
-#[utoipa::path(tag = "单位 tenants", operation_id = "suspendTenant", security(("session_cookie" = [])),
+#[utoipa::path(tag = "单位 tenants", operation_id = "suspendTenant", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "已暂停 / suspended", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/tenants/{id}/suspend")]
@@ -80,7 +81,7 @@ pub async fn suspend_tenant(
 }
 
 /// Re-activate a suspended tenant below the caller's.
-#[utoipa::path(tag = "单位 tenants", operation_id = "activateTenant", security(("session_cookie" = [])),
+#[utoipa::path(tag = "单位 tenants", operation_id = "activateTenant", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "已恢复 / active again", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/tenants/{id}/activate")]
@@ -95,7 +96,7 @@ pub async fn activate_tenant(
 }
 
 /// Users of the caller's tenant.
-#[utoipa::path(tag = "用户 users", operation_id = "listUsers", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "listUsers", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "用户列表 / users", body = Vec<UserResponse>), GuardErrors))]
 #[get("/api/v1/users")]
 pub async fn list_users(
@@ -110,7 +111,7 @@ pub async fn list_users(
 
 /// Create a user in the caller's tenant; the one-time password is shown once and must be
 /// changed at first login. Roles are assigned separately by a security administrator.
-#[utoipa::path(tag = "用户 users", operation_id = "createUser", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "createUser", security(("session_cookie" = []), ("api_key" = [])),
     request_body = CreateUserRequest,
     responses((status = 201, description = "已创建 / created", body = CreateUserResponse), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/users")]
@@ -126,7 +127,7 @@ pub async fn create_user(
 }
 
 /// One user.
-#[utoipa::path(tag = "用户 users", operation_id = "getUser", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "getUser", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "用户 / user", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/users/{id}")]
@@ -156,7 +157,7 @@ async fn command(
 }
 
 /// Disable an account: it can no longer log in and its sessions end at once.
-#[utoipa::path(tag = "用户 users", operation_id = "disableUser", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "disableUser", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已停用 / disabled", body = UserResponse), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
 #[post("/api/v1/users/{id}/disable")]
@@ -170,7 +171,7 @@ pub async fn disable_user(
 }
 
 /// Enable a disabled account.
-#[utoipa::path(tag = "用户 users", operation_id = "enableUser", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "enableUser", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已启用 / enabled", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/enable")]
@@ -185,7 +186,7 @@ pub async fn enable_user(
 
 /// Reset the password to a one-time one (shown once; must be changed at next login); ends the
 /// user's sessions and lifts a lockout.
-#[utoipa::path(tag = "用户 users", operation_id = "resetUserPassword", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "resetUserPassword", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已重置 / reset", body = CreateUserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/reset-password")]
@@ -200,7 +201,7 @@ pub async fn reset_user_password(
 }
 
 /// End every session of a user.
-#[utoipa::path(tag = "用户 users", operation_id = "endUserSessions", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "endUserSessions", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "会话已结束 / sessions ended", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/end-sessions")]
@@ -214,7 +215,7 @@ pub async fn end_user_sessions(
 }
 
 /// Replace a user's roles (security administrator).
-#[utoipa::path(tag = "用户 users", operation_id = "setUserRoles", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "setUserRoles", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "用户 id")),
     request_body = SetRolesRequest,
     responses((status = 200, description = "角色已更新 / roles set", body = UserResponse), BodyErrors, GuardErrors, NotFoundError))]
@@ -232,7 +233,7 @@ pub async fn set_user_roles(
 }
 
 /// The roles that can be assigned.
-#[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = [])),
+#[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
 #[get("/api/v1/roles")]
 pub async fn list_roles(state: web::Data<AppState>, who: CurrentUser) -> ApiResult<web::Json<Vec<RoleResponse>>> {
@@ -246,7 +247,7 @@ pub async fn list_roles(state: web::Data<AppState>, who: CurrentUser) -> ApiResu
 }
 
 /// The audit log of the caller's tenant, newest first (auditor).
-#[utoipa::path(tag = "审计 audit", operation_id = "listAudit", security(("session_cookie" = [])),
+#[utoipa::path(tag = "审计 audit", operation_id = "listAudit", security(("session_cookie" = []), ("api_key" = [])),
     params(AuditQuery),
     responses((status = 200, description = "审计记录 / audit records", body = AuditPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/audit")]
@@ -267,7 +268,7 @@ pub async fn list_audit(
 }
 
 /// Check the hash chain of the caller's tenant's audit log; reports the first broken link.
-#[utoipa::path(tag = "审计 audit", operation_id = "verifyAudit", security(("session_cookie" = [])),
+#[utoipa::path(tag = "审计 audit", operation_id = "verifyAudit", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "校验结果 / verification report", body = VerifyReport), GuardErrors))]
 #[get("/api/v1/audit/verify")]
 pub async fn verify_audit(
@@ -280,7 +281,7 @@ pub async fn verify_audit(
 }
 
 /// Export the audit records matching the filters as CSV (UTF-8 with BOM).
-#[utoipa::path(tag = "审计 audit", operation_id = "exportAudit", security(("session_cookie" = [])),
+#[utoipa::path(tag = "审计 audit", operation_id = "exportAudit", security(("session_cookie" = []), ("api_key" = [])),
     params(AuditQuery),
     responses((status = 200, description = "CSV 文件 / CSV file", body = String, content_type = "text/csv"), GuardErrors, ParamErrors))]
 #[get("/api/v1/audit/export")]
@@ -296,4 +297,49 @@ pub async fn export_audit(
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"audit.csv\""))
         .body(csv))
+}
+
+/// API keys of the caller's tenant (security administrator).
+#[utoipa::path(tag = "API 密钥 api-keys", operation_id = "listApiKeys", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "密钥列表（不含密钥本身）/ keys, without secrets", body = Vec<ApiKeyResponse>), GuardErrors))]
+#[get("/api/v1/api-keys")]
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<Vec<ApiKeyResponse>>> {
+    let client = ClientInfo::from_request(&req);
+    let keys = service::list_api_keys(&ctx(&state, &who, &client)).await?;
+    Ok(web::Json(keys.into_iter().map(Into::into).collect()))
+}
+
+/// Create an API key for a connected system; the secret is in this answer only.
+#[utoipa::path(tag = "API 密钥 api-keys", operation_id = "createApiKey", security(("session_cookie" = []), ("api_key" = [])),
+    request_body = CreateApiKeyRequest,
+    responses((status = 201, description = "已创建，secret 只显示这一次 / created; the secret is shown once", body = CreateApiKeyResponse), BodyErrors, GuardErrors))]
+#[post("/api/v1/api-keys")]
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    body: web::Json<CreateApiKeyRequest>,
+) -> ApiResult<HttpResponse> {
+    let client = ClientInfo::from_request(&req);
+    let (key, secret) = service::create_api_key(&ctx(&state, &who, &client), &body).await?;
+    Ok(HttpResponse::Created().json(CreateApiKeyResponse { key: key.into(), secret }))
+}
+
+/// Revoke an API key: requests with it are refused at once.
+#[utoipa::path(tag = "API 密钥 api-keys", operation_id = "revokeApiKey", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "密钥 id")),
+    responses((status = 200, description = "已撤销 / revoked", body = ApiKeyResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[post("/api/v1/api-keys/{id}/revoke")]
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ApiKeyResponse>> {
+    let client = ClientInfo::from_request(&req);
+    Ok(web::Json(service::revoke_api_key(&ctx(&state, &who, &client), *id).await?.into()))
 }

@@ -23,5 +23,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_roles)
         .service(handlers::list_audit)
         .service(handlers::verify_audit)
-        .service(handlers::export_audit);
+        .service(handlers::export_audit)
+        .service(handlers::list_api_keys)
+        .service(handlers::create_api_key)
+        .service(handlers::revoke_api_key);
 }

@@ -7,20 +7,20 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use suyuan_policies::{ADMIN_DUTIES, is_builtin_role};
+use suyuan_policies::{ADMIN_DUTIES, KEY_ROLES, is_builtin_role};
 use suyuan_tenancy::DivisionCode;
 use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::dto::{AuditQuery, CreateTenantRequest, CreateUserRequest};
+use super::dto::{AuditQuery, CreateApiKeyRequest, CreateTenantRequest, CreateUserRequest};
 use crate::audit::{self, ClientInfo, entity::record};
 use crate::authz::Authz;
 use crate::bootstrap::FIRST_ADMIN_ROLES;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::modules::identity::entity::{session, user, user_role};
+use crate::modules::identity::entity::{api_key, session, user, user_role};
 use crate::modules::identity::password;
-use crate::modules::identity::service::{Authenticated, roles_of};
+use crate::modules::identity::service::{Authenticated, new_api_key, roles_of, token_hash};
 
 /// Everything a command needs about its caller.
 pub struct Ctx<'a> {
@@ -320,7 +320,7 @@ pub enum UserCommand {
 /// 404, 403, 409 when disabling oneself.
 pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResult<(user::Model, Option<String>)> {
     let (u, _) = user_for(ctx, id, "user", "update").await?;
-    if cmd == UserCommand::Disable && u.id == ctx.who.user.id {
+    if cmd == UserCommand::Disable && ctx.who.user_id == Some(u.id) {
         return Err(ApiError::conflict("不能停用自己的账号"));
     }
     let initial = if cmd == UserCommand::ResetPassword { Some(password::generate()) } else { None };
@@ -524,4 +524,81 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
     audit::record(ctx.db, ctx.entry("audit.export", "audit", ctx.who.tenant.id.to_string(), serde_json::json!({})))
         .await?;
     Ok(out)
+}
+
+/// API keys of the caller's tenant.
+///
+/// # Errors
+/// 403.
+pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
+    ctx.authz.require_own(ctx.who, "api_key", "read")?;
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(ctx.who.tenant.id))
+        .order_by_desc(api_key::Column::CreatedAt)
+        .all(ctx.db)
+        .await?)
+}
+
+/// Creates a key; returns it with its secret (shown once, stored hashed).
+///
+/// # Errors
+/// 422 for a bad name, role or lifetime; 403.
+pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResult<(api_key::Model, String)> {
+    ctx.authz.require_own(ctx.who, "api_key", "create")?;
+    let mut errors = Vec::new();
+    check_name("name", &req.name, &mut errors);
+    if !KEY_ROLES.contains(&req.role.as_str()) {
+        errors.push(FieldError::new("role", "key_role", format!("密钥只能使用以下角色: {}", KEY_ROLES.join(", "))));
+    }
+    if let Some(days) = req.expires_in_days
+        && !(1..=3650).contains(&days)
+    {
+        errors.push(FieldError::new("expires_in_days", "range", "有效期应为 1–3650 天"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let secret = new_api_key();
+    let now = Utc::now();
+    let txn = ctx.db.begin().await?;
+    let key = api_key::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.who.tenant.id),
+        name: Set(req.name.trim().to_owned()),
+        role: Set(req.role.clone()),
+        prefix: Set(secret.chars().take(9).collect()),
+        key_hash: Set(token_hash(&secret)),
+        created_by: Set(ctx.who.user_id),
+        created_at: Set(now),
+        expires_at: Set(req.expires_in_days.map(|d| now + chrono::Duration::days(i64::from(d)))),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    let detail = serde_json::json!({"name": key.name, "role": key.role, "prefix": key.prefix});
+    audit::record(&txn, ctx.entry("api_key.create", "api_key", key.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok((key, secret))
+}
+
+/// Revokes a key at once.
+///
+/// # Errors
+/// 404, 403.
+pub async fn revoke_api_key(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<api_key::Model> {
+    let key = api_key::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("密钥不存在"))?;
+    let t = tenant_by_id(ctx.db, key.tenant_id).await?;
+    ctx.authz.require(ctx.who, &t, "api_key", "update")?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let txn = ctx.db.begin().await?;
+    let mut am = key.into_active_model();
+    am.revoked_at = Set(Some(Utc::now()));
+    let key = am.update(&txn).await?;
+    let detail = serde_json::json!({"name": key.name, "prefix": key.prefix});
+    audit::record(&txn, ctx.entry("api_key.revoke", "api_key", key.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(key)
 }

@@ -105,3 +105,43 @@ pub mod user_role {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// An API key of a connected system.
+pub mod api_key {
+    use sea_orm::entity::prelude::*;
+
+    /// The `api_keys` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The tenant the key acts in.
+        pub tenant_id: Uuid,
+        /// What it is for, e.g. the connected system's name.
+        pub name: String,
+        /// The one role it holds.
+        pub role: String,
+        /// First characters of the secret, to recognise it in lists.
+        pub prefix: String,
+        /// SHA-256 (hex) of the secret; the secret itself is shown once and never stored.
+        pub key_hash: String,
+        /// Who created it.
+        pub created_by: Option<Uuid>,
+        /// Created.
+        pub created_at: DateTimeUtc,
+        /// Ends then, if set.
+        pub expires_at: Option<DateTimeUtc>,
+        /// Revoked then.
+        pub revoked_at: Option<DateTimeUtc>,
+        /// Last request made with it.
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

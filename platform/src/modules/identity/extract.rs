@@ -7,23 +7,34 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::SESSION_COOKIE;
-use super::service::{self, Authenticated};
+use super::service::{self, Authenticated, SessionAuth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A signed-in user, including one who still has to change an initial password. Only the
 /// routes that let that user act (`me`, `password`, `logout`) take this.
 #[derive(Debug, Clone)]
-pub struct SessionUser(pub Authenticated);
+pub struct SessionUser(pub SessionAuth);
 
-/// A signed-in user allowed to use the platform (the password change is done).
+/// A caller allowed to use the platform: a signed-in user whose password change is done, or a
+/// connected system with an API key (`Authorization: Bearer sy_…`).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Authenticated);
 
-async fn authenticate(req: HttpRequest) -> Result<Authenticated, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<SessionAuth, ApiError> {
+    let state = app_state(&req)?;
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::unauthorized("请先登录"));
@@ -48,11 +59,15 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            if let Some(secret) = bearer(&req) {
+                let state = app_state(&req)?;
+                return service::authenticate_key(&state.db, &secret).await.map(CurrentUser);
+            }
             let auth = authenticate(req).await?;
             if auth.user.must_change_password {
                 return Err(ApiError::forbidden_code("password_change_required", "请先修改初始密码"));
             }
-            Ok(CurrentUser(auth))
+            Ok(CurrentUser(auth.into()))
         })
     }
 }

@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 
 /// A checked session with its user and tenant.
 #[derive(Debug, Clone)]
-pub struct Authenticated {
+pub struct SessionAuth {
     /// The session row.
     pub session: session::Model,
     /// The user.
@@ -31,7 +31,36 @@ pub struct Authenticated {
     pub roles: Vec<String>,
 }
 
+/// Any authenticated caller: a signed-in user or a connected system's API key.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The tenant the caller acts in.
+    pub tenant: tenant::Model,
+    /// The caller's roles in that tenant.
+    pub roles: Vec<String>,
+    /// Who, for the audit log.
+    pub actor: Actor,
+    /// The user, for a session.
+    pub user_id: Option<uuid::Uuid>,
+    /// The key, for an API key.
+    pub key_id: Option<uuid::Uuid>,
+}
+
 impl Authenticated {
+    /// This caller as an audit actor.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        self.actor.clone()
+    }
+}
+
+impl From<SessionAuth> for Authenticated {
+    fn from(s: SessionAuth) -> Self {
+        Self { actor: s.actor(), user_id: Some(s.user.id), key_id: None, tenant: s.tenant, roles: s.roles }
+    }
+}
+
+impl SessionAuth {
     /// The `me` view.
     #[must_use]
     pub fn to_me(&self) -> MeResponse {
@@ -291,7 +320,7 @@ fn session_expired() -> ApiError {
 ///
 /// # Errors
 /// 401 `unauthorized` or `session_expired`.
-pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &str) -> ApiResult<Authenticated> {
+pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &str) -> ApiResult<SessionAuth> {
     let now = Utc::now();
     let Some(sess) = session::Entity::find_by_id(token_hash(token)).one(db).await? else {
         return Err(ApiError::unauthorized("请先登录"));
@@ -324,14 +353,14 @@ pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &
     } else {
         sess
     };
-    Ok(Authenticated { session: sess, user, tenant, roles })
+    Ok(SessionAuth { session: sess, user, tenant, roles })
 }
 
 /// Ends one session.
 ///
 /// # Errors
 /// Database failures.
-pub async fn logout(db: &DatabaseConnection, auth: &Authenticated, client: &ClientInfo) -> ApiResult<()> {
+pub async fn logout(db: &DatabaseConnection, auth: &SessionAuth, client: &ClientInfo) -> ApiResult<()> {
     let txn = db.begin().await?;
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
@@ -363,7 +392,7 @@ pub async fn logout(db: &DatabaseConnection, auth: &Authenticated, client: &Clie
 /// 422 naming `current_password` or `new_password`; nothing is changed then.
 pub async fn change_password(
     db: &DatabaseConnection,
-    auth: &Authenticated,
+    auth: &SessionAuth,
     current: &str,
     new: &str,
     client: &ClientInfo,
@@ -413,4 +442,52 @@ pub async fn change_password(
     txn.commit().await?;
     tracing::info!(user = %auth.user.username, "password changed");
     Ok(())
+}
+
+/// Prefix of every API key, so leaked keys are easy to recognise and scan for.
+pub const API_KEY_PREFIX: &str = "sy_";
+
+/// A new API key secret.
+#[must_use]
+pub fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", new_token())
+}
+
+/// Checks an API key: known, not revoked, not expired, its tenant active. Records its use
+/// (at most once a minute).
+///
+/// # Errors
+/// 401 `unauthorized`.
+pub async fn authenticate_key(db: &DatabaseConnection, secret: &str) -> ApiResult<Authenticated> {
+    use super::entity::api_key;
+    let refused = || ApiError::unauthorized("API 密钥无效、已撤销或已过期");
+    if !secret.starts_with(API_KEY_PREFIX) {
+        return Err(refused());
+    }
+    let now = Utc::now();
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(token_hash(secret)))
+        .one(db)
+        .await?
+        .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
+        .ok_or_else(refused)?;
+    let tenant = tenant::Entity::find_by_id(key.tenant_id)
+        .one(db)
+        .await?
+        .filter(|t| t.status == "active")
+        .ok_or_else(|| ApiError::unauthorized("所属单位已暂停使用"))?;
+    if key.last_used_at.is_none_or(|t| now - t > Duration::seconds(60)) {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(Authenticated {
+        tenant,
+        roles: vec![key.role.clone()],
+        actor: Actor { user_id: None, name: format!("key:{}", key.name) },
+        user_id: None,
+        key_id: Some(key.id),
+    })
 }
