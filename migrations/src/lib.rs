@@ -11,6 +11,7 @@ mod m20261127_000002_create_users;
 mod m20261127_000003_create_sessions;
 mod m20261127_000004_create_roles_policies_audit;
 mod m20261127_000005_create_api_keys;
+mod m20261127_000006_create_password_history;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_sessions::Migration),
             Box::new(m20261127_000004_create_roles_policies_audit::Migration),
             Box::new(m20261127_000005_create_api_keys::Migration),
+            Box::new(m20261127_000006_create_password_history::Migration),
         ]
     }
 }

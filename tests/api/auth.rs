@@ -161,3 +161,29 @@ async fn a_forged_session_cookie_is_refused() {
     assert_eq!(res.status(), 401);
     assert_eq!(problem(res).await["code"], "unauthorized");
 }
+
+#[tokio::test]
+async fn a_new_password_cannot_repeat_one_of_the_last_five() {
+    let app = spawn_app().await;
+    let client = app.sign_in("admin", ADMIN_PASSWORD).await; // now suyuan_tests::CHANGED_PASSWORD
+    let mut current = suyuan_tests::CHANGED_PASSWORD.to_owned();
+    let change = |from: String, to: String| {
+        let client = client.clone();
+        let url = app.url("/api/v1/auth/password");
+        async move { client.post(url).json(&json!({"current_password": from, "new_password": to})).send().await.unwrap() }
+    };
+    for i in 1..=4 {
+        let next = format!("Rotated-Pass-{i}x");
+        assert_eq!(change(current.clone(), next.clone()).await.status(), 204, "change {i}");
+        current = next;
+    }
+    // The history holds CHANGED_PASSWORD and Rotated 1–4: each is refused.
+    for old in [suyuan_tests::CHANGED_PASSWORD.to_owned(), "Rotated-Pass-1x".to_owned(), "Rotated-Pass-3x".to_owned()] {
+        let res = change(current.clone(), old.clone()).await;
+        assert_eq!(res.status(), 422, "{old} was used recently");
+        assert_eq!(problem(res).await["errors"][0]["rule"], "recently_used");
+    }
+    // One more change pushes CHANGED_PASSWORD out of the last five.
+    assert_eq!(change(current.clone(), "Rotated-Pass-5x".into()).await.status(), 204);
+    assert_eq!(change("Rotated-Pass-5x".into(), suyuan_tests::CHANGED_PASSWORD.into()).await.status(), 204);
+}

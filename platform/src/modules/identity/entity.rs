@@ -145,3 +145,29 @@ pub mod api_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A password a user had (its hash), newest kept.
+pub mod password_history {
+    use sea_orm::entity::prelude::*;
+
+    /// The `password_history` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_history")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// User.
+        pub user_id: Uuid,
+        /// argon2id PHC string.
+        pub password_hash: String,
+        /// When it was set.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -6,17 +6,21 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use suyuan_tenancy::entity::tenant;
 
 use super::dto::{MeResponse, TenantView, UserView};
-use super::entity::{session, user, user_role};
+use super::entity::{password_history, session, user, user_role};
 use super::password;
 use crate::audit::{self, Actor, ClientInfo};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult, FieldError};
+
+/// How many of a user's last passwords a new one may not repeat (GB/T 22239 practice).
+pub const PASSWORD_HISTORY: u64 = 5;
 
 /// A checked session with its user and tenant.
 #[derive(Debug, Clone)]
@@ -405,6 +409,26 @@ pub async fn change_password(
     if new == current {
         return Err(ApiError::invalid_field("new_password", "same_as_current", "新密码不能与当前密码相同"));
     }
+    let recent: Vec<String> = password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(auth.user.id))
+        .order_by_desc(password_history::Column::CreatedAt)
+        .limit(PASSWORD_HISTORY)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|h| h.password_hash)
+        .collect();
+    let candidate = new.to_owned();
+    let reused = tokio::task::spawn_blocking(move || recent.iter().any(|h| password::verify(&candidate, h)))
+        .await
+        .map_err(ApiError::internal)?;
+    if reused {
+        return Err(ApiError::invalid_field(
+            "new_password",
+            "recently_used",
+            format!("新密码不能与最近 {PASSWORD_HISTORY} 次使用过的密码相同"),
+        ));
+    }
     let new_owned = new.to_owned();
     let new_hash = tokio::task::spawn_blocking(move || password::hash(&new_owned))
         .await
@@ -412,6 +436,28 @@ pub async fn change_password(
         .map_err(ApiError::internal)?;
     let now = Utc::now();
     let txn = db.begin().await?;
+    password_history::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(auth.user.id),
+        password_hash: Set(new_hash.clone()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let keep: Vec<uuid::Uuid> = password_history::Entity::find()
+        .filter(password_history::Column::UserId.eq(auth.user.id))
+        .order_by_desc(password_history::Column::CreatedAt)
+        .limit(PASSWORD_HISTORY)
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    password_history::Entity::delete_many()
+        .filter(password_history::Column::UserId.eq(auth.user.id))
+        .filter(password_history::Column::Id.is_not_in(keep))
+        .exec(&txn)
+        .await?;
     let mut active = auth.user.clone().into_active_model();
     active.password_hash = Set(Some(new_hash));
     active.must_change_password = Set(false);
