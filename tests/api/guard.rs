@@ -54,6 +54,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
+    let denied_before = app.audit_rows("access.denied").await;
+    let mut sibling_refusals = 0;
     let mut walked = 0;
     for (method, path, op) in operations() {
         if PUBLIC.contains(&op.as_str()) {
@@ -80,10 +82,13 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         if path.contains("{id}") {
             let res = jiangsu.admin.request(method.clone(), &url).json(&body).send().await.unwrap();
             assert_eq!(res.status(), 403, "sibling {method} {path} ({op})");
+            sibling_refusals += 1;
         }
     }
     assert!(walked >= 20, "walked {walked} protected operations");
     assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
+    // Each refusal of a signed-in caller is an audit record; anonymous calls are not.
+    assert_eq!(app.audit_rows("access.denied").await - denied_before, sibling_refusals);
 }
 
 #[tokio::test]

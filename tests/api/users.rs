@@ -124,7 +124,29 @@ async fn an_administrator_resets_a_password_and_ends_sessions() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    app.sign_in("wang_fang", fresh).await;
+    let client = TestApp::new_client();
+    let res = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "wang_fang", "password": fresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["must_change_password"], true);
+    // Back to the password used before the reset: one of the last five, refused.
+    let res = client
+        .post(app.url("/api/v1/auth/password"))
+        .json(&json!({"current_password": fresh, "new_password": CHANGED_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "recently_used");
+    let res = client
+        .post(app.url("/api/v1/auth/password"))
+        .json(&json!({"current_password": fresh, "new_password": "Another-Pass-2027"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
 }
 
 #[tokio::test]

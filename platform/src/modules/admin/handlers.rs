@@ -236,8 +236,13 @@ pub async fn set_user_roles(
 #[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
 #[get("/api/v1/roles")]
-pub async fn list_roles(state: web::Data<AppState>, who: CurrentUser) -> ApiResult<web::Json<Vec<RoleResponse>>> {
-    state.authz.require_own(&who.0, "role_assignment", "read")?;
+pub async fn list_roles(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<Vec<RoleResponse>>> {
+    let client = ClientInfo::from_request(&req);
+    ctx(&state, &who, &client).require_own("role_assignment", "read").await?;
     Ok(web::Json(
         suyuan_policies::BUILTIN_ROLES
             .iter()

@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use suyuan_policies::{ADMIN_DUTIES, KEY_ROLES, is_builtin_role};
+use suyuan_policies::{ADMIN_DUTIES, KEY_ROLES, Scope, is_builtin_role};
 use suyuan_tenancy::DivisionCode;
 use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
@@ -35,6 +35,35 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The guard, with refusals recorded in the audit log (result `failure`).
+    ///
+    /// # Errors
+    /// 403 when refused.
+    pub async fn require(&self, target: &tenant::Model, resource: &str, action: &str) -> ApiResult<Scope> {
+        match self.authz.require(self.who, target, resource, action) {
+            Ok(scope) => Ok(scope),
+            Err(refused) => {
+                let mut entry = self.entry(
+                    "access.denied",
+                    resource,
+                    target.id.to_string(),
+                    serde_json::json!({"action": action, "target_tenant": target.code}),
+                );
+                entry.success = false;
+                audit::record(self.db, entry).await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// [`Ctx::require`] on the caller's own tenant.
+    ///
+    /// # Errors
+    /// 403 when refused.
+    pub async fn require_own(&self, resource: &str, action: &str) -> ApiResult<()> {
+        self.require(&self.who.tenant, resource, action).await.map(|_| ())
+    }
+
     fn entry<'b>(
         &'b self,
         action: &'b str,
@@ -86,7 +115,7 @@ async fn tenant_by_id(db: &DatabaseConnection, id: Uuid) -> ApiResult<tenant::Mo
 /// # Errors
 /// 403 without `tenant:read`.
 pub async fn list_tenants(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant::Model>> {
-    ctx.authz.require_own(ctx.who, "tenant", "read")?;
+    ctx.require_own("tenant", "read").await?;
     Ok(tenant::Entity::find()
         .filter(tenant::Column::Path.starts_with(&ctx.who.tenant.path))
         .order_by_asc(tenant::Column::Path)
@@ -100,7 +129,7 @@ pub async fn list_tenants(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant::Model>> {
 /// 404, or 403 outside the subtree.
 pub async fn get_tenant(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<tenant::Model> {
     let t = tenant_by_id(ctx.db, id).await?;
-    ctx.authz.require(ctx.who, &t, "tenant", "read")?;
+    ctx.require(&t, "tenant", "read").await?;
     Ok(t)
 }
 
@@ -110,7 +139,7 @@ pub async fn get_tenant(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<tenant::Model> {
 /// # Errors
 /// 422 for bad fields (every one listed), 409 for a taken code or user name, 403.
 pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResult<(tenant::Model, String)> {
-    ctx.authz.require_own(ctx.who, "tenant", "create")?;
+    ctx.require_own("tenant", "create").await?;
     let parent = &ctx.who.tenant;
     let mut errors = Vec::new();
     let code = match DivisionCode::parse(req.code.trim()) {
@@ -200,7 +229,7 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
 /// 404, 403 (own tenant, siblings, ancestors).
 pub async fn set_tenant_status(ctx: &Ctx<'_>, id: Uuid, active: bool) -> ApiResult<tenant::Model> {
     let t = tenant_by_id(ctx.db, id).await?;
-    ctx.authz.require(ctx.who, &t, "tenant", "update")?;
+    ctx.require(&t, "tenant", "update").await?;
     let status = if active { "active" } else { "suspended" };
     let txn = ctx.db.begin().await?;
     let mut am = t.into_active_model();
@@ -218,7 +247,7 @@ pub async fn set_tenant_status(ctx: &Ctx<'_>, id: Uuid, active: bool) -> ApiResu
 /// # Errors
 /// 403 without `user:read`.
 pub async fn list_users(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, Vec<String>)>> {
-    ctx.authz.require_own(ctx.who, "user", "read")?;
+    ctx.require_own("user", "read").await?;
     let users = user::Entity::find()
         .filter(user::Column::TenantId.eq(ctx.who.tenant.id))
         .order_by_asc(user::Column::Username)
@@ -239,7 +268,7 @@ pub async fn list_users(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, Vec<String
 async fn user_for(ctx: &Ctx<'_>, id: Uuid, resource: &str, action: &str) -> ApiResult<(user::Model, tenant::Model)> {
     let u = user::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("用户不存在"))?;
     let t = tenant_by_id(ctx.db, u.tenant_id).await?;
-    ctx.authz.require(ctx.who, &t, resource, action)?;
+    ctx.require(&t, resource, action).await?;
     Ok((u, t))
 }
 
@@ -258,7 +287,7 @@ pub async fn get_user(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<(user::Model, Vec<St
 /// # Errors
 /// 422, 409, 403.
 pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(user::Model, String)> {
-    ctx.authz.require_own(ctx.who, "user", "create")?;
+    ctx.require_own("user", "create").await?;
     let username = req.username.trim().to_lowercase();
     let mut errors = Vec::new();
     check_username("username", &username, &mut errors);
@@ -442,7 +471,7 @@ pub const MAX_PAGE_SIZE: u64 = 200;
 /// # Errors
 /// 422 for a bad page size, 403 (only the auditor reads the log).
 pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record::Model>, u64, u64, u64)> {
-    ctx.authz.require_own(ctx.who, "audit", "read")?;
+    ctx.require_own("audit", "read").await?;
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(50);
     let mut errors = Vec::new();
@@ -469,7 +498,7 @@ pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record:
 /// # Errors
 /// 403 (auditor only).
 pub async fn verify_audit(ctx: &Ctx<'_>) -> ApiResult<audit::VerifyReport> {
-    ctx.authz.require_own(ctx.who, "audit", "verify")?;
+    ctx.require_own("audit", "verify").await?;
     Ok(audit::verify(ctx.db, ctx.who.tenant.id).await?)
 }
 
@@ -479,7 +508,7 @@ pub async fn verify_audit(ctx: &Ctx<'_>) -> ApiResult<audit::VerifyReport> {
 /// # Errors
 /// 403 (auditor only).
 pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
-    ctx.authz.require_own(ctx.who, "audit", "export")?;
+    ctx.require_own("audit", "export").await?;
     let rows =
         record::Entity::find().filter(audit_filter(ctx, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
     let mut out = Vec::from("\u{feff}".as_bytes());
@@ -531,7 +560,7 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
 /// # Errors
 /// 403.
 pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
-    ctx.authz.require_own(ctx.who, "api_key", "read")?;
+    ctx.require_own("api_key", "read").await?;
     Ok(api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(ctx.who.tenant.id))
         .order_by_desc(api_key::Column::CreatedAt)
@@ -544,7 +573,7 @@ pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
 /// # Errors
 /// 422 for a bad name, role or lifetime; 403.
 pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResult<(api_key::Model, String)> {
-    ctx.authz.require_own(ctx.who, "api_key", "create")?;
+    ctx.require_own("api_key", "create").await?;
     let mut errors = Vec::new();
     check_name("name", &req.name, &mut errors);
     if !KEY_ROLES.contains(&req.role.as_str()) {
@@ -589,7 +618,7 @@ pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResu
 pub async fn revoke_api_key(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<api_key::Model> {
     let key = api_key::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("密钥不存在"))?;
     let t = tenant_by_id(ctx.db, key.tenant_id).await?;
-    ctx.authz.require(ctx.who, &t, "api_key", "update")?;
+    ctx.require(&t, "api_key", "update").await?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }
