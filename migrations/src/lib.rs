@@ -12,6 +12,7 @@ mod m20261127_000003_create_sessions;
 mod m20261127_000004_create_roles_policies_audit;
 mod m20261127_000005_create_api_keys;
 mod m20261127_000006_create_password_history;
+mod m20261127_000007_create_sso;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_roles_policies_audit::Migration),
             Box::new(m20261127_000005_create_api_keys::Migration),
             Box::new(m20261127_000006_create_password_history::Migration),
+            Box::new(m20261127_000007_create_sso::Migration),
         ]
     }
 }

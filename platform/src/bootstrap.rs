@@ -97,6 +97,7 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
             failed_logins: Set(0),
             locked_until: Set(None),
             password_changed_at: Set(None),
+            sso_subject: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

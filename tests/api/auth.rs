@@ -18,7 +18,7 @@ async fn first_administrator_must_change_the_initial_password() {
     let res = login(&app, &app.client, "admin", ADMIN_PASSWORD).await;
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     let me: serde_json::Value = res.json().await.unwrap();
     assert_eq!(me["must_change_password"], true);
     assert_eq!(me["user"]["username"], "admin");

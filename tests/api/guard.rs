@@ -5,7 +5,7 @@ use serde_json::json;
 use suyuan_tests::spawn_app;
 
 /// Routes that are public by design.
-const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login"];
+const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback"];
 
 /// Every operation of the document: (method, path, operationId).
 fn operations() -> Vec<(String, String, String)> {
@@ -29,6 +29,9 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "setUserRoles" => json!({"roles": ["tenant_admin"]}),
         "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
         "createApiKey" => json!({"name": "k", "role": "viewer"}),
+        "putSso" => {
+            json!({"issuer": "https://sso.example.gov.cn", "client_id": "c", "client_secret": "s", "jit_provisioning": false, "enabled": false})
+        }
         _ => json!({}),
     }
 }

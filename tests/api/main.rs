@@ -8,5 +8,6 @@ mod errors;
 mod guard;
 mod health;
 mod openapi;
+mod sso;
 mod tenancy;
 mod users;

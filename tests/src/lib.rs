@@ -9,6 +9,8 @@
 
 #![expect(clippy::expect_used, reason = "test harness: failing loudly is the point")]
 
+pub mod oidc;
+
 use std::sync::OnceLock;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};

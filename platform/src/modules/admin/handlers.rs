@@ -12,7 +12,10 @@ use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
 use crate::error::{ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::identity::CurrentUser;
+use crate::modules::identity::entity::tenant_sso;
+use crate::modules::identity::sso::{self, SsoConfigRequest, SsoConfigResponse};
 use crate::state::AppState;
+use sea_orm::EntityTrait;
 
 fn ctx<'a>(state: &'a AppState, who: &'a CurrentUser, client: &'a ClientInfo) -> Ctx<'a> {
     Ctx { db: &state.db, authz: &state.authz, who: &who.0, client }
@@ -347,4 +350,42 @@ pub async fn revoke_api_key(
 ) -> ApiResult<web::Json<ApiKeyResponse>> {
     let client = ClientInfo::from_request(&req);
     Ok(web::Json(service::revoke_api_key(&ctx(&state, &who, &client), *id).await?.into()))
+}
+
+/// The caller's tenant's single sign-on settings (security administrator).
+#[utoipa::path(tag = "身份 identity", operation_id = "getSso", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "单点登录设置（不含密钥）/ SSO settings without the secret", body = SsoConfigResponse), GuardErrors, NotFoundError))]
+#[get("/api/v1/sso")]
+pub async fn get_sso(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+) -> ApiResult<web::Json<SsoConfigResponse>> {
+    let client = ClientInfo::from_request(&req);
+    ctx(&state, &who, &client).require_own("sso", "read").await?;
+    let row = tenant_sso::Entity::find_by_id(who.0.tenant.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("尚未设置单点登录"))?;
+    Ok(web::Json(sso::to_response(&row, &who.0.tenant.code, &sso::base_url(&state.settings, &req))))
+}
+
+/// Set the caller's tenant's identity provider (OpenID Connect).
+#[utoipa::path(tag = "身份 identity", operation_id = "putSso", security(("session_cookie" = []), ("api_key" = [])),
+    request_body = SsoConfigRequest,
+    responses((status = 200, description = "已保存 / saved", body = SsoConfigResponse), BodyErrors, GuardErrors))]
+#[put("/api/v1/sso")]
+pub async fn put_sso(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    who: CurrentUser,
+    body: web::Json<SsoConfigRequest>,
+) -> ApiResult<web::Json<SsoConfigResponse>> {
+    let client = ClientInfo::from_request(&req);
+    let c = ctx(&state, &who, &client);
+    c.require_own("sso", "update").await?;
+    let row = sso::save_config(&state.db, who.0.tenant.id, &body).await?;
+    let detail = serde_json::json!({"issuer": row.issuer, "client_id": row.client_id, "enabled": row.enabled, "jit": row.jit_provisioning});
+    crate::audit::record(&state.db, c.entry("sso.configure", "tenant", who.0.tenant.id.to_string(), detail)).await?;
+    Ok(web::Json(sso::to_response(&row, &who.0.tenant.code, &sso::base_url(&state.settings, &req))))
 }

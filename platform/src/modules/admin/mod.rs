@@ -26,5 +26,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::export_audit)
         .service(handlers::list_api_keys)
         .service(handlers::create_api_key)
-        .service(handlers::revoke_api_key);
+        .service(handlers::revoke_api_key)
+        .service(handlers::get_sso)
+        .service(handlers::put_sso);
 }

@@ -64,7 +64,8 @@ impl Ctx<'_> {
         self.require(&self.who.tenant, resource, action).await.map(|_| ())
     }
 
-    fn entry<'b>(
+    /// An audit entry by the caller.
+    pub fn entry<'b>(
         &'b self,
         action: &'b str,
         object_type: &'b str,
@@ -202,6 +203,7 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
         failed_logins: Set(0),
         locked_until: Set(None),
         password_changed_at: Set(None),
+        sso_subject: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -319,6 +321,7 @@ pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(u
         failed_logins: Set(0),
         locked_until: Set(None),
         password_changed_at: Set(None),
+        sso_subject: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -29,6 +29,8 @@ pub mod user {
         pub locked_until: Option<DateTimeUtc>,
         /// When the password was last set.
         pub password_changed_at: Option<DateTimeUtc>,
+        /// `issuer#sub` of the single sign-on identity linked to this account.
+        pub sso_subject: Option<String>,
         /// Creation time.
         pub created_at: DateTimeUtc,
         /// Last change.
@@ -162,6 +164,76 @@ pub mod password_history {
         /// argon2id PHC string.
         pub password_hash: String,
         /// When it was set.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A tenant's single sign-on provider.
+pub mod tenant_sso {
+    use sea_orm::entity::prelude::*;
+
+    /// The `tenant_sso` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenant_sso")]
+    pub struct Model {
+        /// Tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        /// OpenID Connect issuer URL (discovery at `/.well-known/openid-configuration`).
+        pub issuer: String,
+        /// Client id registered at the provider.
+        pub client_id: String,
+        /// Client secret.
+        pub client_secret: String,
+        /// Space-separated scopes.
+        pub scopes: String,
+        /// The ID-token claim naming the user: `preferred_username`, `email` or `sub`.
+        pub user_claim: String,
+        /// The ID-token claim listing the user's groups.
+        pub groups_claim: String,
+        /// JSON: group → roles.
+        pub role_mapping: String,
+        /// Create unknown users at their first SSO login.
+        pub jit_provisioning: bool,
+        /// Offered on the login page.
+        pub enabled: bool,
+        /// Last change.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A login that went to the provider and has not come back yet.
+pub mod sso_login {
+    use sea_orm::entity::prelude::*;
+
+    /// The `sso_logins` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_logins")]
+    pub struct Model {
+        /// The OAuth `state`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state: String,
+        /// Tenant.
+        pub tenant_id: Uuid,
+        /// The OpenID `nonce` expected in the ID token.
+        pub nonce: String,
+        /// PKCE verifier.
+        pub pkce_verifier: String,
+        /// Where to go after login (a path on this server).
+        pub return_to: String,
+        /// Started.
         pub created_at: DateTimeUtc,
     }
 

@@ -15,14 +15,17 @@ fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Co
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
-        .same_site(SameSite::Strict)
+        // Lax, not Strict: the browser comes back from the SSO provider through a cross-site
+        // redirect and must keep the session on the next navigation. Cross-site POSTs still
+        // carry no cookie, and every write is JSON-only.
+        .same_site(SameSite::Lax)
         .secure(req.connection_info().scheme() == "https")
         .max_age(time::Duration::seconds(max_age_secs))
         .finish()
 }
 
 /// Sign in with user name and password. Sets the `suyuan_session` cookie (HttpOnly,
-/// SameSite=Strict, Secure behind TLS).
+/// SameSite=Lax, Secure behind TLS).
 #[utoipa::path(
     tag = "身份 identity",
     operation_id = "login",
@@ -105,4 +108,56 @@ pub async fn change_password(
     let client = ClientInfo::from_request(&req);
     service::change_password(&state.db, &user.0, &body.current_password, &body.new_password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Start single sign-on through the tenant's identity provider: answers 302 to the provider.
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "ssoLogin",
+    params(("code" = String, Path, description = "单位行政区划代码"), super::sso::SsoLoginQuery),
+    responses(
+        (status = 302, description = "转到身份提供方 / redirect to the identity provider"),
+        (status = 404, description = "单位不存在或未启用单点登录 / no SSO for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "身份提供方不可用 / provider unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/auth/sso/{code}/login")]
+pub async fn sso_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+    q: web::Query<super::sso::SsoLoginQuery>,
+) -> ApiResult<HttpResponse> {
+    let base = super::sso::base_url(&state.settings, &req);
+    let url = super::sso::start(&state.db, &code, &base, q.return_to.as_deref()).await?;
+    Ok(HttpResponse::Found().insert_header(("Location", url)).finish())
+}
+
+/// Where the identity provider sends the browser back: checks state, code, ID token and nonce,
+/// opens a session and answers 302 to the page the login started from.
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "ssoCallback",
+    params(super::sso::SsoCallbackQuery),
+    responses(
+        (status = 302, description = "已登录，转回原页面 / signed in, back to the page"),
+        (status = 401, description = "state、nonce 或令牌无效 / wrong state, nonce or token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "账号未开通、已停用或单位暂停 / no account, disabled or suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "身份提供方不可用 / provider unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/auth/sso/callback")]
+pub async fn sso_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<super::sso::SsoCallbackQuery>,
+) -> ApiResult<HttpResponse> {
+    let base = super::sso::base_url(&state.settings, &req);
+    let client = ClientInfo::from_request(&req);
+    let (token, return_to) = super::sso::finish(&state.db, &state.settings, &base, &q, &client).await?;
+    let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
+    Ok(HttpResponse::Found()
+        .cookie(session_cookie(&req, token, max_age))
+        .insert_header(("Location", return_to))
+        .finish())
 }

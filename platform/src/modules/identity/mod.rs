@@ -10,6 +10,7 @@ pub mod extract;
 mod handlers;
 pub mod password;
 pub mod service;
+pub mod sso;
 
 pub use extract::{CurrentUser, SessionUser};
 
@@ -18,5 +19,10 @@ pub const SESSION_COOKIE: &str = "suyuan_session";
 
 /// Registers the identity routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(handlers::login).service(handlers::logout).service(handlers::get_me).service(handlers::change_password);
+    cfg.service(handlers::login)
+        .service(handlers::logout)
+        .service(handlers::get_me)
+        .service(handlers::change_password)
+        .service(handlers::sso_login)
+        .service(handlers::sso_callback);
 }

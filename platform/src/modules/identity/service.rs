@@ -120,7 +120,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -228,16 +228,37 @@ pub async fn login(
         return Err(ApiError::forbidden_code("tenant_suspended", "所属单位已暂停使用"));
     }
     let roles = roles_of(db, found.id, tenant.id).await?;
-    let token = new_token();
-    let expires_at = now + secs(settings.session_absolute_secs);
     let txn = db.begin().await?;
     let mut active = found.clone().into_active_model();
     active.failed_logins = Set(0);
     active.locked_until = Set(None);
     let found = active.update(&txn).await?;
+    let (token, expires_at) = open_session(&txn, settings, &found, &tenant, &client).await?;
+    audit::record(&txn, login_entry(tenant.id, Some(found.id), &found.username, true, &client, serde_json::json!({})))
+        .await?;
+    txn.commit().await?;
+    tracing::info!(user = %found.username, tenant = %tenant.code, "login");
+    Ok((token, me(&found, &tenant, roles, expires_at)))
+}
+
+/// Opens a session for a user who has proved who they are; returns the cookie token and the
+/// session's absolute end. Call inside the login's transaction.
+///
+/// # Errors
+/// Database failures.
+pub async fn open_session<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    settings: &Settings,
+    user: &user::Model,
+    tenant: &tenant::Model,
+    client: &ClientInfo,
+) -> ApiResult<(String, DateTime<Utc>)> {
+    let token = new_token();
+    let now = Utc::now();
+    let expires_at = now + secs(settings.session_absolute_secs);
     session::ActiveModel {
         id: Set(token_hash(&token)),
-        user_id: Set(found.id),
+        user_id: Set(user.id),
         tenant_id: Set(tenant.id),
         created_at: Set(now),
         last_seen_at: Set(now),
@@ -246,16 +267,12 @@ pub async fn login(
         user_agent: Set(client.user_agent.clone()),
         revoked_at: Set(None),
     }
-    .insert(&txn)
+    .insert(db)
     .await?;
-    audit::record(&txn, login_entry(tenant.id, Some(found.id), &found.username, true, &client, serde_json::json!({})))
-        .await?;
-    txn.commit().await?;
-    tracing::info!(user = %found.username, tenant = %tenant.code, "login");
-    Ok((token, me(&found, &tenant, roles, expires_at)))
+    Ok((token, expires_at))
 }
 
-fn login_entry<'a>(
+pub(crate) fn login_entry<'a>(
     tenant_id: uuid::Uuid,
     user_id: Option<uuid::Uuid>,
     name: &str,

@@ -1,0 +1,464 @@
+//! Single sign-on through each tenant's OpenID Connect provider: authorization code flow with
+//! PKCE, `state` and `nonce` checked, optional just-in-time accounts and group → role mapping.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse as _,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use suyuan_tenancy::entity::tenant;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::entity::{sso_login, tenant_sso, user, user_role};
+use super::service::{login_entry, open_session, roles_of};
+use crate::audit::{self, ClientInfo};
+use crate::config::Settings;
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// How long a login may stay at the provider.
+const LOGIN_TTL_MINUTES: i64 = 10;
+
+/// The path of the callback on this server; register `{public URL}` + this at the provider.
+pub const CALLBACK_PATH: &str = "/api/v1/auth/sso/callback";
+
+/// `PUT /api/v1/sso`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfigRequest {
+    /// Issuer URL of the provider (its discovery document is read from it).
+    #[schema(example = "https://sso.shandong.gov.cn/realms/agency")]
+    pub issuer: String,
+    /// Client id registered at the provider.
+    pub client_id: String,
+    /// Client secret; leave out to keep the stored one.
+    pub client_secret: Option<String>,
+    /// Scopes; default `openid profile email`.
+    pub scopes: Option<Vec<String>>,
+    /// ID-token claim naming the user: `preferred_username` (default), `email` or `sub`.
+    pub user_claim: Option<String>,
+    /// ID-token claim listing groups; default `groups`.
+    pub groups_claim: Option<String>,
+    /// Provider group → built-in roles. When not empty, a user's roles are set from their
+    /// groups at every SSO login.
+    pub role_mapping: Option<BTreeMap<String, Vec<String>>>,
+    /// Create accounts for unknown users at their first login.
+    pub jit_provisioning: bool,
+    /// Offer SSO on the login page.
+    pub enabled: bool,
+}
+
+/// A tenant's SSO settings (never the secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SsoConfigResponse {
+    /// Issuer.
+    pub issuer: String,
+    /// Client id.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// User claim.
+    pub user_claim: String,
+    /// Groups claim.
+    pub groups_claim: String,
+    /// Group → roles.
+    pub role_mapping: BTreeMap<String, Vec<String>>,
+    /// Just-in-time accounts.
+    pub jit_provisioning: bool,
+    /// Enabled.
+    pub enabled: bool,
+    /// The redirect URI to register at the provider.
+    pub redirect_uri: String,
+    /// The login URL to link from the login page.
+    pub login_url: String,
+}
+
+/// Query of `GET /api/v1/auth/sso/{code}/login`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SsoLoginQuery {
+    /// A path on this server to go to after login (default `/`).
+    pub return_to: Option<String>,
+}
+
+/// Query of the callback, as the provider sends it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SsoCallbackQuery {
+    /// Authorization code.
+    pub code: Option<String>,
+    /// The `state` sent with the login.
+    pub state: Option<String>,
+    /// Error from the provider.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// The base URL of this server as the browser sees it.
+#[must_use]
+pub fn base_url(settings: &Settings, req: &actix_web::HttpRequest) -> String {
+    match &settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+fn mapping_of(row: &tenant_sso::Model) -> BTreeMap<String, Vec<String>> {
+    serde_json::from_str(&row.role_mapping).unwrap_or_default()
+}
+
+/// The response view of a stored configuration.
+#[must_use]
+pub fn to_response(row: &tenant_sso::Model, tenant_code: &str, base: &str) -> SsoConfigResponse {
+    SsoConfigResponse {
+        issuer: row.issuer.clone(),
+        client_id: row.client_id.clone(),
+        scopes: row.scopes.split_whitespace().map(ToOwned::to_owned).collect(),
+        user_claim: row.user_claim.clone(),
+        groups_claim: row.groups_claim.clone(),
+        role_mapping: mapping_of(row),
+        jit_provisioning: row.jit_provisioning,
+        enabled: row.enabled,
+        redirect_uri: format!("{base}{CALLBACK_PATH}"),
+        login_url: format!("{base}/api/v1/auth/sso/{tenant_code}/login"),
+    }
+}
+
+/// Checks and stores a tenant's SSO settings. The caller's guard check is done by the handler.
+///
+/// # Errors
+/// 422 naming every bad field.
+pub async fn save_config(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    req: &SsoConfigRequest,
+) -> ApiResult<tenant_sso::Model> {
+    let mut errors = Vec::new();
+    match url::Url::parse(&req.issuer) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+        _ => errors.push(FieldError::new("issuer", "format", "应为 http(s) 开头的网址")),
+    }
+    if req.client_id.trim().is_empty() {
+        errors.push(FieldError::new("client_id", "required", "不能为空"));
+    }
+    let user_claim = req.user_claim.clone().unwrap_or_else(|| "preferred_username".to_owned());
+    if !matches!(user_claim.as_str(), "preferred_username" | "email" | "sub") {
+        errors.push(FieldError::new("user_claim", "one_of", "应为 preferred_username、email 或 sub"));
+    }
+    let mapping = req.role_mapping.clone().unwrap_or_default();
+    for (group, roles) in &mapping {
+        for role in roles {
+            if !suyuan_policies::is_builtin_role(role) {
+                errors.push(FieldError::new(
+                    format!("role_mapping.{group}"),
+                    "unknown_role",
+                    format!("没有名为 {role} 的角色"),
+                ));
+            }
+        }
+    }
+    let existing = tenant_sso::Entity::find_by_id(tenant_id).one(db).await?;
+    let secret = req.client_secret.clone().or_else(|| existing.as_ref().map(|e| e.client_secret.clone()));
+    if secret.as_deref().is_none_or(str::is_empty) {
+        errors.push(FieldError::new("client_secret", "required", "不能为空"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let scopes = req.scopes.clone().unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+    let row = tenant_sso::ActiveModel {
+        tenant_id: Set(tenant_id),
+        issuer: Set(req.issuer.trim_end_matches('/').to_owned()),
+        client_id: Set(req.client_id.trim().to_owned()),
+        client_secret: Set(secret.unwrap_or_default()),
+        scopes: Set(scopes.join(" ")),
+        user_claim: Set(user_claim),
+        groups_claim: Set(req.groups_claim.clone().unwrap_or_else(|| "groups".to_owned())),
+        role_mapping: Set(serde_json::to_string(&mapping).unwrap_or_else(|_| "{}".to_owned())),
+        jit_provisioning: Set(req.jit_provisioning),
+        enabled: Set(req.enabled),
+        updated_at: Set(Utc::now()),
+    };
+    let saved = if existing.is_some() { row.update(db).await? } else { row.insert(db).await? };
+    Ok(saved)
+}
+
+fn http_client() -> ApiResult<openidconnect::reqwest::Client> {
+    openidconnect::reqwest::Client::builder()
+        // Following redirects would open the token request to SSRF.
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(ApiError::internal)
+}
+
+fn sso_failed(detail: impl Into<String>) -> ApiError {
+    ApiError::unauthorized(detail).with_code("sso_failed")
+}
+
+async fn provider(
+    cfg: &tenant_sso::Model,
+    redirect: &str,
+    http: &openidconnect::reqwest::Client,
+) -> ApiResult<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+> {
+    let issuer = IssuerUrl::new(cfg.issuer.clone()).map_err(|e| sso_failed(format!("身份提供方地址无效: {e}")))?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("无法读取身份提供方的配置: {e}")))?;
+    let redirect = RedirectUrl::new(redirect.to_owned()).map_err(ApiError::internal)?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(cfg.client_id.clone()),
+        Some(ClientSecret::new(cfg.client_secret.clone())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// Starts a login: remembers state, nonce and PKCE verifier, returns the provider's URL.
+///
+/// # Errors
+/// 404 when the tenant has no enabled SSO; 503 when the provider cannot be reached.
+pub async fn start(
+    db: &DatabaseConnection,
+    tenant_code: &str,
+    base: &str,
+    return_to: Option<&str>,
+) -> ApiResult<String> {
+    let tenant = tenant::Entity::find()
+        .filter(tenant::Column::Code.eq(tenant_code))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("单位不存在"))?;
+    let cfg = tenant_sso::Entity::find_by_id(tenant.id)
+        .one(db)
+        .await?
+        .filter(|c| c.enabled)
+        .ok_or_else(|| ApiError::not_found("该单位未启用单点登录"))?;
+    // Only paths on this server: never an open redirect.
+    let return_to = match return_to {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") => p.to_owned(),
+        _ => "/".to_owned(),
+    };
+    let http = http_client()?;
+    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), &http).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge);
+    for scope in cfg.scopes.split_whitespace().filter(|s| *s != "openid") {
+        request = request.add_scope(Scope::new(scope.to_owned()));
+    }
+    let (url, state, nonce) = request.url();
+    sso_login::Entity::delete_many()
+        .filter(sso_login::Column::CreatedAt.lt(Utc::now() - Duration::minutes(LOGIN_TTL_MINUTES)))
+        .exec(db)
+        .await?;
+    sso_login::ActiveModel {
+        state: Set(state.secret().clone()),
+        tenant_id: Set(tenant.id),
+        nonce: Set(nonce.secret().clone()),
+        pkce_verifier: Set(verifier.secret().clone()),
+        return_to: Set(return_to),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(url.to_string())
+}
+
+/// The groups in a verified ID token (the typed claims of the library carry no groups).
+fn groups_in(id_token: &str, claim: &str) -> Vec<String> {
+    let payload = id_token.split('.').nth(1).unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return Vec::new() };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
+    json.get(claim)
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(ToOwned::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn username_from(claim: &str) -> String {
+    let base: String = claim
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c) { c } else { '_' })
+        .take(48)
+        .collect();
+    if base.len() < 3 { format!("sso_{base}") } else { base }
+}
+
+/// Finishes a login: checks state, exchanges the code with the PKCE verifier, verifies the ID
+/// token (signature, issuer, audience, expiry, nonce), finds or creates the account, sets roles
+/// from groups, opens a session. Returns the cookie token and where to go.
+///
+/// # Errors
+/// 401 `sso_failed` for a wrong or expired state, a provider error, a bad token or nonce; 403
+/// for an unknown user without just-in-time accounts, a disabled account or suspended tenant.
+pub async fn finish(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    base: &str,
+    q: &SsoCallbackQuery,
+    client_info: &ClientInfo,
+) -> ApiResult<(String, String)> {
+    let state = q.state.clone().unwrap_or_default();
+    // One use only: the row is removed whatever happens next.
+    let pending = sso_login::Entity::find_by_id(state.clone()).one(db).await?;
+    sso_login::Entity::delete_by_id(state).exec(db).await?;
+    let pending = pending
+        .filter(|p| Utc::now() - p.created_at < Duration::minutes(LOGIN_TTL_MINUTES))
+        .ok_or_else(|| sso_failed("登录请求无效或已过期（state 不匹配），请重新登录"))?;
+    if let Some(error) = &q.error {
+        return Err(sso_failed(format!(
+            "身份提供方拒绝了登录: {error} {}",
+            q.error_description.clone().unwrap_or_default()
+        )));
+    }
+    let code = q.code.clone().ok_or_else(|| sso_failed("缺少授权码"))?;
+    let tenant =
+        tenant::Entity::find_by_id(pending.tenant_id).one(db).await?.ok_or_else(|| sso_failed("单位不存在"))?;
+    let cfg = tenant_sso::Entity::find_by_id(tenant.id)
+        .one(db)
+        .await?
+        .filter(|c| c.enabled)
+        .ok_or_else(|| sso_failed("该单位未启用单点登录"))?;
+    let http = http_client()?;
+    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), &http).await?;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| sso_failed(format!("身份提供方没有令牌端点: {e}")))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+        .request_async(&http)
+        .await
+        .map_err(|e| sso_failed(format!("换取令牌失败: {e}")))?;
+    let id_token = token.id_token().ok_or_else(|| sso_failed("身份提供方没有返回 ID 令牌"))?;
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone()))
+        .map_err(|e| sso_failed(format!("ID 令牌校验失败: {e}")))?;
+    let subject = format!("{}#{}", cfg.issuer, claims.subject().as_str());
+    let name_claim = match cfg.user_claim.as_str() {
+        "email" => claims.email().map(|e| e.as_str().to_owned()),
+        "sub" => Some(claims.subject().as_str().to_owned()),
+        _ => claims.preferred_username().map(|u| u.as_str().to_owned()),
+    }
+    .ok_or_else(|| sso_failed(format!("ID 令牌中没有 {} 声明", cfg.user_claim)))?;
+    let display = claims.name().and_then(|n| n.get(None)).map_or_else(|| name_claim.clone(), |n| n.as_str().to_owned());
+    let groups = groups_in(&id_token.to_string(), &cfg.groups_claim);
+    let mapping = mapping_of(&cfg);
+
+    let txn = db.begin().await?;
+    let found = user::Entity::find().filter(user::Column::SsoSubject.eq(subject.clone())).one(&txn).await?;
+    let account = match found {
+        Some(u) => u,
+        None if cfg.jit_provisioning => {
+            let mut username = username_from(&name_claim);
+            if user::Entity::find().filter(user::Column::Username.eq(username.clone())).one(&txn).await?.is_some() {
+                username = format!("{username}.{}", tenant.code);
+            }
+            let now = Utc::now();
+            user::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                tenant_id: Set(tenant.id),
+                username: Set(username),
+                display_name: Set(display.chars().take(100).collect()),
+                password_hash: Set(None),
+                must_change_password: Set(false),
+                status: Set("active".to_owned()),
+                failed_logins: Set(0),
+                locked_until: Set(None),
+                password_changed_at: Set(None),
+                sso_subject: Set(Some(subject.clone())),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?
+        }
+        None => {
+            return Err(ApiError::forbidden_code("sso_user_not_provisioned", "该用户尚未开通账号，请联系本单位管理员"));
+        }
+    };
+    if account.tenant_id != tenant.id {
+        return Err(ApiError::forbidden("该账号不属于此单位"));
+    }
+    if account.status != "active" {
+        return Err(ApiError::forbidden_code("account_disabled", "账号已停用，请联系管理员"));
+    }
+    if tenant.status != "active" {
+        return Err(ApiError::forbidden_code("tenant_suspended", "所属单位已暂停使用"));
+    }
+    if !mapping.is_empty() {
+        let mut roles: Vec<String> = groups.iter().filter_map(|g| mapping.get(g)).flatten().cloned().collect();
+        roles.sort();
+        roles.dedup();
+        user_role::Entity::delete_many()
+            .filter(user_role::Column::UserId.eq(account.id))
+            .filter(user_role::Column::TenantId.eq(tenant.id))
+            .exec(&txn)
+            .await?;
+        for role in roles {
+            user_role::ActiveModel {
+                user_id: Set(account.id),
+                tenant_id: Set(tenant.id),
+                role: Set(role),
+                created_at: Set(Utc::now()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    let mut am = account.clone().into_active_model();
+    am.updated_at = Set(Utc::now());
+    let account = am.update(&txn).await?;
+    let (cookie, _) = open_session(&txn, settings, &account, &tenant, client_info).await?;
+    let roles = roles_of(&txn, account.id, tenant.id).await?;
+    let mut entry = login_entry(
+        tenant.id,
+        Some(account.id),
+        &account.username,
+        true,
+        client_info,
+        serde_json::json!({"method": "sso", "issuer": cfg.issuer, "groups": groups, "roles": roles}),
+    );
+    entry.action = "login.sso";
+    audit::record(&txn, entry).await?;
+    txn.commit().await?;
+    Ok((cookie, pending.return_to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_from_claims_are_safe() {
+        assert_eq!(username_from("Zhang.Wei@SD.gov.cn"), "zhang.wei_sd.gov.cn");
+        assert_eq!(username_from("李"), "sso__");
+    }
+
+    #[test]
+    fn groups_are_read_from_the_payload() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"groups":["a","b"],"sub":"x"}"#);
+        assert_eq!(groups_in(&format!("h.{payload}.s"), "groups"), ["a", "b"]);
+        assert!(groups_in("garbage", "groups").is_empty());
+    }
+}
