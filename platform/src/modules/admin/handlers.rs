@@ -1,6 +1,10 @@
 //! HTTP in and out for the administration routes.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, put, web};
 use uuid::Uuid;
 
 use super::dto::{
@@ -10,28 +14,53 @@ use super::dto::{
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
-use crate::error::{ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
+use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::identity::CurrentUser;
 use crate::modules::identity::entity::tenant_sso;
 use crate::modules::identity::sso::{self, SsoConfigRequest, SsoConfigResponse};
 use crate::state::AppState;
 use sea_orm::EntityTrait;
 
-fn ctx<'a>(state: &'a AppState, who: &'a CurrentUser, client: &'a ClientInfo) -> Ctx<'a> {
-    Ctx { db: &state.db, authz: &state.authz, who: &who.0, client }
+/// An authenticated caller with what every administration command needs: the state, who it
+/// is, and where the request came from.
+pub struct Caller {
+    state: web::Data<AppState>,
+    who: CurrentUser,
+    client: ClientInfo,
+    base_url: String,
+}
+
+impl Caller {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx { db: &self.state.db, authz: &self.state.authz, who: &self.who.0, client: &self.client }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let who = CurrentUser::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let who = who.await?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+            let base_url = sso::base_url(&state.settings, &req);
+            Ok(Self { client: ClientInfo::from_request(&req), state, who, base_url })
+        })
+    }
 }
 
 /// The caller's tenant and every tenant below it (tree order; `path` gives the nesting).
 #[utoipa::path(tag = "单位 tenants", operation_id = "listTenants", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "单位列表 / tenants", body = Vec<TenantResponse>), GuardErrors))]
 #[get("/api/v1/tenants")]
-pub async fn list_tenants(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<Vec<TenantResponse>>> {
-    let client = ClientInfo::from_request(&req);
-    let list = service::list_tenants(&ctx(&state, &who, &client)).await?;
+pub async fn list_tenants(caller: Caller) -> ApiResult<web::Json<Vec<TenantResponse>>> {
+    let list = service::list_tenants(&caller.ctx()).await?;
     Ok(web::Json(list.into_iter().map(Into::into).collect()))
 }
 
@@ -41,14 +70,8 @@ pub async fn list_tenants(
     request_body = CreateTenantRequest,
     responses((status = 201, description = "已创建 / created", body = CreateTenantResponse), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/tenants")]
-pub async fn create_tenant(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    body: web::Json<CreateTenantRequest>,
-) -> ApiResult<HttpResponse> {
-    let client = ClientInfo::from_request(&req);
-    let (t, initial_password) = service::create_tenant(&ctx(&state, &who, &client), &body).await?;
+pub async fn create_tenant(caller: Caller, body: web::Json<CreateTenantRequest>) -> ApiResult<HttpResponse> {
+    let (t, initial_password) = service::create_tenant(&caller.ctx(), &body).await?;
     let admin = InitialCredentials { username: body.admin_username.trim().to_lowercase(), initial_password };
     Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
 }
@@ -58,14 +81,8 @@ pub async fn create_tenant(
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "单位 / tenant", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/tenants/{id}")]
-pub async fn get_tenant(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<TenantResponse>> {
-    let client = ClientInfo::from_request(&req);
-    Ok(web::Json(service::get_tenant(&ctx(&state, &who, &client), *id).await?.into()))
+pub async fn get_tenant(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<TenantResponse>> {
+    Ok(web::Json(service::get_tenant(&caller.ctx(), *id).await?.into()))
 }
 
 /// Suspend a tenant below the caller's: its users and keys are refused at once.
@@ -73,14 +90,8 @@ pub async fn get_tenant(
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "已暂停 / suspended", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/tenants/{id}/suspend")]
-pub async fn suspend_tenant(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<TenantResponse>> {
-    let client = ClientInfo::from_request(&req);
-    Ok(web::Json(service::set_tenant_status(&ctx(&state, &who, &client), *id, false).await?.into()))
+pub async fn suspend_tenant(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<TenantResponse>> {
+    Ok(web::Json(service::set_tenant_status(&caller.ctx(), *id, false).await?.into()))
 }
 
 /// Re-activate a suspended tenant below the caller's.
@@ -88,27 +99,16 @@ pub async fn suspend_tenant(
     params(("id" = Uuid, Path, description = "单位 id")),
     responses((status = 200, description = "已恢复 / active again", body = TenantResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/tenants/{id}/activate")]
-pub async fn activate_tenant(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<TenantResponse>> {
-    let client = ClientInfo::from_request(&req);
-    Ok(web::Json(service::set_tenant_status(&ctx(&state, &who, &client), *id, true).await?.into()))
+pub async fn activate_tenant(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<TenantResponse>> {
+    Ok(web::Json(service::set_tenant_status(&caller.ctx(), *id, true).await?.into()))
 }
 
 /// Users of the caller's tenant.
 #[utoipa::path(tag = "用户 users", operation_id = "listUsers", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "用户列表 / users", body = Vec<UserResponse>), GuardErrors))]
 #[get("/api/v1/users")]
-pub async fn list_users(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<Vec<UserResponse>>> {
-    let client = ClientInfo::from_request(&req);
-    let list = service::list_users(&ctx(&state, &who, &client)).await?;
+pub async fn list_users(caller: Caller) -> ApiResult<web::Json<Vec<UserResponse>>> {
+    let list = service::list_users(&caller.ctx()).await?;
     Ok(web::Json(list.into_iter().map(|(u, r)| UserResponse::new(u, r)).collect()))
 }
 
@@ -118,14 +118,8 @@ pub async fn list_users(
     request_body = CreateUserRequest,
     responses((status = 201, description = "已创建 / created", body = CreateUserResponse), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/users")]
-pub async fn create_user(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    body: web::Json<CreateUserRequest>,
-) -> ApiResult<HttpResponse> {
-    let client = ClientInfo::from_request(&req);
-    let (u, initial_password) = service::create_user(&ctx(&state, &who, &client), &body).await?;
+pub async fn create_user(caller: Caller, body: web::Json<CreateUserRequest>) -> ApiResult<HttpResponse> {
+    let (u, initial_password) = service::create_user(&caller.ctx(), &body).await?;
     Ok(HttpResponse::Created().json(CreateUserResponse { user: UserResponse::new(u, Vec::new()), initial_password }))
 }
 
@@ -134,28 +128,14 @@ pub async fn create_user(
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "用户 / user", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/users/{id}")]
-pub async fn get_user(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<UserResponse>> {
-    let client = ClientInfo::from_request(&req);
-    let (u, r) = service::get_user(&ctx(&state, &who, &client), *id).await?;
+pub async fn get_user(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<UserResponse>> {
+    let (u, r) = service::get_user(&caller.ctx(), *id).await?;
     Ok(web::Json(UserResponse::new(u, r)))
 }
 
-async fn command(
-    state: &AppState,
-    req: &HttpRequest,
-    who: &CurrentUser,
-    id: Uuid,
-    cmd: UserCommand,
-) -> ApiResult<(UserResponse, Option<String>)> {
-    let client = ClientInfo::from_request(req);
-    let c = ctx(state, who, &client);
-    let (u, initial) = service::user_command(&c, id, cmd).await?;
-    let roles = crate::modules::identity::service::roles_of(&state.db, u.id, u.tenant_id).await?;
+async fn command(caller: &Caller, id: Uuid, cmd: UserCommand) -> ApiResult<(UserResponse, Option<String>)> {
+    let (u, initial) = service::user_command(&caller.ctx(), id, cmd).await?;
+    let roles = crate::modules::identity::service::roles_of(&caller.state.db, u.id, u.tenant_id).await?;
     Ok((UserResponse::new(u, roles), initial))
 }
 
@@ -164,13 +144,8 @@ async fn command(
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已停用 / disabled", body = UserResponse), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
 #[post("/api/v1/users/{id}/disable")]
-pub async fn disable_user(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<UserResponse>> {
-    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::Disable).await?.0))
+pub async fn disable_user(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&caller, *id, UserCommand::Disable).await?.0))
 }
 
 /// Enable a disabled account.
@@ -178,13 +153,8 @@ pub async fn disable_user(
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已启用 / enabled", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/enable")]
-pub async fn enable_user(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<UserResponse>> {
-    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::Enable).await?.0))
+pub async fn enable_user(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&caller, *id, UserCommand::Enable).await?.0))
 }
 
 /// Reset the password to a one-time one (shown once; must be changed at next login); ends the
@@ -193,13 +163,8 @@ pub async fn enable_user(
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已重置 / reset", body = CreateUserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/reset-password")]
-pub async fn reset_user_password(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<CreateUserResponse>> {
-    let (user, initial) = command(&state, &req, &who, *id, UserCommand::ResetPassword).await?;
+pub async fn reset_user_password(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<CreateUserResponse>> {
+    let (user, initial) = command(&caller, *id, UserCommand::ResetPassword).await?;
     Ok(web::Json(CreateUserResponse { user, initial_password: initial.unwrap_or_default() }))
 }
 
@@ -208,13 +173,8 @@ pub async fn reset_user_password(
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "会话已结束 / sessions ended", body = UserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/end-sessions")]
-pub async fn end_user_sessions(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<UserResponse>> {
-    Ok(web::Json(command(&state, &req, &who, *id, UserCommand::EndSessions).await?.0))
+pub async fn end_user_sessions(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<UserResponse>> {
+    Ok(web::Json(command(&caller, *id, UserCommand::EndSessions).await?.0))
 }
 
 /// Replace a user's roles (security administrator).
@@ -224,14 +184,11 @@ pub async fn end_user_sessions(
     responses((status = 200, description = "角色已更新 / roles set", body = UserResponse), BodyErrors, GuardErrors, NotFoundError))]
 #[put("/api/v1/users/{id}/roles")]
 pub async fn set_user_roles(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
+    caller: Caller,
     id: web::Path<Uuid>,
     body: web::Json<SetRolesRequest>,
 ) -> ApiResult<web::Json<UserResponse>> {
-    let client = ClientInfo::from_request(&req);
-    let (u, roles) = service::set_roles(&ctx(&state, &who, &client), *id, &body.roles).await?;
+    let (u, roles) = service::set_roles(&caller.ctx(), *id, &body.roles).await?;
     Ok(web::Json(UserResponse::new(u, roles)))
 }
 
@@ -239,13 +196,8 @@ pub async fn set_user_roles(
 #[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
 #[get("/api/v1/roles")]
-pub async fn list_roles(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<Vec<RoleResponse>>> {
-    let client = ClientInfo::from_request(&req);
-    ctx(&state, &who, &client).require_own("role_assignment", "read").await?;
+pub async fn list_roles(caller: Caller) -> ApiResult<web::Json<Vec<RoleResponse>>> {
+    caller.ctx().require_own("role_assignment", "read").await?;
     Ok(web::Json(
         suyuan_policies::BUILTIN_ROLES
             .iter()
@@ -259,14 +211,8 @@ pub async fn list_roles(
     params(AuditQuery),
     responses((status = 200, description = "审计记录 / audit records", body = AuditPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/audit")]
-pub async fn list_audit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    q: web::Query<AuditQuery>,
-) -> ApiResult<web::Json<AuditPage>> {
-    let client = ClientInfo::from_request(&req);
-    let (items, page, page_size, total) = service::list_audit(&ctx(&state, &who, &client), &q).await?;
+pub async fn list_audit(caller: Caller, q: web::Query<AuditQuery>) -> ApiResult<web::Json<AuditPage>> {
+    let (items, page, page_size, total) = service::list_audit(&caller.ctx(), &q).await?;
     Ok(web::Json(AuditPage {
         items: items.into_iter().map(AuditRecordResponse::from).collect(),
         page,
@@ -279,13 +225,8 @@ pub async fn list_audit(
 #[utoipa::path(tag = "审计 audit", operation_id = "verifyAudit", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "校验结果 / verification report", body = VerifyReport), GuardErrors))]
 #[get("/api/v1/audit/verify")]
-pub async fn verify_audit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<VerifyReport>> {
-    let client = ClientInfo::from_request(&req);
-    Ok(web::Json(service::verify_audit(&ctx(&state, &who, &client)).await?))
+pub async fn verify_audit(caller: Caller) -> ApiResult<web::Json<VerifyReport>> {
+    Ok(web::Json(service::verify_audit(&caller.ctx()).await?))
 }
 
 /// Export the audit records matching the filters as CSV (UTF-8 with BOM).
@@ -293,14 +234,8 @@ pub async fn verify_audit(
     params(AuditQuery),
     responses((status = 200, description = "CSV 文件 / CSV file", body = String, content_type = "text/csv"), GuardErrors, ParamErrors))]
 #[get("/api/v1/audit/export")]
-pub async fn export_audit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    q: web::Query<AuditQuery>,
-) -> ApiResult<HttpResponse> {
-    let client = ClientInfo::from_request(&req);
-    let csv = service::export_audit(&ctx(&state, &who, &client), &q).await?;
+pub async fn export_audit(caller: Caller, q: web::Query<AuditQuery>) -> ApiResult<HttpResponse> {
+    let csv = service::export_audit(&caller.ctx(), &q).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"audit.csv\""))
@@ -311,13 +246,8 @@ pub async fn export_audit(
 #[utoipa::path(tag = "API 密钥 api-keys", operation_id = "listApiKeys", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "密钥列表（不含密钥本身）/ keys, without secrets", body = Vec<ApiKeyResponse>), GuardErrors))]
 #[get("/api/v1/api-keys")]
-pub async fn list_api_keys(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<Vec<ApiKeyResponse>>> {
-    let client = ClientInfo::from_request(&req);
-    let keys = service::list_api_keys(&ctx(&state, &who, &client)).await?;
+pub async fn list_api_keys(caller: Caller) -> ApiResult<web::Json<Vec<ApiKeyResponse>>> {
+    let keys = service::list_api_keys(&caller.ctx()).await?;
     Ok(web::Json(keys.into_iter().map(Into::into).collect()))
 }
 
@@ -326,14 +256,8 @@ pub async fn list_api_keys(
     request_body = CreateApiKeyRequest,
     responses((status = 201, description = "已创建，secret 只显示这一次 / created; the secret is shown once", body = CreateApiKeyResponse), BodyErrors, GuardErrors))]
 #[post("/api/v1/api-keys")]
-pub async fn create_api_key(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    body: web::Json<CreateApiKeyRequest>,
-) -> ApiResult<HttpResponse> {
-    let client = ClientInfo::from_request(&req);
-    let (key, secret) = service::create_api_key(&ctx(&state, &who, &client), &body).await?;
+pub async fn create_api_key(caller: Caller, body: web::Json<CreateApiKeyRequest>) -> ApiResult<HttpResponse> {
+    let (key, secret) = service::create_api_key(&caller.ctx(), &body).await?;
     Ok(HttpResponse::Created().json(CreateApiKeyResponse { key: key.into(), secret }))
 }
 
@@ -342,32 +266,22 @@ pub async fn create_api_key(
     params(("id" = Uuid, Path, description = "密钥 id")),
     responses((status = 200, description = "已撤销 / revoked", body = ApiKeyResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/api-keys/{id}/revoke")]
-pub async fn revoke_api_key(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<ApiKeyResponse>> {
-    let client = ClientInfo::from_request(&req);
-    Ok(web::Json(service::revoke_api_key(&ctx(&state, &who, &client), *id).await?.into()))
+pub async fn revoke_api_key(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<ApiKeyResponse>> {
+    Ok(web::Json(service::revoke_api_key(&caller.ctx(), *id).await?.into()))
 }
 
 /// The caller's tenant's single sign-on settings (security administrator).
 #[utoipa::path(tag = "身份 identity", operation_id = "getSso", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "单点登录设置（不含密钥）/ SSO settings without the secret", body = SsoConfigResponse), GuardErrors, NotFoundError))]
 #[get("/api/v1/sso")]
-pub async fn get_sso(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-) -> ApiResult<web::Json<SsoConfigResponse>> {
-    let client = ClientInfo::from_request(&req);
-    ctx(&state, &who, &client).require_own("sso", "read").await?;
-    let row = tenant_sso::Entity::find_by_id(who.0.tenant.id)
-        .one(&state.db)
+pub async fn get_sso(caller: Caller) -> ApiResult<web::Json<SsoConfigResponse>> {
+    caller.ctx().require_own("sso", "read").await?;
+    let tenant = &caller.who.0.tenant;
+    let row = tenant_sso::Entity::find_by_id(tenant.id)
+        .one(&caller.state.db)
         .await?
-        .ok_or_else(|| crate::error::ApiError::not_found("尚未设置单点登录"))?;
-    Ok(web::Json(sso::to_response(&row, &who.0.tenant.code, &sso::base_url(&state.settings, &req))))
+        .ok_or_else(|| ApiError::not_found("尚未设置单点登录"))?;
+    Ok(web::Json(sso::to_response(&row, &tenant.code, &caller.base_url)))
 }
 
 /// Set the caller's tenant's identity provider (OpenID Connect).
@@ -375,17 +289,12 @@ pub async fn get_sso(
     request_body = SsoConfigRequest,
     responses((status = 200, description = "已保存 / saved", body = SsoConfigResponse), BodyErrors, GuardErrors))]
 #[put("/api/v1/sso")]
-pub async fn put_sso(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    who: CurrentUser,
-    body: web::Json<SsoConfigRequest>,
-) -> ApiResult<web::Json<SsoConfigResponse>> {
-    let client = ClientInfo::from_request(&req);
-    let c = ctx(&state, &who, &client);
+pub async fn put_sso(caller: Caller, body: web::Json<SsoConfigRequest>) -> ApiResult<web::Json<SsoConfigResponse>> {
+    let c = caller.ctx();
     c.require_own("sso", "update").await?;
-    let row = sso::save_config(&state.db, who.0.tenant.id, &body).await?;
+    let tenant = &caller.who.0.tenant;
+    let row = sso::save_config(&caller.state.db, tenant.id, &body).await?;
     let detail = serde_json::json!({"issuer": row.issuer, "client_id": row.client_id, "enabled": row.enabled, "jit": row.jit_provisioning});
-    crate::audit::record(&state.db, c.entry("sso.configure", "tenant", who.0.tenant.id.to_string(), detail)).await?;
-    Ok(web::Json(sso::to_response(&row, &who.0.tenant.code, &sso::base_url(&state.settings, &req))))
+    crate::audit::record(&caller.state.db, c.entry("sso.configure", "tenant", tenant.id.to_string(), detail)).await?;
+    Ok(web::Json(sso::to_response(&row, &tenant.code, &caller.base_url)))
 }
