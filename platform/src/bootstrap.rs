@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, ClientInfo};
 use crate::config::{ConfigError, Settings};
-use crate::modules::identity::entity::{user, user_role};
+use crate::modules::identity::entity::user;
 use crate::modules::identity::password;
+use crate::modules::identity::service::{NewUser, insert_user, replace_roles};
 
 /// The first administrator's login name.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -84,35 +85,21 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
             None => (password::generate(), true),
         };
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw).map(|h| (h, pw))).await??;
-        let now = Utc::now();
-        let admin_id = Uuid::now_v7();
-        user::ActiveModel {
-            id: Set(admin_id),
-            tenant_id: Set(root_id),
-            username: Set(ADMIN_USERNAME.to_owned()),
-            display_name: Set("系统管理员".to_owned()),
-            password_hash: Set(Some(hash.0)),
-            must_change_password: Set(true),
-            status: Set("active".to_owned()),
-            failed_logins: Set(0),
-            locked_until: Set(None),
-            password_changed_at: Set(None),
-            sso_subject: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
+        let admin = insert_user(
+            &txn,
+            NewUser {
+                tenant_id: root_id,
+                username: ADMIN_USERNAME,
+                display_name: "系统管理员",
+                password_hash: Some(hash.0),
+                must_change_password: true,
+                sso_subject: None,
+            },
+        )
         .await?;
-        for role in FIRST_ADMIN_ROLES {
-            user_role::ActiveModel {
-                user_id: Set(admin_id),
-                tenant_id: Set(root_id),
-                role: Set((*role).to_owned()),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-        }
+        let admin_id = admin.id;
+        let roles: Vec<String> = FIRST_ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
+        replace_roles(&txn, admin_id, root_id, &roles).await?;
         let client = ClientInfo::default();
         let entry = audit::Entry {
             tenant_id: root_id,

@@ -20,7 +20,9 @@ use crate::bootstrap::FIRST_ADMIN_ROLES;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::identity::entity::{api_key, session, user, user_role};
 use crate::modules::identity::password;
-use crate::modules::identity::service::{Authenticated, new_api_key, roles_of, token_hash};
+use crate::modules::identity::service::{
+    Authenticated, NewUser, insert_user, new_api_key, replace_roles, roles_of, token_hash,
+};
 
 /// Everything a command needs about its caller.
 pub struct Ctx<'a> {
@@ -192,33 +194,20 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
     }
     .insert(&txn)
     .await?;
-    let admin = user::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(t.id),
-        username: Set(admin_username.clone()),
-        display_name: Set(req.admin_display_name.trim().to_owned()),
-        password_hash: Set(Some(hash)),
-        must_change_password: Set(true),
-        status: Set("active".to_owned()),
-        failed_logins: Set(0),
-        locked_until: Set(None),
-        password_changed_at: Set(None),
-        sso_subject: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
+    let admin = insert_user(
+        &txn,
+        NewUser {
+            tenant_id: t.id,
+            username: &admin_username,
+            display_name: req.admin_display_name.trim(),
+            password_hash: Some(hash),
+            must_change_password: true,
+            sso_subject: None,
+        },
+    )
     .await?;
-    for role in FIRST_ADMIN_ROLES {
-        user_role::ActiveModel {
-            user_id: Set(admin.id),
-            tenant_id: Set(t.id),
-            role: Set((*role).to_owned()),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-    }
+    let roles: Vec<String> = FIRST_ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
+    replace_roles(&txn, admin.id, t.id, &roles).await?;
     let detail = serde_json::json!({"code": t.code, "name": t.name, "admin": admin_username});
     audit::record(&txn, ctx.entry("tenant.create", "tenant", t.id.to_string(), detail)).await?;
     txn.commit().await?;
@@ -309,23 +298,17 @@ pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(u
     if username_taken(&txn, &username).await? {
         return Err(ApiError::conflict(format!("用户名 {username} 已被使用")));
     }
-    let now = Utc::now();
-    let u = user::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(ctx.who.tenant.id),
-        username: Set(username.clone()),
-        display_name: Set(req.display_name.trim().to_owned()),
-        password_hash: Set(Some(hash)),
-        must_change_password: Set(true),
-        status: Set("active".to_owned()),
-        failed_logins: Set(0),
-        locked_until: Set(None),
-        password_changed_at: Set(None),
-        sso_subject: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
+    let u = insert_user(
+        &txn,
+        NewUser {
+            tenant_id: ctx.who.tenant.id,
+            username: &username,
+            display_name: req.display_name.trim(),
+            password_hash: Some(hash),
+            must_change_password: true,
+            sso_subject: None,
+        },
+    )
     .await?;
     audit::record(&txn, ctx.entry("user.create", "user", u.id.to_string(), serde_json::json!({"username": username})))
         .await?;
@@ -427,18 +410,8 @@ pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(
         return Err(ApiError::validation(errors));
     }
     let before = roles_of(ctx.db, u.id, t.id).await?;
-    let now = Utc::now();
     let txn = ctx.db.begin().await?;
-    user_role::Entity::delete_many()
-        .filter(user_role::Column::UserId.eq(u.id))
-        .filter(user_role::Column::TenantId.eq(t.id))
-        .exec(&txn)
-        .await?;
-    for r in &wanted {
-        user_role::ActiveModel { user_id: Set(u.id), tenant_id: Set(t.id), role: Set(r.clone()), created_at: Set(now) }
-            .insert(&txn)
-            .await?;
-    }
+    replace_roles(&txn, u.id, t.id, &wanted).await?;
     let detail = serde_json::json!({"username": u.username, "before": before, "after": wanted});
     audit::record(&txn, ctx.entry("user.set_roles", "user", u.id.to_string(), detail)).await?;
     txn.commit().await?;

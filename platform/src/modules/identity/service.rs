@@ -554,3 +554,74 @@ pub async fn authenticate_key(db: &DatabaseConnection, secret: &str) -> ApiResul
         key_id: Some(key.id),
     })
 }
+
+/// A new account to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Home tenant.
+    pub tenant_id: uuid::Uuid,
+    /// Login name (already checked, lower case).
+    pub username: &'a str,
+    /// Display name.
+    pub display_name: &'a str,
+    /// argon2id hash; `None` for SSO-only accounts.
+    pub password_hash: Option<String>,
+    /// The password is a one-time one that must be changed at first login.
+    pub must_change_password: bool,
+    /// `issuer#sub` for SSO accounts.
+    pub sso_subject: Option<String>,
+}
+
+/// Inserts an account.
+///
+/// # Errors
+/// Database failures (a taken user name is a unique-constraint error; check first).
+pub async fn insert_user<C: sea_orm::ConnectionTrait>(db: &C, new: NewUser<'_>) -> ApiResult<user::Model> {
+    let now = Utc::now();
+    Ok(user::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(new.tenant_id),
+        username: Set(new.username.to_owned()),
+        display_name: Set(new.display_name.chars().take(100).collect()),
+        password_hash: Set(new.password_hash),
+        must_change_password: Set(new.must_change_password),
+        status: Set("active".to_owned()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        password_changed_at: Set(None),
+        sso_subject: Set(new.sso_subject),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Replaces the roles a user holds in a tenant.
+///
+/// # Errors
+/// Database failures.
+pub async fn replace_roles<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: uuid::Uuid,
+    tenant_id: uuid::Uuid,
+    roles: &[String],
+) -> ApiResult<()> {
+    user_role::Entity::delete_many()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .filter(user_role::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    let now = Utc::now();
+    for role in roles {
+        user_role::ActiveModel {
+            user_id: Set(user_id),
+            tenant_id: Set(tenant_id),
+            role: Set(role.clone()),
+            created_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}

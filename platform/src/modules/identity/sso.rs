@@ -18,8 +18,8 @@ use suyuan_tenancy::entity::tenant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::entity::{sso_login, tenant_sso, user, user_role};
-use super::service::{login_entry, open_session, roles_of};
+use super::entity::{sso_login, tenant_sso, user};
+use super::service::{NewUser, insert_user, login_entry, open_session, replace_roles, roles_of};
 use crate::audit::{self, ClientInfo};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -374,23 +374,17 @@ pub async fn finish(
             if user::Entity::find().filter(user::Column::Username.eq(username.clone())).one(&txn).await?.is_some() {
                 username = format!("{username}.{}", tenant.code);
             }
-            let now = Utc::now();
-            user::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(tenant.id),
-                username: Set(username),
-                display_name: Set(display.chars().take(100).collect()),
-                password_hash: Set(None),
-                must_change_password: Set(false),
-                status: Set("active".to_owned()),
-                failed_logins: Set(0),
-                locked_until: Set(None),
-                password_changed_at: Set(None),
-                sso_subject: Set(Some(subject.clone())),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
+            insert_user(
+                &txn,
+                NewUser {
+                    tenant_id: tenant.id,
+                    username: &username,
+                    display_name: &display,
+                    password_hash: None,
+                    must_change_password: false,
+                    sso_subject: Some(subject.clone()),
+                },
+            )
             .await?
         }
         None => {
@@ -410,21 +404,7 @@ pub async fn finish(
         let mut roles: Vec<String> = groups.iter().filter_map(|g| mapping.get(g)).flatten().cloned().collect();
         roles.sort();
         roles.dedup();
-        user_role::Entity::delete_many()
-            .filter(user_role::Column::UserId.eq(account.id))
-            .filter(user_role::Column::TenantId.eq(tenant.id))
-            .exec(&txn)
-            .await?;
-        for role in roles {
-            user_role::ActiveModel {
-                user_id: Set(account.id),
-                tenant_id: Set(tenant.id),
-                role: Set(role),
-                created_at: Set(Utc::now()),
-            }
-            .insert(&txn)
-            .await?;
-        }
+        replace_roles(&txn, account.id, tenant.id, &roles).await?;
     }
     let mut am = account.clone().into_active_model();
     am.updated_at = Set(Utc::now());
