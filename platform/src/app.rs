@@ -163,6 +163,9 @@ fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .default_service(web::to(not_found))
     })
     .listen(listener)?
+    // Signals are handled by the binary (`cli::serve`), registered before it announces that
+    // it is running, so a signal can never arrive in a window where nobody listens for it.
+    .disable_signals()
     .shutdown_timeout(settings.shutdown_timeout_secs);
     if settings.workers > 0 {
         http = http.workers(settings.workers);

@@ -151,6 +151,7 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(database = %crate::db::redact(&settings.database_url), redis = settings.redis_url.is_some(), "starting");
     let app = Application::build(settings.clone()).await?;
+    stop_on_signals(app.handle())?;
     let url = settings.display_url(app.addr());
     let boot = app.bootstrapped();
     let mut banner = format!(
@@ -168,6 +169,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     banner.push_str("\n按 Ctrl-C 停止 / press Ctrl-C to stop\n");
     out(&banner);
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM → stop accepting, drain in-flight requests; the background jobs
+/// stop after the server (see `Application::run_until_stopped`). The handlers are registered
+/// here, before the banner is printed.
+fn stop_on_signals(handle: crate::app::ServerHandle) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down: no new connections, finishing requests in flight");
+        handle.stop(true).await;
+    });
     Ok(())
 }
 

@@ -131,3 +131,65 @@ fn audit_verify_reports_a_tampered_chain() {
     assert!(!bad.status.success(), "a broken chain fails the command");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("BROKEN  100000 全国: record #1"));
 }
+
+#[test]
+fn serve_prints_its_urls_and_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = suyuan()
+        .current_dir(dir.path())
+        .env("SUYUAN_LOG_FORMAT", "json")
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner names the bound port and the one-time password.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    let mut url = None;
+    for _ in 0..200 {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        banner.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("OpenAPI") {
+            url = Some(rest.trim().trim_end_matches("/openapi.json").to_owned());
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no URL in the banner: {banner}"));
+    assert!(banner.contains("一次性密码 one-time password"), "{banner}");
+    assert!(dir.path().join("data/suyuan.db").is_file(), "the embedded database is created");
+
+    // The server answers.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await.unwrap();
+        drop(stream);
+        0
+    });
+    assert_eq!(status, 0);
+
+    // SIGTERM: the process stops by itself, cleanly.
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "still running 30 s after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let all = format!("{logs}{rest}");
+    assert!(all.contains("background jobs stopped") && all.contains("\"stopped\""), "{all}");
+}
