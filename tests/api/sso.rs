@@ -12,9 +12,11 @@ fn new_browser() -> reqwest::Client {
 
 /// Shandong with SSO through a running provider.
 async fn shandong_with_sso(app: &TestApp, jit: bool) -> (Agency, OidcProvider) {
+    // The provider first: its first start may run `npm ci` for seconds, longer than the
+    // server keeps an idle pooled connection of the clients below open.
+    let provider = OidcProvider::start(&app.url("/api/v1/auth/sso/callback")).await;
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
-    let provider = OidcProvider::start(&app.url("/api/v1/auth/sso/callback"));
     let res = sd
         .admin
         .put(app.url("/api/v1/sso"))

@@ -39,11 +39,17 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// Starts a provider whose client `suyuan` may redirect to `redirect_uri`.
+    /// Starts a provider whose client `suyuan` may redirect to `redirect_uri` (the blocking
+    /// work runs off the async runtime).
     ///
     /// # Panics
     /// When node is missing or the provider does not come up within 30 s.
-    pub fn start(redirect_uri: &str) -> Self {
+    pub async fn start(redirect_uri: &str) -> Self {
+        let redirect_uri = redirect_uri.to_owned();
+        tokio::task::spawn_blocking(move || Self::start_blocking(&redirect_uri)).await.expect("provider start")
+    }
+
+    fn start_blocking(redirect_uri: &str) -> Self {
         install_once();
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
