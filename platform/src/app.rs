@@ -58,7 +58,8 @@ impl Application {
         let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
         let settings = Arc::new(settings);
-        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz };
+        let sessions = crate::modules::identity::sessions::SessionStore::new(redis.clone());
+        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions };
         start_jobs(&state);
         let server = server(state.clone(), listener)?;
         Ok(Self { addr, server, state, bootstrapped })

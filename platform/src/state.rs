@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::jobs::Jobs;
 use crate::kv::Redis;
 use crate::metrics::Metrics;
+use crate::modules::identity::sessions::SessionStore;
 
 /// Shared application state (cheap to clone).
 #[derive(Clone)]
@@ -25,4 +26,6 @@ pub struct AppState {
     pub jobs: Jobs,
     /// The casbin guard.
     pub authz: Authz,
+    /// Where login sessions live (Redis when configured).
+    pub sessions: SessionStore,
 }

@@ -187,3 +187,26 @@ async fn a_new_password_cannot_repeat_one_of_the_last_five() {
     assert_eq!(change(current.clone(), "Rotated-Pass-5x".into()).await.status(), 204);
     assert_eq!(change("Rotated-Pass-5x".into(), suyuan_tests::CHANGED_PASSWORD.into()).await.status(), 204);
 }
+
+#[tokio::test]
+async fn sessions_live_in_redis_when_it_is_configured() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    app.sign_in("admin", ADMIN_PASSWORD).await;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM sessions",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let in_db = row.try_get::<i64>("", "n").unwrap();
+    match suyuan_tests::redis_url() {
+        // Shared by every replica, expiring by itself; the other auth tests prove logout,
+        // timeouts and ending sessions against it when the suite runs with Redis.
+        Some(_) => assert_eq!(in_db, 0, "with Redis the session is not in the database"),
+        None => assert_eq!(in_db, 1, "embedded: the session is in the database"),
+    }
+}

@@ -32,7 +32,13 @@ pub struct Caller {
 
 impl Caller {
     fn ctx(&self) -> Ctx<'_> {
-        Ctx { db: &self.state.db, authz: &self.state.authz, who: &self.who.0, client: &self.client }
+        Ctx {
+            db: &self.state.db,
+            authz: &self.state.authz,
+            who: &self.who.0,
+            client: &self.client,
+            sessions: &self.state.sessions,
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! transaction and records the audit entry in it.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -18,11 +17,12 @@ use crate::audit::{self, ClientInfo, entity::record};
 use crate::authz::Authz;
 use crate::bootstrap::FIRST_ADMIN_ROLES;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::modules::identity::entity::{api_key, session, user, user_role};
+use crate::modules::identity::entity::{api_key, user, user_role};
 use crate::modules::identity::password;
 use crate::modules::identity::service::{
     Authenticated, NewUser, insert_user, new_api_key, replace_roles, roles_of, token_hash,
 };
+use crate::modules::identity::sessions::SessionStore;
 
 /// Everything a command needs about its caller.
 pub struct Ctx<'a> {
@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub who: &'a Authenticated,
     /// Caller's client.
     pub client: &'a ClientInfo,
+    /// Session store (to end sessions).
+    pub sessions: &'a SessionStore,
 }
 
 impl Ctx<'_> {
@@ -375,12 +377,7 @@ pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResul
     };
     let u = am.update(&txn).await?;
     if cmd != UserCommand::Enable {
-        session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .filter(session::Column::UserId.eq(u.id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
+        ctx.sessions.revoke_user(&txn, u.id, None).await?;
     }
     audit::record(&txn, ctx.entry(action, "user", u.id.to_string(), serde_json::json!({"username": u.username})))
         .await?;

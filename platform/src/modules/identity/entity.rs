@@ -49,7 +49,7 @@ pub mod session {
     use sea_orm::entity::prelude::*;
 
     /// The `sessions` row.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "sessions")]
     pub struct Model {
         /// Hex SHA-256 of the cookie token.

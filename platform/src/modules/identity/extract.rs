@@ -39,7 +39,7 @@ async fn authenticate(req: HttpRequest) -> Result<SessionAuth, ApiError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::unauthorized("请先登录"));
     };
-    service::authenticate(&state.db, &state.settings, &token).await
+    service::authenticate(&state.db, &state.sessions, &state.settings, &token).await
 }
 
 impl FromRequest for SessionUser {

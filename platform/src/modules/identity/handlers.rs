@@ -46,9 +46,15 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let (token, me) =
-        service::login(&state.db, &state.settings, &body.username, &body.password, ClientInfo::from_request(&req))
-            .await?;
+    let (token, me) = service::login(
+        &state.db,
+        &state.sessions,
+        &state.settings,
+        &body.username,
+        &body.password,
+        ClientInfo::from_request(&req),
+    )
+    .await?;
     let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
     Ok(HttpResponse::Ok().cookie(session_cookie(&req, token, max_age)).json(me))
 }
@@ -65,7 +71,7 @@ pub async fn login(
 )]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest, user: SessionUser) -> ApiResult<HttpResponse> {
-    service::logout(&state.db, &user.0, &ClientInfo::from_request(&req)).await?;
+    service::logout(&state.db, &state.sessions, &user.0, &ClientInfo::from_request(&req)).await?;
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), 0)).finish())
 }
 
@@ -106,7 +112,8 @@ pub async fn change_password(
     body: web::Json<ChangePasswordRequest>,
 ) -> ApiResult<HttpResponse> {
     let client = ClientInfo::from_request(&req);
-    service::change_password(&state.db, &user.0, &body.current_password, &body.new_password, &client).await?;
+    service::change_password(&state.db, &state.sessions, &user.0, &body.current_password, &body.new_password, &client)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -154,7 +161,8 @@ pub async fn sso_callback(
 ) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
     let client = ClientInfo::from_request(&req);
-    let (token, return_to) = super::sso::finish(&state.db, &state.settings, &base, &q, &client).await?;
+    let (token, return_to) =
+        super::sso::finish(&state.db, &state.sessions, &state.settings, &base, &q, &client).await?;
     let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
     Ok(HttpResponse::Found()
         .cookie(session_cookie(&req, token, max_age))

@@ -10,6 +10,7 @@ pub mod extract;
 mod handlers;
 pub mod password;
 pub mod service;
+pub mod sessions;
 pub mod sso;
 
 pub use extract::{CurrentUser, SessionUser};

@@ -15,6 +15,7 @@ use suyuan_tenancy::entity::tenant;
 use super::dto::{MeResponse, TenantView, UserView};
 use super::entity::{password_history, session, user, user_role};
 use super::password;
+use super::sessions::SessionStore;
 use crate::audit::{self, Actor, ClientInfo};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -151,6 +152,7 @@ fn invalid_credentials() -> ApiError {
 /// account or suspended tenant.
 pub async fn login(
     db: &DatabaseConnection,
+    sessions: &SessionStore,
     settings: &Settings,
     username: &str,
     password_in: &str,
@@ -233,7 +235,7 @@ pub async fn login(
     active.failed_logins = Set(0);
     active.locked_until = Set(None);
     let found = active.update(&txn).await?;
-    let (token, expires_at) = open_session(&txn, settings, &found, &tenant, &client).await?;
+    let (token, expires_at) = open_session(&txn, sessions, settings, &found, &tenant, &client).await?;
     audit::record(&txn, login_entry(tenant.id, Some(found.id), &found.username, true, &client, serde_json::json!({})))
         .await?;
     txn.commit().await?;
@@ -248,6 +250,7 @@ pub async fn login(
 /// Database failures.
 pub async fn open_session<C: sea_orm::ConnectionTrait>(
     db: &C,
+    sessions: &SessionStore,
     settings: &Settings,
     user: &user::Model,
     tenant: &tenant::Model,
@@ -256,19 +259,18 @@ pub async fn open_session<C: sea_orm::ConnectionTrait>(
     let token = new_token();
     let now = Utc::now();
     let expires_at = now + secs(settings.session_absolute_secs);
-    session::ActiveModel {
-        id: Set(token_hash(&token)),
-        user_id: Set(user.id),
-        tenant_id: Set(tenant.id),
-        created_at: Set(now),
-        last_seen_at: Set(now),
-        expires_at: Set(expires_at),
-        ip: Set(client.ip.clone()),
-        user_agent: Set(client.user_agent.clone()),
-        revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
+    let row = session::Model {
+        id: token_hash(&token),
+        user_id: user.id,
+        tenant_id: tenant.id,
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        revoked_at: None,
+    };
+    sessions.save(db, &row, settings.session_idle_secs).await?;
     Ok((token, expires_at))
 }
 
@@ -341,14 +343,16 @@ fn session_expired() -> ApiError {
 ///
 /// # Errors
 /// 401 `unauthorized` or `session_expired`.
-pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &str) -> ApiResult<SessionAuth> {
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    sessions: &SessionStore,
+    settings: &Settings,
+    token: &str,
+) -> ApiResult<SessionAuth> {
     let now = Utc::now();
-    let Some(sess) = session::Entity::find_by_id(token_hash(token)).one(db).await? else {
+    let Some(sess) = sessions.find(db, &token_hash(token)).await? else {
         return Err(ApiError::unauthorized("请先登录"));
     };
-    if sess.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("请先登录"));
-    }
     if now >= sess.expires_at || now - sess.last_seen_at > secs(settings.session_idle_secs) {
         return Err(session_expired());
     }
@@ -365,12 +369,9 @@ pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &
     // (and at most once a minute).
     let refresh_after = secs(Ord::min(settings.session_idle_secs / 10, 60));
     let sess = if now - sess.last_seen_at >= refresh_after {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(now))
-            .filter(session::Column::Id.eq(sess.id.clone()))
-            .exec(db)
-            .await?;
-        session::Model { last_seen_at: now, ..sess }
+        let touched = session::Model { last_seen_at: now, ..sess };
+        sessions.touch(db, &touched, settings.session_idle_secs).await?;
+        touched
     } else {
         sess
     };
@@ -381,13 +382,14 @@ pub async fn authenticate(db: &DatabaseConnection, settings: &Settings, token: &
 ///
 /// # Errors
 /// Database failures.
-pub async fn logout(db: &DatabaseConnection, auth: &SessionAuth, client: &ClientInfo) -> ApiResult<()> {
+pub async fn logout(
+    db: &DatabaseConnection,
+    sessions: &SessionStore,
+    auth: &SessionAuth,
+    client: &ClientInfo,
+) -> ApiResult<()> {
     let txn = db.begin().await?;
-    session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(session::Column::Id.eq(auth.session.id.clone()))
-        .exec(&txn)
-        .await?;
+    sessions.revoke(&txn, &auth.session).await?;
     audit::record(
         &txn,
         audit::Entry {
@@ -413,6 +415,7 @@ pub async fn logout(db: &DatabaseConnection, auth: &SessionAuth, client: &Client
 /// 422 naming `current_password` or `new_password`; nothing is changed then.
 pub async fn change_password(
     db: &DatabaseConnection,
+    sessions: &SessionStore,
     auth: &SessionAuth,
     current: &str,
     new: &str,
@@ -481,13 +484,7 @@ pub async fn change_password(
     active.password_changed_at = Set(Some(now));
     active.updated_at = Set(now);
     active.update(&txn).await?;
-    session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .filter(session::Column::UserId.eq(auth.user.id))
-        .filter(session::Column::Id.ne(auth.session.id.clone()))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    sessions.revoke_user(&txn, auth.user.id, Some(&auth.session.id)).await?;
     audit::record(
         &txn,
         audit::Entry {

@@ -315,6 +315,7 @@ fn username_from(claim: &str) -> String {
 /// for an unknown user without just-in-time accounts, a disabled account or suspended tenant.
 pub async fn finish(
     db: &DatabaseConnection,
+    sessions: &super::sessions::SessionStore,
     settings: &Settings,
     base: &str,
     q: &SsoCallbackQuery,
@@ -409,7 +410,7 @@ pub async fn finish(
     let mut am = account.clone().into_active_model();
     am.updated_at = Set(Utc::now());
     let account = am.update(&txn).await?;
-    let (cookie, _) = open_session(&txn, settings, &account, &tenant, client_info).await?;
+    let (cookie, _) = open_session(&txn, sessions, settings, &account, &tenant, client_info).await?;
     let roles = roles_of(&txn, account.id, tenant.id).await?;
     let mut entry = login_entry(
         tenant.id,
