@@ -13,6 +13,7 @@ mod m20261127_000004_create_roles_policies_audit;
 mod m20261127_000005_create_api_keys;
 mod m20261127_000006_create_password_history;
 mod m20261127_000007_create_sso;
+mod m20261127_000008_create_tenant_roles;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_api_keys::Migration),
             Box::new(m20261127_000006_create_password_history::Migration),
             Box::new(m20261127_000007_create_sso::Migration),
+            Box::new(m20261127_000008_create_tenant_roles::Migration),
         ]
     }
 }

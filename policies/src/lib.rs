@@ -29,6 +29,10 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
 /// Roles that may not be held together with `auditor` by one user (separation of duties).
 pub const ADMIN_DUTIES: &[&str] = &["system_admin", "security_admin", "tenant_admin"];
 
+/// Built-in roles a tenant's custom role may sit under (it inherits their permissions): the
+/// business roles below the tenant administrator.
+pub const CUSTOM_ROLE_PARENTS: &[&str] = &["manager", "operator", "viewer"];
+
 /// Roles an API key may hold: business roles only; keys never administer.
 pub const KEY_ROLES: &[&str] = &["manager", "operator", "viewer"];
 

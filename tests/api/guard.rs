@@ -29,6 +29,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "setUserRoles" => json!({"roles": ["tenant_admin"]}),
         "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
         "createApiKey" => json!({"name": "k", "role": "viewer"}),
+        "createRole" => json!({"name": "intruder_role", "label": "x", "inherits": ["viewer"]}),
         "putSso" => {
             json!({"issuer": "https://sso.example.gov.cn", "client_id": "c", "client_secret": "s", "jit_provisioning": false, "enabled": false})
         }
@@ -54,6 +55,17 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_key = sd_key["key"]["id"].as_str().unwrap().to_owned();
+    let sd_role: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/roles"))
+        .json(&json!({"name": "sd_role", "label": "山东自定义", "inherits": ["viewer"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_role = sd_role["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -70,7 +82,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
             &path
                 .replace("/tenants/{id}", &format!("/tenants/{}", shandong.tenant_id))
                 .replace("/users/{id}", &format!("/users/{sd_user}"))
-                .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}")),
+                .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}"))
+                .replace("/roles/{id}", &format!("/roles/{sd_role}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -88,7 +101,7 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
             sibling_refusals += 1;
         }
     }
-    assert!(walked >= 20, "walked {walked} protected operations");
+    assert!(walked >= 24, "walked {walked} protected operations");
     assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
     // Each refusal of a signed-in caller is an audit record; anonymous calls are not.
     assert_eq!(app.audit_rows("access.denied").await - denied_before, sibling_refusals);

@@ -158,3 +158,83 @@ async fn nobody_disables_themselves() {
     let res = national.post(app.url(&format!("/api/v1/users/{id}/disable"))).send().await.unwrap();
     assert_eq!(res.status(), 409);
 }
+
+#[tokio::test]
+async fn a_tenant_defines_custom_roles_inside_the_tree() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+
+    let res = sd
+        .admin
+        .post(app.url("/api/v1/roles"))
+        .json(&json!({"name": "market_inspector", "label": "市场巡查员", "inherits": ["viewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let role: serde_json::Value = res.json().await.unwrap();
+    let role_id = role["id"].as_str().unwrap().to_owned();
+    assert_eq!(role["inherits"], json!(["viewer"]));
+
+    // A user holding only the custom role gets the permissions of the role it sits under.
+    let (user_id, inspector) = app.user_with_roles(&sd.admin, "inspector1", &["market_inspector"]).await;
+    assert_eq!(inspector.get(app.url("/api/v1/tenants")).send().await.unwrap().status(), 200);
+    assert_eq!(inspector.get(app.url("/api/v1/users")).send().await.unwrap().status(), 403);
+    let me: serde_json::Value = inspector.get(app.url("/api/v1/auth/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["roles"], json!(["market_inspector"]));
+
+    // The role is Shandong's: another province cannot assign it.
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let res = js
+        .admin
+        .post(app.url("/api/v1/users"))
+        .json(&json!({"username": "js_user", "display_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let js_user = res.json::<serde_json::Value>().await.unwrap()["user"]["id"].as_str().unwrap().to_owned();
+    let res = js
+        .admin
+        .put(app.url(&format!("/api/v1/users/{js_user}/roles")))
+        .json(&json!({"roles": ["market_inspector"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "unknown_role");
+
+    // It cannot be deleted while someone holds it; afterwards it can.
+    let res = sd.admin.delete(app.url(&format!("/api/v1/roles/{role_id}"))).send().await.unwrap();
+    assert_eq!(res.status(), 409);
+    sd.admin.put(app.url(&format!("/api/v1/users/{user_id}/roles"))).json(&json!({"roles": []})).send().await.unwrap();
+    let res = sd.admin.delete(app.url(&format!("/api/v1/roles/{role_id}"))).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let roles: serde_json::Value = sd.admin.get(app.url("/api/v1/roles")).send().await.unwrap().json().await.unwrap();
+    assert!(roles.as_array().unwrap().iter().all(|r| r["builtin"] == true));
+}
+
+#[tokio::test]
+async fn custom_roles_stay_below_the_tenant_administrator() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let before = app.write_counts().await;
+    let res = national
+        .post(app.url("/api/v1/roles"))
+        .json(&json!({"name": "auditor", "label": "", "inherits": ["tenant_admin", "auditor"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body = problem(res).await;
+    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "label", "inherits[0]", "inherits[1]"]);
+    assert_eq!(app.write_counts().await, before);
+    let (_, viewer) = app.user_with_roles(&national, "viewer1", &["viewer"]).await;
+    let res = viewer
+        .post(app.url("/api/v1/roles"))
+        .json(&json!({"name": "x_role", "label": "x", "inherits": ["viewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}

@@ -355,7 +355,16 @@ impl TestApp {
     /// left out: refusals are recorded there on purpose; see [`TestApp::audit_rows`]).
     pub async fn write_counts(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        for table in ["tenants", "users", "user_roles", "sessions", "policy_rules", "api_keys", "password_history"] {
+        for table in [
+            "tenants",
+            "users",
+            "user_roles",
+            "sessions",
+            "policy_rules",
+            "api_keys",
+            "password_history",
+            "tenant_roles",
+        ] {
             let row = self
                 .db
                 .query_one_raw(sea_orm::Statement::from_string(

@@ -166,6 +166,8 @@ pub struct SetRolesRequest {
 /// A role that can be assigned.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoleResponse {
+    /// Id of a custom role; none for built-in roles.
+    pub id: Option<Uuid>,
     /// Name.
     #[schema(example = "system_admin")]
     pub name: String,
@@ -174,6 +176,23 @@ pub struct RoleResponse {
     pub label: String,
     /// Built in (not editable).
     pub builtin: bool,
+    /// For a custom role: the built-in roles it sits under and inherits.
+    pub inherits: Vec<String>,
+}
+
+/// `POST /api/v1/roles`: a custom role of the caller's tenant inside the built-in tree.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    /// Name: 3–64 of a–z, 0–9, `_`, starting with a letter; not a built-in name.
+    #[schema(example = "market_inspector")]
+    pub name: String,
+    /// Chinese name.
+    #[schema(example = "市场巡查员")]
+    pub label: String,
+    /// Built-in roles it sits under (`manager`, `operator`, `viewer`); it gets their
+    /// permissions.
+    pub inherits: Vec<String>,
 }
 
 /// Filters of the audit log.

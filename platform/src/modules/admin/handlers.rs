@@ -4,13 +4,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, put, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, put, web};
 use uuid::Uuid;
 
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
-    CreateTenantRequest, CreateTenantResponse, CreateUserRequest, CreateUserResponse, InitialCredentials, RoleResponse,
-    SetRolesRequest, TenantResponse, UserResponse,
+    CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest, CreateUserResponse,
+    InitialCredentials, RoleResponse, SetRolesRequest, TenantResponse, UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
@@ -198,18 +198,55 @@ pub async fn set_user_roles(
     Ok(web::Json(UserResponse::new(u, roles)))
 }
 
-/// The roles that can be assigned.
+/// The roles that can be assigned in the caller's tenant: the built-in ones and the tenant's
+/// custom roles.
 #[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
 #[get("/api/v1/roles")]
 pub async fn list_roles(caller: Caller) -> ApiResult<web::Json<Vec<RoleResponse>>> {
-    caller.ctx().require_own("role_assignment", "read").await?;
-    Ok(web::Json(
-        suyuan_policies::BUILTIN_ROLES
-            .iter()
-            .map(|(name, label)| RoleResponse { name: (*name).to_owned(), label: (*label).to_owned(), builtin: true })
-            .collect(),
-    ))
+    let custom = service::list_custom_roles(&caller.ctx()).await?;
+    let builtin = suyuan_policies::BUILTIN_ROLES.iter().map(|(name, label)| RoleResponse {
+        id: None,
+        name: (*name).to_owned(),
+        label: (*label).to_owned(),
+        builtin: true,
+        inherits: Vec::new(),
+    });
+    let custom = custom.into_iter().map(|r| RoleResponse {
+        id: Some(r.id),
+        inherits: r.parents(),
+        name: r.name,
+        label: r.label,
+        builtin: false,
+    });
+    Ok(web::Json(builtin.chain(custom).collect()))
+}
+
+/// Create a custom role of the caller's tenant, under built-in business roles (security
+/// administrator).
+#[utoipa::path(tag = "用户 users", operation_id = "createRole", security(("session_cookie" = []), ("api_key" = [])),
+    request_body = CreateRoleRequest,
+    responses((status = 201, description = "已创建 / created", body = RoleResponse), BodyErrors, GuardErrors, ConflictError))]
+#[post("/api/v1/roles")]
+pub async fn create_role(caller: Caller, body: web::Json<CreateRoleRequest>) -> ApiResult<HttpResponse> {
+    let r = service::create_custom_role(&caller.ctx(), &body).await?;
+    Ok(HttpResponse::Created().json(RoleResponse {
+        id: Some(r.id),
+        inherits: r.parents(),
+        name: r.name,
+        label: r.label,
+        builtin: false,
+    }))
+}
+
+/// Delete a custom role that nobody holds.
+#[utoipa::path(tag = "用户 users", operation_id = "deleteRole", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "角色 id")),
+    responses((status = 204, description = "已删除 / deleted"), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
+#[delete("/api/v1/roles/{id}")]
+pub async fn delete_role(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    service::delete_custom_role(&caller.ctx(), *id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The audit log of the caller's tenant, newest first (auditor).

@@ -21,6 +21,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::end_user_sessions)
         .service(handlers::set_user_roles)
         .service(handlers::list_roles)
+        .service(handlers::create_role)
+        .service(handlers::delete_role)
         .service(handlers::list_audit)
         .service(handlers::verify_audit)
         .service(handlers::export_audit)

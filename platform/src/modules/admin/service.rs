@@ -6,18 +6,18 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use suyuan_policies::{ADMIN_DUTIES, KEY_ROLES, Scope, is_builtin_role};
+use suyuan_policies::{ADMIN_DUTIES, CUSTOM_ROLE_PARENTS, KEY_ROLES, Scope, is_builtin_role};
 use suyuan_tenancy::DivisionCode;
 use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::dto::{AuditQuery, CreateApiKeyRequest, CreateTenantRequest, CreateUserRequest};
+use super::dto::{AuditQuery, CreateApiKeyRequest, CreateRoleRequest, CreateTenantRequest, CreateUserRequest};
 use crate::audit::{self, ClientInfo, entity::record};
 use crate::authz::Authz;
 use crate::bootstrap::FIRST_ADMIN_ROLES;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::modules::identity::entity::{api_key, user, user_role};
+use crate::modules::identity::entity::{api_key, tenant_role, user, user_role};
 use crate::modules::identity::password;
 use crate::modules::identity::service::{
     Authenticated, NewUser, insert_user, new_api_key, replace_roles, roles_of, token_hash,
@@ -395,8 +395,15 @@ pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(
     wanted.sort();
     wanted.dedup();
     let mut errors = Vec::new();
+    let custom: Vec<String> = tenant_role::Entity::find()
+        .filter(tenant_role::Column::TenantId.eq(t.id))
+        .all(ctx.db)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     for (i, r) in wanted.iter().enumerate() {
-        if !is_builtin_role(r) {
+        if !is_builtin_role(r) && !custom.contains(r) {
             errors.push(FieldError::new(format!("roles[{i}]"), "unknown_role", format!("没有名为 {r} 的角色")));
         }
     }
@@ -603,4 +610,102 @@ pub async fn revoke_api_key(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<api_key::Model
     audit::record(&txn, ctx.entry("api_key.revoke", "api_key", key.id.to_string(), detail)).await?;
     txn.commit().await?;
     Ok(key)
+}
+
+/// The caller's tenant's custom roles.
+///
+/// # Errors
+/// 403.
+pub async fn list_custom_roles(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant_role::Model>> {
+    ctx.require_own("role_assignment", "read").await?;
+    Ok(tenant_role::Entity::find()
+        .filter(tenant_role::Column::TenantId.eq(ctx.who.tenant.id))
+        .order_by_asc(tenant_role::Column::Name)
+        .all(ctx.db)
+        .await?)
+}
+
+/// Creates a custom role under built-in business roles.
+///
+/// # Errors
+/// 422 naming every bad field, 409 for a taken name, 403.
+pub async fn create_custom_role(ctx: &Ctx<'_>, req: &CreateRoleRequest) -> ApiResult<tenant_role::Model> {
+    ctx.require_own("role", "create").await?;
+    let name = req.name.trim().to_lowercase();
+    let mut errors = Vec::new();
+    let well_formed = (3..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !well_formed {
+        errors.push(FieldError::new("name", "format", "名称应为 3–64 位小写字母、数字或下划线，以字母开头"));
+    } else if is_builtin_role(&name) {
+        errors.push(FieldError::new("name", "reserved", "不能使用内置角色的名称"));
+    }
+    check_name("label", &req.label, &mut errors);
+    if req.inherits.is_empty() {
+        errors.push(FieldError::new("inherits", "required", "至少选择一个上级角色"));
+    }
+    for (i, parent) in req.inherits.iter().enumerate() {
+        if !CUSTOM_ROLE_PARENTS.contains(&parent.as_str()) {
+            errors.push(FieldError::new(
+                format!("inherits[{i}]"),
+                "not_allowed",
+                format!("自定义角色只能位于这些角色之下: {}", CUSTOM_ROLE_PARENTS.join(", ")),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let txn = ctx.db.begin().await?;
+    let taken = tenant_role::Entity::find()
+        .filter(tenant_role::Column::TenantId.eq(ctx.who.tenant.id))
+        .filter(tenant_role::Column::Name.eq(name.clone()))
+        .count(&txn)
+        .await?;
+    if taken > 0 {
+        return Err(ApiError::conflict(format!("角色 {name} 已存在")));
+    }
+    let mut parents = req.inherits.clone();
+    parents.sort();
+    parents.dedup();
+    let role = tenant_role::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.who.tenant.id),
+        name: Set(name),
+        label: Set(req.label.trim().to_owned()),
+        inherits: Set(parents.join(",")),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    let detail = serde_json::json!({"name": role.name, "inherits": parents});
+    audit::record(&txn, ctx.entry("role.create", "role", role.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(role)
+}
+
+/// Deletes a custom role that nobody holds.
+///
+/// # Errors
+/// 404, 409 while assigned, 403.
+pub async fn delete_custom_role(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<()> {
+    let role =
+        tenant_role::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("角色不存在"))?;
+    let t = tenant_by_id(ctx.db, role.tenant_id).await?;
+    ctx.require(&t, "role", "delete").await?;
+    let txn = ctx.db.begin().await?;
+    let holders = user_role::Entity::find()
+        .filter(user_role::Column::TenantId.eq(t.id))
+        .filter(user_role::Column::Role.eq(role.name.clone()))
+        .count(&txn)
+        .await?;
+    if holders > 0 {
+        return Err(ApiError::conflict(format!("还有 {holders} 个用户担任角色 {}，请先调整他们的角色", role.name)));
+    }
+    tenant_role::Entity::delete_by_id(role.id).exec(&txn).await?;
+    audit::record(&txn, ctx.entry("role.delete", "role", role.id.to_string(), serde_json::json!({"name": role.name})))
+        .await?;
+    txn.commit().await?;
+    Ok(())
 }

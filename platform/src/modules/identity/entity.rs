@@ -243,3 +243,41 @@ pub mod sso_login {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A custom role of a tenant.
+pub mod tenant_role {
+    use sea_orm::entity::prelude::*;
+
+    /// The `tenant_roles` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenant_roles")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Tenant.
+        pub tenant_id: Uuid,
+        /// Name, unique in the tenant, never a built-in name.
+        pub name: String,
+        /// Chinese name.
+        pub label: String,
+        /// Comma-separated built-in roles it inherits.
+        pub inherits: String,
+        /// Created.
+        pub created_at: DateTimeUtc,
+    }
+
+    impl Model {
+        /// The built-in roles it inherits.
+        #[must_use]
+        pub fn parents(&self) -> Vec<String> {
+            self.inherits.split(',').filter(|s| !s.is_empty()).map(ToOwned::to_owned).collect()
+        }
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

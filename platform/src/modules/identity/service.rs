@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use suyuan_tenancy::entity::tenant;
 
 use super::dto::{MeResponse, TenantView, UserView};
-use super::entity::{password_history, session, user, user_role};
+use super::entity::{password_history, session, tenant_role, user, user_role};
 use super::password;
 use super::sessions::SessionStore;
 use crate::audit::{self, Actor, ClientInfo};
@@ -32,8 +32,10 @@ pub struct SessionAuth {
     pub user: user::Model,
     /// The tenant the session acts in.
     pub tenant: tenant::Model,
-    /// The user's roles in that tenant.
+    /// The user's roles in that tenant, as assigned (custom roles by name).
     pub roles: Vec<String>,
+    /// The roles that decide permissions (custom roles expanded to the built-in ones).
+    pub effective_roles: Vec<String>,
 }
 
 /// Any authenticated caller: a signed-in user or a connected system's API key.
@@ -61,7 +63,7 @@ impl Authenticated {
 
 impl From<SessionAuth> for Authenticated {
     fn from(s: SessionAuth) -> Self {
-        Self { actor: s.actor(), user_id: Some(s.user.id), key_id: None, tenant: s.tenant, roles: s.roles }
+        Self { actor: s.actor(), user_id: Some(s.user.id), key_id: None, tenant: s.tenant, roles: s.effective_roles }
     }
 }
 
@@ -98,6 +100,32 @@ pub async fn roles_of<C: sea_orm::ConnectionTrait>(
         .collect();
     roles.sort();
     Ok(roles)
+}
+
+/// The roles that decide permissions: the assigned ones plus the built-in roles that assigned
+/// custom roles sit under. Custom roles are expanded here, outside casbin, so the policy set
+/// stays the same for every tenant.
+///
+/// # Errors
+/// Database failures.
+pub async fn effective_roles<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    tenant_id: uuid::Uuid,
+    assigned: &[String],
+) -> ApiResult<Vec<String>> {
+    let mut out = assigned.to_vec();
+    let custom: Vec<&String> = assigned.iter().filter(|r| !suyuan_policies::is_builtin_role(r)).collect();
+    if !custom.is_empty() {
+        let rows = tenant_role::Entity::find()
+            .filter(tenant_role::Column::TenantId.eq(tenant_id))
+            .filter(tenant_role::Column::Name.is_in(custom.iter().map(|s| s.as_str())))
+            .all(db)
+            .await?;
+        out.extend(rows.iter().flat_map(tenant_role::Model::parents));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 fn me(user: &user::Model, tenant: &tenant::Model, roles: Vec<String>, expires_at: DateTime<Utc>) -> MeResponse {
@@ -365,6 +393,7 @@ pub async fn authenticate(
         return Err(ApiError::unauthorized("所属单位已暂停使用"));
     };
     let roles = roles_of(db, user.id, tenant.id).await?;
+    let effective_roles = effective_roles(db, tenant.id, &roles).await?;
     // Refresh the idle clock, but not on every request: at most every tenth of the idle time
     // (and at most once a minute).
     let refresh_after = secs(Ord::min(settings.session_idle_secs / 10, 60));
@@ -375,7 +404,7 @@ pub async fn authenticate(
     } else {
         sess
     };
-    Ok(SessionAuth { session: sess, user, tenant, roles })
+    Ok(SessionAuth { session: sess, user, tenant, roles, effective_roles })
 }
 
 /// Ends one session.
