@@ -113,6 +113,12 @@ impl Application {
 }
 
 fn start_jobs(state: &AppState) {
+    // Policy changes made through any replica reach every replica.
+    let (db, authz) = (state.db.clone(), state.authz.clone());
+    state.jobs.spawn_periodic("policy_reload", Duration::from_secs(state.settings.policy_reload_secs), move || {
+        let (db, authz) = (db.clone(), authz.clone());
+        async move { authz.reload_if_changed(&db).await.map(|_| ()) }
+    });
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
         // Keeps the WAL file small on long-running embedded installs.
         let db = state.db.clone();

@@ -5,9 +5,9 @@
 //! is decided here from the tenant tree: the caller's own tenant (`own`), a tenant below it
 //! (`descendant`), or nothing else.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
 use suyuan_policies::{Authorizer, Rule, Scope};
 use suyuan_tenancy::entity::tenant;
 
@@ -48,9 +48,19 @@ pub mod entity {
 #[derive(Clone, Debug)]
 pub struct Authz {
     inner: Arc<Authorizer>,
+    /// `count:max id` of the rules loaded, to notice changes made by other replicas.
+    loaded: Arc<Mutex<String>>,
 }
 
-fn to_rule(m: entity::Model) -> Rule {
+async fn fingerprint<C: ConnectionTrait>(db: &C) -> Result<String, sea_orm::DbErr> {
+    let count = entity::Entity::find().count(db).await?;
+    let max = entity::Entity::find().order_by_desc(entity::Column::Id).one(db).await?.map_or(0, |r| r.id);
+    Ok(format!("{count}:{max}"))
+}
+
+/// A stored row as a rule.
+#[must_use]
+pub fn to_rule(m: entity::Model) -> Rule {
     if m.ptype == "g" { vec![m.ptype, m.v0, m.v1] } else { vec![m.ptype, m.v0, m.v1, m.v2, m.v3] }
 }
 
@@ -95,8 +105,27 @@ impl Authz {
     /// # Errors
     /// Database failures or an invalid stored rule.
     pub async fn load<C: ConnectionTrait>(db: &C) -> anyhow::Result<Self> {
+        let print = fingerprint(db).await?;
         let rules = load_rules(db).await?;
-        Ok(Self { inner: Arc::new(Authorizer::new(&rules).await?) })
+        Ok(Self { inner: Arc::new(Authorizer::new(&rules).await?), loaded: Arc::new(Mutex::new(print)) })
+    }
+
+    /// Reloads the rules when the table changed since the last load (by this replica or another
+    /// one). Cheap when nothing changed: one count and one indexed lookup.
+    ///
+    /// # Errors
+    /// Database failures or an invalid stored rule (the old rules stay in force).
+    pub async fn reload_if_changed<C: ConnectionTrait>(&self, db: &C) -> anyhow::Result<bool> {
+        let print = fingerprint(db).await?;
+        let same = self.loaded.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?.as_str() == print;
+        if same {
+            return Ok(false);
+        }
+        let rules = load_rules(db).await?;
+        self.inner.reload(&rules).await?;
+        *self.loaded.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? = print;
+        tracing::info!(rules = rules.len(), "authorization policies reloaded");
+        Ok(true)
     }
 
     /// Allows the call or answers 403: the target tenant must be the caller's own or below

@@ -28,6 +28,7 @@ pub const KEYS: &[&str] = &[
     "session_absolute_secs",
     "login_max_failures",
     "login_lockout_secs",
+    "policy_reload_secs",
 ];
 
 /// Log output format.
@@ -74,6 +75,8 @@ pub struct Settings {
     pub login_max_failures: u32,
     /// How long a locked account stays locked, in seconds.
     pub login_lockout_secs: u64,
+    /// How often each replica checks whether the authorization policies changed, in seconds.
+    pub policy_reload_secs: u64,
 }
 
 impl Default for Settings {
@@ -94,6 +97,7 @@ impl Default for Settings {
             session_absolute_secs: 12 * 60 * 60,
             login_max_failures: 5,
             login_lockout_secs: 15 * 60,
+            policy_reload_secs: 5,
         }
     }
 }
@@ -182,6 +186,9 @@ impl Settings {
         }
         if self.session_absolute_secs < self.session_idle_secs {
             return Err(ConfigError::new("session_absolute_secs", "must not be shorter than session_idle_secs"));
+        }
+        if self.policy_reload_secs == 0 {
+            return Err(ConfigError::new("policy_reload_secs", "must be at least 1"));
         }
         if self.login_max_failures == 0 {
             return Err(ConfigError::new("login_max_failures", "must be at least 1"));

@@ -30,6 +30,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
         "createApiKey" => json!({"name": "k", "role": "viewer"}),
         "createRole" => json!({"name": "intruder_role", "label": "x", "inherits": ["viewer"]}),
+        "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
             json!({"issuer": "https://sso.example.gov.cn", "client_id": "c", "client_secret": "s", "jit_provisioning": false, "enabled": false})
         }
@@ -83,7 +84,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/tenants/{id}", &format!("/tenants/{}", shandong.tenant_id))
                 .replace("/users/{id}", &format!("/users/{sd_user}"))
                 .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}"))
-                .replace("/roles/{id}", &format!("/roles/{sd_role}")),
+                .replace("/roles/{id}", &format!("/roles/{sd_role}"))
+                .replace("/policies/{id}", "/policies/1"),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -101,7 +103,7 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
             sibling_refusals += 1;
         }
     }
-    assert!(walked >= 24, "walked {walked} protected operations");
+    assert!(walked >= 27, "walked {walked} protected operations");
     assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
     // Each refusal of a signed-in caller is an audit record; anonymous calls are not.
     assert_eq!(app.audit_rows("access.denied").await - denied_before, sibling_refusals);

@@ -8,6 +8,7 @@ mod errors;
 mod guard;
 mod health;
 mod openapi;
+mod policies;
 mod sso;
 mod tenancy;
 mod users;

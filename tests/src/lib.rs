@@ -399,3 +399,34 @@ impl TestApp {
         row.try_get::<i64>("", "n").expect("n")
     }
 }
+
+/// Another replica of a test app: its own server and port, the same database (and Redis).
+pub struct Replica {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    _handle: actix_web_handle::Handle,
+}
+
+impl Replica {
+    /// `address + path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl TestApp {
+    /// Starts a second replica against this app's database.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = test_settings(&self.test_db);
+        tweak(&mut settings);
+        let app = suyuan_platform::Application::build(settings).await.expect("the replica starts");
+        let address = format!("http://{}", app.addr());
+        let handle = actix_web_handle::Handle(app.handle());
+        tokio::spawn(app.run_until_stopped());
+        Replica { address, _handle: handle }
+    }
+}

@@ -342,3 +342,44 @@ pub struct CreateApiKeyResponse {
     /// again.
     pub secret: String,
 }
+
+/// A permission row of the shared policy: `role` may do `action` on `resource` in its own
+/// tenant (`own`) or the tenants below it (`descendant`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyRuleResponse {
+    /// Row id.
+    pub id: i64,
+    /// `p` (permission) or `g` (the role tree: `role` inherits `inherits`).
+    pub ptype: String,
+    /// Role.
+    pub role: String,
+    /// `own` or `descendant` (permissions).
+    pub scope: Option<String>,
+    /// Resource (permissions).
+    pub resource: Option<String>,
+    /// Action (permissions).
+    pub action: Option<String>,
+    /// Inherited role (role tree rows).
+    pub inherits: Option<String>,
+    /// Shipped with the platform; cannot be removed.
+    pub builtin: bool,
+}
+
+/// `POST /api/v1/policies`: a permission added to the shared policy (national security
+/// administrator only; it applies to every tenant).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePolicyRequest {
+    /// A built-in role.
+    #[schema(example = "viewer")]
+    pub role: String,
+    /// `own` or `descendant`.
+    #[schema(example = "own")]
+    pub scope: String,
+    /// Resource, snake_case.
+    #[schema(example = "user")]
+    pub resource: String,
+    /// Action, snake_case.
+    #[schema(example = "read")]
+    pub action: String,
+}

@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
-    CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest, CreateUserResponse,
-    InitialCredentials, RoleResponse, SetRolesRequest, TenantResponse, UserResponse,
+    CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
+    CreateUserResponse, InitialCredentials, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantResponse,
+    UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
@@ -340,4 +341,48 @@ pub async fn put_sso(caller: Caller, body: web::Json<SsoConfigRequest>) -> ApiRe
     let detail = serde_json::json!({"issuer": row.issuer, "client_id": row.client_id, "enabled": row.enabled, "jit": row.jit_provisioning});
     crate::audit::record(&caller.state.db, c.entry("sso.configure", "tenant", tenant.id.to_string(), detail)).await?;
     Ok(web::Json(sso::to_response(&row, &tenant.code, &caller.base_url)))
+}
+
+fn policy_view(r: crate::authz::entity::Model, builtin: bool) -> PolicyRuleResponse {
+    let is_p = r.ptype == "p";
+    PolicyRuleResponse {
+        id: r.id,
+        role: r.v0,
+        scope: is_p.then(|| r.v1.clone()),
+        resource: is_p.then(|| r.v2.clone()),
+        action: is_p.then_some(r.v3),
+        inherits: (!is_p).then_some(r.v1),
+        ptype: r.ptype,
+        builtin,
+    }
+}
+
+/// The shared authorization policy (national security administrator).
+#[utoipa::path(tag = "用户 users", operation_id = "listPolicies", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "权限策略 / policy rows", body = Vec<PolicyRuleResponse>), GuardErrors))]
+#[get("/api/v1/policies")]
+pub async fn list_policies(caller: Caller) -> ApiResult<web::Json<Vec<PolicyRuleResponse>>> {
+    let rows = service::list_policies(&caller.ctx()).await?;
+    Ok(web::Json(rows.into_iter().map(|(r, b)| policy_view(r, b)).collect()))
+}
+
+/// Add a permission to the shared policy; every replica applies it within
+/// `policy_reload_secs`.
+#[utoipa::path(tag = "用户 users", operation_id = "createPolicy", security(("session_cookie" = []), ("api_key" = [])),
+    request_body = CreatePolicyRequest,
+    responses((status = 201, description = "已添加 / added", body = PolicyRuleResponse), BodyErrors, GuardErrors, ConflictError))]
+#[post("/api/v1/policies")]
+pub async fn create_policy(caller: Caller, body: web::Json<CreatePolicyRequest>) -> ApiResult<HttpResponse> {
+    let row = service::create_policy(&caller.ctx(), &body).await?;
+    Ok(HttpResponse::Created().json(policy_view(row, false)))
+}
+
+/// Remove a permission that is not built in.
+#[utoipa::path(tag = "用户 users", operation_id = "deletePolicy", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = i64, Path, description = "权限 id")),
+    responses((status = 204, description = "已删除 / removed"), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
+#[delete("/api/v1/policies/{id}")]
+pub async fn delete_policy(caller: Caller, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    service::delete_policy(&caller.ctx(), *id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

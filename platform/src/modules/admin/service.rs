@@ -12,7 +12,9 @@ use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::dto::{AuditQuery, CreateApiKeyRequest, CreateRoleRequest, CreateTenantRequest, CreateUserRequest};
+use super::dto::{
+    AuditQuery, CreateApiKeyRequest, CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateUserRequest,
+};
 use crate::audit::{self, ClientInfo, entity::record};
 use crate::authz::Authz;
 use crate::bootstrap::FIRST_ADMIN_ROLES;
@@ -46,18 +48,30 @@ impl Ctx<'_> {
     pub async fn require(&self, target: &tenant::Model, resource: &str, action: &str) -> ApiResult<Scope> {
         match self.authz.require(self.who, target, resource, action) {
             Ok(scope) => Ok(scope),
-            Err(refused) => {
-                let mut entry = self.entry(
-                    "access.denied",
-                    resource,
-                    target.id.to_string(),
-                    serde_json::json!({"action": action, "target_tenant": target.code}),
-                );
-                entry.success = false;
-                audit::record(self.db, entry).await?;
-                Err(refused)
-            }
+            Err(refused) => Err(self.deny(target, resource, action, refused).await?),
         }
+    }
+
+    /// Records a refusal in the audit log and returns the refusal.
+    ///
+    /// # Errors
+    /// Database failures while recording.
+    pub async fn deny(
+        &self,
+        target: &tenant::Model,
+        resource: &str,
+        action: &str,
+        refused: ApiError,
+    ) -> ApiResult<ApiError> {
+        let mut entry = self.entry(
+            "access.denied",
+            resource,
+            target.id.to_string(),
+            serde_json::json!({"action": action, "target_tenant": target.code}),
+        );
+        entry.success = false;
+        audit::record(self.db, entry).await?;
+        Ok(refused)
     }
 
     /// [`Ctx::require`] on the caller's own tenant.
@@ -707,5 +721,109 @@ pub async fn delete_custom_role(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<()> {
     audit::record(&txn, ctx.entry("role.delete", "role", role.id.to_string(), serde_json::json!({"name": role.name})))
         .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// The shared policy applies to every tenant: only the root tenant edits it.
+async fn require_policy(ctx: &Ctx<'_>, action: &str) -> ApiResult<()> {
+    ctx.require_own("policy", action).await?;
+    if ctx.who.tenant.parent_id.is_some() {
+        let refused = ApiError::forbidden("权限策略由所有单位共用，只有国家级平台可以查看和修改");
+        return Err(ctx.deny(&ctx.who.tenant, "policy", action, refused).await?);
+    }
+    Ok(())
+}
+
+fn builtin_rules() -> ApiResult<Vec<suyuan_policies::Rule>> {
+    suyuan_policies::parse_rules(suyuan_policies::DEFAULT_POLICY).map_err(ApiError::internal)
+}
+
+/// Every stored policy row, with whether it is built in.
+///
+/// # Errors
+/// 403 outside the root tenant's security administrator.
+pub async fn list_policies(ctx: &Ctx<'_>) -> ApiResult<Vec<(crate::authz::entity::Model, bool)>> {
+    require_policy(ctx, "read").await?;
+    let builtin = builtin_rules()?;
+    let rows = crate::authz::entity::Entity::find().order_by_asc(crate::authz::entity::Column::Id).all(ctx.db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let is_builtin = builtin.contains(&crate::authz::to_rule(r.clone()));
+            (r, is_builtin)
+        })
+        .collect())
+}
+
+fn snake(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    let ok = (1..=64).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        errors.push(FieldError::new(field, "format", "应为小写字母、数字和下划线"));
+    }
+}
+
+/// Adds a permission; every replica applies it within `policy_reload_secs` (this one at once).
+///
+/// # Errors
+/// 422, 409 for a duplicate, 403.
+pub async fn create_policy(ctx: &Ctx<'_>, req: &CreatePolicyRequest) -> ApiResult<crate::authz::entity::Model> {
+    require_policy(ctx, "create").await?;
+    let mut errors = Vec::new();
+    if !is_builtin_role(&req.role) {
+        errors.push(FieldError::new("role", "unknown_role", "权限只能授予内置角色（自定义角色继承内置角色的权限）"));
+    }
+    if !matches!(req.scope.as_str(), "own" | "descendant") {
+        errors.push(FieldError::new("scope", "one_of", "应为 own 或 descendant"));
+    }
+    snake("resource", &req.resource, &mut errors);
+    snake("action", &req.action, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let rule: suyuan_policies::Rule =
+        vec!["p".into(), req.role.clone(), req.scope.clone(), req.resource.clone(), req.action.clone()];
+    let txn = ctx.db.begin().await?;
+    if crate::authz::load_rules(&txn).await?.contains(&rule) {
+        return Err(ApiError::conflict("这条权限已经存在"));
+    }
+    let row = crate::authz::entity::ActiveModel {
+        ptype: Set("p".to_owned()),
+        v0: Set(req.role.clone()),
+        v1: Set(req.scope.clone()),
+        v2: Set(req.resource.clone()),
+        v3: Set(req.action.clone()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let detail = serde_json::json!({"rule": rule});
+    audit::record(&txn, ctx.entry("policy.create", "policy", row.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    ctx.authz.reload_if_changed(ctx.db).await.map_err(ApiError::internal)?;
+    Ok(row)
+}
+
+/// Removes a permission that is not built in.
+///
+/// # Errors
+/// 404, 409 for a built-in row, 403.
+pub async fn delete_policy(ctx: &Ctx<'_>, id: i64) -> ApiResult<()> {
+    require_policy(ctx, "delete").await?;
+    let row = crate::authz::entity::Entity::find_by_id(id)
+        .one(ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("权限不存在"))?;
+    let rule = crate::authz::to_rule(row.clone());
+    if builtin_rules()?.contains(&rule) {
+        return Err(ApiError::conflict("内置权限不能删除"));
+    }
+    let txn = ctx.db.begin().await?;
+    crate::authz::entity::Entity::delete_by_id(row.id).exec(&txn).await?;
+    audit::record(&txn, ctx.entry("policy.delete", "policy", row.id.to_string(), serde_json::json!({"rule": rule})))
+        .await?;
+    txn.commit().await?;
+    ctx.authz.reload_if_changed(ctx.db).await.map_err(ApiError::internal)?;
     Ok(())
 }
