@@ -14,6 +14,7 @@ mod m20261127_000005_create_api_keys;
 mod m20261127_000006_create_password_history;
 mod m20261127_000007_create_sso;
 mod m20261127_000008_create_tenant_roles;
+mod m20261127_000009_add_tenant_profile;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_create_password_history::Migration),
             Box::new(m20261127_000007_create_sso::Migration),
             Box::new(m20261127_000008_create_tenant_roles::Migration),
+            Box::new(m20261127_000009_add_tenant_profile::Migration),
         ]
     }
 }

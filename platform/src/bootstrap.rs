@@ -72,6 +72,7 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
                 status: Set("active".to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),
+                ..Default::default()
             }
             .insert(&txn)
             .await?;

@@ -74,6 +74,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<DemoReport> {
             status: Set("active".to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
+            ..Default::default()
         }
         .insert(&txn)
         .await?;

@@ -30,6 +30,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "changePassword" => json!({"current_password": "Changed-Pass-2026", "new_password": "Other-Pass-2027"}),
         "createApiKey" => json!({"name": "k", "role": "viewer"}),
         "createRole" => json!({"name": "intruder_role", "label": "x", "inherits": ["viewer"]}),
+        "setTenantProfile" => json!({"modules": []}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
             json!({"issuer": "https://sso.example.gov.cn", "client_id": "c", "client_secret": "s", "jit_provisioning": false, "enabled": false})
@@ -103,7 +104,7 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
             sibling_refusals += 1;
         }
     }
-    assert!(walked >= 27, "walked {walked} protected operations");
+    assert!(walked >= 28, "walked {walked} protected operations");
     assert_eq!(app.write_counts().await, before, "refused requests wrote nothing");
     // Each refusal of a signed-in caller is an audit record; anonymous calls are not.
     assert_eq!(app.audit_rows("access.denied").await - denied_before, sibling_refusals);

@@ -132,3 +132,47 @@ async fn suspending_a_tenant_blocks_its_users_at_once() {
     assert_eq!(res.status(), 200);
     app.sign_in(&sd.admin_username, suyuan_tests::CHANGED_PASSWORD).await;
 }
+
+#[tokio::test]
+async fn a_tenant_sets_its_contact_modules_and_federation_parent() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let url = app.url(&format!("/api/v1/tenants/{}/profile", sd.tenant_id));
+
+    let res = sd
+        .admin
+        .put(&url)
+        .json(&json!({"contact_name": "李明", "contact_phone": "0531-8888 6666", "contact_email": "trace@sd.gov.cn",
+                      "modules": ["public", "monitoring"], "federation_parent_url": "https://national.example.gov.cn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(t["modules"], json!(["monitoring", "public"]));
+    assert_eq!(t["contact_name"], "李明");
+    assert_eq!(t["federation_parent_url"], "https://national.example.gov.cn");
+
+    // The parent reads it but does not set it.
+    let seen: serde_json::Value =
+        national.get(app.url(&format!("/api/v1/tenants/{}", sd.tenant_id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seen["contact_email"], "trace@sd.gov.cn");
+    let res = national.put(&url).json(&json!({"modules": []})).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+
+    let res = sd
+        .admin
+        .put(&url)
+        .json(&json!({"contact_phone": "call me", "contact_email": "nobody", "modules": ["accounting"],
+                      "federation_parent_url": "ftp://x"}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(res).await;
+    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["contact_phone", "contact_email", "modules[0]", "federation_parent_url"]);
+    let unchanged: serde_json::Value =
+        sd.admin.get(app.url(&format!("/api/v1/tenants/{}", sd.tenant_id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(unchanged["modules"], json!(["monitoring", "public"]), "nothing partly written");
+}

@@ -25,6 +25,25 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// Contact person at the agency.
+    pub contact_name: Option<String>,
+    /// Contact phone.
+    pub contact_phone: Option<String>,
+    /// Contact e-mail.
+    pub contact_email: Option<String>,
+    /// Optional modules switched on, comma-separated (see [`crate::OPTIONAL_MODULES`]).
+    pub modules: String,
+    /// The parent platform's URL when the parent runs in another deployment; `None` when the
+    /// parent is the tenant above in this deployment.
+    pub federation_parent_url: Option<String>,
+}
+
+impl Model {
+    /// The optional modules switched on.
+    #[must_use]
+    pub fn optional_modules(&self) -> Vec<String> {
+        self.modules.split(',').filter(|s| !s.is_empty()).map(ToOwned::to_owned).collect()
+    }
 }
 
 /// No relations are navigated through the ORM yet.

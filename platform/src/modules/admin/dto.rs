@@ -35,11 +35,40 @@ pub struct TenantResponse {
     pub status: String,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Contact person.
+    pub contact_name: Option<String>,
+    /// Contact phone.
+    pub contact_phone: Option<String>,
+    /// Contact e-mail.
+    pub contact_email: Option<String>,
+    /// Optional modules switched on (`system`, `monitoring`, `public`); the required modules
+    /// are always on.
+    pub modules: Vec<String>,
+    /// The parent platform's URL when it runs in another deployment.
+    pub federation_parent_url: Option<String>,
+}
+
+/// `PUT /api/v1/tenants/{id}/profile`: the tenant's own settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantProfileRequest {
+    /// Contact person.
+    pub contact_name: Option<String>,
+    /// Contact phone.
+    pub contact_phone: Option<String>,
+    /// Contact e-mail.
+    pub contact_email: Option<String>,
+    /// Optional modules to switch on: any of `system` (体系建设管理), `monitoring` (运行监测管理),
+    /// `public` (公共服务管理).
+    pub modules: Vec<String>,
+    /// The parent platform's URL when it runs in another deployment (used by federation).
+    pub federation_parent_url: Option<String>,
 }
 
 impl From<tenant::Model> for TenantResponse {
     fn from(t: tenant::Model) -> Self {
         let level_label = t.level.parse::<TenantLevel>().map(TenantLevel::label_zh).unwrap_or_default().to_owned();
+        let modules = t.optional_modules();
         Self {
             id: t.id,
             code: t.code,
@@ -48,8 +77,13 @@ impl From<tenant::Model> for TenantResponse {
             level_label,
             parent_id: t.parent_id,
             path: t.path,
+            modules,
             status: t.status,
             created_at: t.created_at,
+            contact_name: t.contact_name,
+            contact_phone: t.contact_phone,
+            contact_email: t.contact_email,
+            federation_parent_url: t.federation_parent_url,
         }
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
     CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
-    CreateUserResponse, InitialCredentials, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantResponse,
-    UserResponse,
+    CreateUserResponse, InitialCredentials, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantProfileRequest,
+    TenantResponse, UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
@@ -385,4 +385,19 @@ pub async fn create_policy(caller: Caller, body: web::Json<CreatePolicyRequest>)
 pub async fn delete_policy(caller: Caller, id: web::Path<i64>) -> ApiResult<HttpResponse> {
     service::delete_policy(&caller.ctx(), *id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Set the caller's own tenant's contact, optional modules and federation parent (its system
+/// administrator).
+#[utoipa::path(tag = "单位 tenants", operation_id = "setTenantProfile", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "单位 id")),
+    request_body = TenantProfileRequest,
+    responses((status = 200, description = "已保存 / saved", body = TenantResponse), BodyErrors, GuardErrors, NotFoundError))]
+#[put("/api/v1/tenants/{id}/profile")]
+pub async fn set_tenant_profile(
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<TenantProfileRequest>,
+) -> ApiResult<web::Json<TenantResponse>> {
+    Ok(web::Json(service::set_tenant_profile(&caller.ctx(), *id, &body).await?.into()))
 }

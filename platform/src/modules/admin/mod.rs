@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_tenant)
         .service(handlers::suspend_tenant)
         .service(handlers::activate_tenant)
+        .service(handlers::set_tenant_profile)
         .service(handlers::list_users)
         .service(handlers::create_user)
         .service(handlers::get_user)

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::dto::{
     AuditQuery, CreateApiKeyRequest, CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateUserRequest,
+    TenantProfileRequest,
 };
 use crate::audit::{self, ClientInfo, entity::record};
 use crate::authz::Authz;
@@ -207,6 +208,7 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
         status: Set("active".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     }
     .insert(&txn)
     .await?;
@@ -826,4 +828,73 @@ pub async fn delete_policy(ctx: &Ctx<'_>, id: i64) -> ApiResult<()> {
     txn.commit().await?;
     ctx.authz.reload_if_changed(ctx.db).await.map_err(ApiError::internal)?;
     Ok(())
+}
+
+fn optional_text(field: &str, value: Option<&String>, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+    let v = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
+    if v.chars().count() > max {
+        errors.push(FieldError::new(field, "too_long", format!("不能超过 {max} 个字符")));
+    }
+    Some(v)
+}
+
+/// Sets a tenant's own profile: contact, optional modules, federation parent.
+///
+/// # Errors
+/// 422 naming every bad field, 404, 403 (only the tenant's own system administrator).
+pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequest) -> ApiResult<tenant::Model> {
+    let t = tenant_by_id(ctx.db, id).await?;
+    if ctx.require(&t, "tenant", "configure").await? != Scope::Own {
+        let refused = ApiError::forbidden("单位的联系方式和模块由本单位设置");
+        return Err(ctx.deny(&t, "tenant", "configure", refused).await?);
+    }
+    let mut errors = Vec::new();
+    let contact_name = optional_text("contact_name", req.contact_name.as_ref(), 100, &mut errors);
+    let contact_phone = optional_text("contact_phone", req.contact_phone.as_ref(), 32, &mut errors);
+    if let Some(p) = &contact_phone
+        && !p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    {
+        errors.push(FieldError::new("contact_phone", "format", "电话号码只能包含数字、空格和 + - ( )"));
+    }
+    let contact_email = optional_text("contact_email", req.contact_email.as_ref(), 255, &mut errors);
+    if let Some(e) = &contact_email
+        && !e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+    {
+        errors.push(FieldError::new("contact_email", "format", "电子邮箱格式不正确"));
+    }
+    let allowed: Vec<&str> = suyuan_tenancy::OPTIONAL_MODULES.iter().map(|(k, _)| *k).collect();
+    for (i, m) in req.modules.iter().enumerate() {
+        if !allowed.contains(&m.as_str()) {
+            errors.push(FieldError::new(
+                format!("modules[{i}]"),
+                "unknown_module",
+                format!("可选模块只有: {}", allowed.join(", ")),
+            ));
+        }
+    }
+    let parent_url = optional_text("federation_parent_url", req.federation_parent_url.as_ref(), 255, &mut errors);
+    if let Some(u) = &parent_url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        errors.push(FieldError::new("federation_parent_url", "format", "应为 http(s) 开头的网址"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut modules = req.modules.clone();
+    modules.sort();
+    modules.dedup();
+    let txn = ctx.db.begin().await?;
+    let mut am = t.into_active_model();
+    am.contact_name = Set(contact_name);
+    am.contact_phone = Set(contact_phone);
+    am.contact_email = Set(contact_email);
+    am.modules = Set(modules.join(","));
+    am.federation_parent_url = Set(parent_url);
+    am.updated_at = Set(Utc::now());
+    let t = am.update(&txn).await?;
+    let detail = serde_json::json!({"modules": modules, "federation_parent_url": t.federation_parent_url});
+    audit::record(&txn, ctx.entry("tenant.configure", "tenant", t.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(t)
 }
