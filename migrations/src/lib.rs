@@ -15,6 +15,7 @@ mod m20261127_000006_create_password_history;
 mod m20261127_000007_create_sso;
 mod m20261127_000008_create_tenant_roles;
 mod m20261127_000009_add_tenant_profile;
+mod m20261127_000010_create_invitations;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_sso::Migration),
             Box::new(m20261127_000008_create_tenant_roles::Migration),
             Box::new(m20261127_000009_add_tenant_profile::Migration),
+            Box::new(m20261127_000010_create_invitations::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use suyuan_tests::spawn_app;
 
 /// Routes that are public by design.
-const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback"];
+const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback", "acceptInvitation"];
 
 /// Every operation of the document: (method, path, operationId).
 fn operations() -> Vec<(String, String, String)> {

@@ -19,27 +19,39 @@ async fn the_national_admin_onboards_shandong_whose_admin_runs_it() {
     assert_eq!(body["tenant"]["level_label"], "省级");
     assert_eq!(body["tenant"]["path"], "100000/370000/");
     assert_eq!(body["admin"]["username"], "sd_admin");
-    let initial = body["admin"]["initial_password"].as_str().unwrap();
+    let invitation = body["admin"]["invitation_url"].as_str().unwrap().to_owned();
+    assert!(invitation.starts_with(&app.url("/api/v1/auth/invitations/")), "{invitation}");
 
-    // The one-time password must be changed first.
+    // No password exists until the invitation is accepted.
     let client = TestApp::new_client();
+    let res = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "sd_admin", "password": "Anything-2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = client.post(&invitation).json(&json!({"new_password": "weak"})).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "new_password");
+    let res = client.post(&invitation).json(&json!({"new_password": "Shandong-Admin-1"})).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let res = client.post(&invitation).json(&json!({"new_password": "Shandong-Admin-2"})).send().await.unwrap();
+    assert_eq!(res.status(), 404, "an invitation works once");
+    assert_eq!(problem(res).await["code"], "invitation_invalid");
+
     let me: serde_json::Value = client
         .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"username": "sd_admin", "password": initial}))
+        .json(&json!({"username": "sd_admin", "password": "Shandong-Admin-1"}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(me["must_change_password"], true);
+    assert_eq!(me["must_change_password"], false, "the administrator chose this password");
     assert_eq!(me["tenant"]["code"], "370000");
     assert_eq!(me["roles"], json!(["security_admin", "system_admin", "tenant_admin"]));
-    let res = client.get(app.url("/api/v1/tenants")).send().await.unwrap();
-    assert_eq!(res.status(), 403);
-    assert_eq!(problem(res).await["code"], "password_change_required");
-
-    let admin = app.sign_in("sd_admin", initial).await;
+    let admin = client;
     // Shandong onboards its cities, not another province's.
     let res = admin
         .post(app.url("/api/v1/tenants"))

@@ -314,9 +314,16 @@ impl TestApp {
             .expect("create tenant");
         assert_eq!(res.status(), 201, "onboarding {code}");
         let body: serde_json::Value = res.json().await.expect("body");
-        let initial = body["admin"]["initial_password"].as_str().expect("initial password").to_owned();
+        let invitation = body["admin"]["invitation_url"].as_str().expect("invitation link").to_owned();
         let tenant_id = body["tenant"]["id"].as_str().expect("tenant id").to_owned();
-        let admin = self.sign_in(&admin_username, &initial).await;
+        let res = Self::new_client()
+            .post(&invitation)
+            .json(&serde_json::json!({"new_password": CHANGED_PASSWORD}))
+            .send()
+            .await
+            .expect("accept invitation");
+        assert_eq!(res.status(), 204, "invitation of {admin_username}");
+        let admin = self.sign_in(&admin_username, CHANGED_PASSWORD).await;
         Agency { tenant_id, code: code.to_owned(), admin_username, admin }
     }
 

@@ -108,22 +108,27 @@ pub struct CreateTenantRequest {
     pub admin_display_name: String,
 }
 
-/// A one-time initial password, shown once; it must be changed at first login.
+/// The invitation of a new tenant's first administrator.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InitialCredentials {
+pub struct Invitation {
     /// Login name.
     pub username: String,
-    /// The one-time initial password.
-    pub initial_password: String,
+    /// Send this link to the administrator; with it they set their first password
+    /// (`POST` the password to it). Shown once.
+    pub invitation_url: String,
+    /// The one-time token in the link.
+    pub token: String,
+    /// The link works until then.
+    pub expires_at: DateTime<Utc>,
 }
 
-/// The new tenant and its first administrator's one-time credentials.
+/// The new tenant and the invitation of its first administrator.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreateTenantResponse {
     /// The tenant.
     pub tenant: TenantResponse,
-    /// The first administrator.
-    pub admin: InitialCredentials,
+    /// The first administrator's invitation.
+    pub admin: Invitation,
 }
 
 /// A user account.

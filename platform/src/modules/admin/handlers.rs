@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
     CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
-    CreateUserResponse, InitialCredentials, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantProfileRequest,
+    CreateUserResponse, Invitation, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantProfileRequest,
     TenantResponse, UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
@@ -72,14 +72,20 @@ pub async fn list_tenants(caller: Caller) -> ApiResult<web::Json<Vec<TenantRespo
 }
 
 /// Onboard an agency directly below the caller's tenant, with its first administrator
-/// (roles tenant_admin, system_admin, security_admin) and a one-time password shown once.
+/// (roles tenant_admin, system_admin, security_admin), who gets a one-time invitation link
+/// (valid 7 days) to set a first password.
 #[utoipa::path(tag = "单位 tenants", operation_id = "createTenant", security(("session_cookie" = []), ("api_key" = [])),
     request_body = CreateTenantRequest,
     responses((status = 201, description = "已创建 / created", body = CreateTenantResponse), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/tenants")]
 pub async fn create_tenant(caller: Caller, body: web::Json<CreateTenantRequest>) -> ApiResult<HttpResponse> {
-    let (t, initial_password) = service::create_tenant(&caller.ctx(), &body).await?;
-    let admin = InitialCredentials { username: body.admin_username.trim().to_lowercase(), initial_password };
+    let (t, token, expires_at) = service::create_tenant(&caller.ctx(), &body).await?;
+    let admin = Invitation {
+        username: body.admin_username.trim().to_lowercase(),
+        invitation_url: format!("{}/api/v1/auth/invitations/{token}", caller.base_url),
+        token,
+        expires_at,
+    };
     Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
 }
 

@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::identity::entity::{api_key, tenant_role, user, user_role};
 use crate::modules::identity::password;
 use crate::modules::identity::service::{
-    Authenticated, NewUser, insert_user, new_api_key, replace_roles, roles_of, token_hash,
+    Authenticated, NewUser, create_invitation, insert_user, new_api_key, replace_roles, roles_of, token_hash,
 };
 use crate::modules::identity::sessions::SessionStore;
 
@@ -158,7 +158,10 @@ pub async fn get_tenant(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<tenant::Model> {
 ///
 /// # Errors
 /// 422 for bad fields (every one listed), 409 for a taken code or user name, 403.
-pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResult<(tenant::Model, String)> {
+pub async fn create_tenant(
+    ctx: &Ctx<'_>,
+    req: &CreateTenantRequest,
+) -> ApiResult<(tenant::Model, String, chrono::DateTime<Utc>)> {
     ctx.require_own("tenant", "create").await?;
     let parent = &ctx.who.tenant;
     let mut errors = Vec::new();
@@ -181,14 +184,6 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
     check_name("admin_display_name", &req.admin_display_name, &mut errors);
     let (Some(code), true) = (code, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
-    };
-    let initial = password::generate();
-    let hash = {
-        let p = initial.clone();
-        tokio::task::spawn_blocking(move || password::hash(&p))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
     };
     let txn = ctx.db.begin().await?;
     if tenant::Entity::find().filter(tenant::Column::Code.eq(code.as_str())).count(&txn).await? > 0 {
@@ -218,18 +213,20 @@ pub async fn create_tenant(ctx: &Ctx<'_>, req: &CreateTenantRequest) -> ApiResul
             tenant_id: t.id,
             username: &admin_username,
             display_name: req.admin_display_name.trim(),
-            password_hash: Some(hash),
-            must_change_password: true,
+            // No password until the invitation is accepted.
+            password_hash: None,
+            must_change_password: false,
             sso_subject: None,
         },
     )
     .await?;
     let roles: Vec<String> = FIRST_ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
     replace_roles(&txn, admin.id, t.id, &roles).await?;
+    let (token, expires_at) = create_invitation(&txn, admin.id).await?;
     let detail = serde_json::json!({"code": t.code, "name": t.name, "admin": admin_username});
     audit::record(&txn, ctx.entry("tenant.create", "tenant", t.id.to_string(), detail)).await?;
     txn.commit().await?;
-    Ok((t, initial))
+    Ok((t, token, expires_at))
 }
 
 /// Suspends (blocks every user of it at once) or re-activates a tenant below the caller's.

@@ -68,3 +68,12 @@ pub struct MeResponse {
     /// Absolute end of this session.
     pub session_expires_at: DateTime<Utc>,
 }
+
+/// `POST /api/v1/auth/invitations/{token}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The first password: ≥ 8 characters, three of upper case, lower case, digits, symbols;
+    /// not containing the user name.
+    pub new_password: String,
+}

@@ -281,3 +281,31 @@ pub mod tenant_role {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A one-time invitation to set a first password.
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    /// The `invitations` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        /// SHA-256 (hex) of the token.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The invited account.
+        pub user_id: Uuid,
+        /// Created.
+        pub created_at: DateTimeUtc,
+        /// Valid until.
+        pub expires_at: DateTimeUtc,
+        /// Used then (once only).
+        pub used_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations are navigated through the ORM yet.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

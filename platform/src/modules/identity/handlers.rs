@@ -4,7 +4,7 @@ use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::SESSION_COOKIE;
-use super::dto::{ChangePasswordRequest, LoginRequest, MeResponse};
+use super::dto::{AcceptInvitationRequest, ChangePasswordRequest, LoginRequest, MeResponse};
 use super::extract::SessionUser;
 use super::service;
 use crate::audit::ClientInfo;
@@ -168,4 +168,29 @@ pub async fn sso_callback(
         .cookie(session_cookie(&req, token, max_age))
         .insert_header(("Location", return_to))
         .finish())
+}
+
+/// Accept an invitation: the invited administrator sets the first password with the one-time
+/// token from the invitation link, then signs in.
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "acceptInvitation",
+    params(("token" = String, Path, description = "邀请链接中的一次性令牌")),
+    request_body = AcceptInvitationRequest,
+    responses(
+        (status = 204, description = "密码已设置，请登录 / password set, sign in now"),
+        (status = 400, description = "请求格式错误 / malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "邀请无效、已使用或已过期 / invitation unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "密码不符合规则 / weak password", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/auth/invitations/{token}")]
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Json<AcceptInvitationRequest>,
+) -> ApiResult<HttpResponse> {
+    service::accept_invitation(&state.db, &token, &body.new_password, &ClientInfo::from_request(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -25,5 +25,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_me)
         .service(handlers::change_password)
         .service(handlers::sso_login)
-        .service(handlers::sso_callback);
+        .service(handlers::sso_callback)
+        .service(handlers::accept_invitation);
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use suyuan_tenancy::entity::tenant;
 
 use super::dto::{MeResponse, TenantView, UserView};
-use super::entity::{password_history, session, tenant_role, user, user_role};
+use super::entity::{invitation, password_history, session, tenant_role, user, user_role};
 use super::password;
 use super::sessions::SessionStore;
 use crate::audit::{self, Actor, ClientInfo};
@@ -649,5 +649,102 @@ pub async fn replace_roles<C: sea_orm::ConnectionTrait>(
         .insert(db)
         .await?;
     }
+    Ok(())
+}
+
+/// How long an invitation link stays valid.
+pub const INVITATION_DAYS: i64 = 7;
+
+/// Creates a one-time invitation for an account without a password; returns the token (for
+/// the link) and its end.
+///
+/// # Errors
+/// Database failures.
+pub async fn create_invitation<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: uuid::Uuid,
+) -> ApiResult<(String, DateTime<Utc>)> {
+    let token = new_token();
+    let now = Utc::now();
+    let expires_at = now + Duration::days(INVITATION_DAYS);
+    invitation::ActiveModel {
+        id: Set(token_hash(&token)),
+        user_id: Set(user_id),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// Sets the first password of an invited account; the invitation is used up.
+///
+/// # Errors
+/// 404 for an unknown, used or expired invitation; 422 naming `new_password`.
+pub async fn accept_invitation(
+    db: &DatabaseConnection,
+    token: &str,
+    new_password: &str,
+    client: &ClientInfo,
+) -> ApiResult<()> {
+    let gone =
+        || ApiError::not_found("邀请链接无效、已使用或已过期，请联系上级单位重新邀请").with_code("invitation_invalid");
+    let now = Utc::now();
+    let inv = invitation::Entity::find_by_id(token_hash(token))
+        .one(db)
+        .await?
+        .filter(|i| i.used_at.is_none() && i.expires_at > now)
+        .ok_or_else(gone)?;
+    let account =
+        user::Entity::find_by_id(inv.user_id).one(db).await?.filter(|u| u.status == "active").ok_or_else(gone)?;
+    password::check_rules("new_password", &account.username, new_password)
+        .map_err(|e| ApiError::validation(vec![e]))?;
+    let owned = new_password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&owned))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let txn = db.begin().await?;
+    // Used up first, so two concurrent acceptances cannot both succeed.
+    let used = invitation::Entity::update_many()
+        .col_expr(invitation::Column::UsedAt, Expr::value(now))
+        .filter(invitation::Column::Id.eq(inv.id.clone()))
+        .filter(invitation::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if used.rows_affected != 1 {
+        return Err(gone());
+    }
+    password_history::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(account.id),
+        password_hash: Set(hash.clone()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let mut am = account.clone().into_active_model();
+    am.password_hash = Set(Some(hash));
+    am.must_change_password = Set(false);
+    am.password_changed_at = Set(Some(now));
+    am.updated_at = Set(now);
+    am.update(&txn).await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: account.tenant_id,
+            actor: Actor { user_id: Some(account.id), name: account.username.clone() },
+            action: "invitation.accept",
+            object_type: "user",
+            object_id: account.id.to_string(),
+            success: true,
+            client,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
