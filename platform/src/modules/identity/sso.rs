@@ -253,11 +253,7 @@ pub async fn start(
         .await?
         .filter(|c| c.enabled)
         .ok_or_else(|| ApiError::not_found("该单位未启用单点登录"))?;
-    // Only paths on this server: never an open redirect.
-    let return_to = match return_to {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") => p.to_owned(),
-        _ => "/".to_owned(),
-    };
+    let return_to = local_path(return_to);
     let http = http_client()?;
     let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), &http).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -283,6 +279,19 @@ pub async fn start(
     .insert(db)
     .await?;
     Ok(url.to_string())
+}
+
+/// Only a path on this server, never an open redirect: `//host`, `/\\host` (which browsers
+/// read as `//host`), schemes and control characters fall back to `/`.
+fn local_path(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(p)
+            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
 }
 
 /// The groups in a verified ID token (the typed claims of the library carry no groups).
@@ -429,6 +438,16 @@ pub async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_to_stays_on_this_server() {
+        assert_eq!(local_path(Some("/api/v1/auth/me")), "/api/v1/auth/me");
+        assert_eq!(local_path(Some("//evil.example")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("https://evil.example")), "/");
+        assert_eq!(local_path(Some("/ok\nLocation: x")), "/");
+        assert_eq!(local_path(None), "/");
+    }
 
     #[test]
     fn usernames_from_claims_are_safe() {
