@@ -85,7 +85,7 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
             Some(p) => (p.clone(), false),
             None => (password::generate(), true),
         };
-        let hash = tokio::task::spawn_blocking(move || password::hash(&pw).map(|h| (h, pw))).await??;
+        let hash = (password::hash_off_thread(&pw).await?, pw);
         let admin = insert_user(
             &txn,
             NewUser {

@@ -302,13 +302,7 @@ pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(u
         return Err(ApiError::validation(errors));
     }
     let initial = password::generate();
-    let hash = {
-        let p = initial.clone();
-        tokio::task::spawn_blocking(move || password::hash(&p))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
-    };
+    let hash = password::hash_off_thread(&initial).await?;
     let txn = ctx.db.begin().await?;
     if username_taken(&txn, &username).await? {
         return Err(ApiError::conflict(format!("用户名 {username} 已被使用")));
@@ -355,15 +349,7 @@ pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResul
     }
     let initial = if cmd == UserCommand::ResetPassword { Some(password::generate()) } else { None };
     let hash = match &initial {
-        Some(p) => {
-            let p = p.clone();
-            Some(
-                tokio::task::spawn_blocking(move || password::hash(&p))
-                    .await
-                    .map_err(ApiError::internal)?
-                    .map_err(ApiError::internal)?,
-            )
-        }
+        Some(p) => Some(password::hash_off_thread(p).await?),
         None => None,
     };
     let now = Utc::now();

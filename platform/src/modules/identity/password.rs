@@ -52,6 +52,30 @@ pub fn verify(password: &str, phc: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
+/// [`hash`] on a blocking thread (argon2 takes tens of milliseconds: never on the async
+/// workers).
+///
+/// # Errors
+/// 500 when hashing or the thread fails.
+pub async fn hash_off_thread(password: &str) -> crate::error::ApiResult<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(crate::error::ApiError::internal)?
+        .map_err(crate::error::ApiError::internal)
+}
+
+/// Whether `password` matches any of `hashes`, checked on a blocking thread.
+///
+/// # Errors
+/// 500 when the thread fails.
+pub async fn verify_any_off_thread(password: &str, hashes: Vec<String>) -> crate::error::ApiResult<bool> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify(&password, h)))
+        .await
+        .map_err(crate::error::ApiError::internal)
+}
+
 /// A random password that satisfies [`check_rules`]: 16 characters from an alphabet without
 /// look-alikes (no 0/O, 1/l/I), with every class present.
 #[must_use]

@@ -166,7 +166,7 @@ fn dummy_hash() -> &'static str {
 }
 
 async fn verify_blocking(password: String, hash: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await.map_err(ApiError::internal)
+    password::verify_any_off_thread(&password, vec![hash]).await
 }
 
 fn invalid_credentials() -> ApiError {
@@ -467,10 +467,7 @@ pub async fn change_password(
         .into_iter()
         .map(|h| h.password_hash)
         .collect();
-    let candidate = new.to_owned();
-    let reused = tokio::task::spawn_blocking(move || recent.iter().any(|h| password::verify(&candidate, h)))
-        .await
-        .map_err(ApiError::internal)?;
+    let reused = password::verify_any_off_thread(new, recent).await?;
     if reused {
         return Err(ApiError::invalid_field(
             "new_password",
@@ -478,11 +475,7 @@ pub async fn change_password(
             format!("新密码不能与最近 {PASSWORD_HISTORY} 次使用过的密码相同"),
         ));
     }
-    let new_owned = new.to_owned();
-    let new_hash = tokio::task::spawn_blocking(move || password::hash(&new_owned))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let new_hash = password::hash_off_thread(new).await?;
     let now = Utc::now();
     let txn = db.begin().await?;
     password_history::ActiveModel {
@@ -701,11 +694,7 @@ pub async fn accept_invitation(
         user::Entity::find_by_id(inv.user_id).one(db).await?.filter(|u| u.status == "active").ok_or_else(gone)?;
     password::check_rules("new_password", &account.username, new_password)
         .map_err(|e| ApiError::validation(vec![e]))?;
-    let owned = new_password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&owned))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let hash = password::hash_off_thread(new_password).await?;
     let txn = db.begin().await?;
     // Used up first, so two concurrent acceptances cannot both succeed.
     let used = invitation::Entity::update_many()
