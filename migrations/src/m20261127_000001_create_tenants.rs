@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -39,13 +39,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Tenants::Status).string_len(16).not_null().default("active"))
                     .col(ts(Tenants::CreatedAt))
                     .col(ts(Tenants::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_tenants_parent")
-                            .from(Tenants::Table, Tenants::ParentId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Restrict),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_tenants_parent",
+                        (Tenants::Table, Tenants::ParentId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Restrict,
+                    ))
                     .to_owned(),
             )
             .await?;

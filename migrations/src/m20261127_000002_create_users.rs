@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -51,13 +51,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::PasswordChangedAt).timestamp_with_time_zone().null())
                     .col(ts(Users::CreatedAt))
                     .col(ts(Users::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_users_tenant")
-                            .from(Users::Table, Users::TenantId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Restrict),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_users_tenant",
+                        (Users::Table, Users::TenantId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Restrict,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -45,13 +45,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(255).null())
                     .col(ColumnDef::new(Sessions::RevokedAt).timestamp_with_time_zone().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_sessions_user")
-                            .from(Sessions::Table, Sessions::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_sessions_user",
+                        (Sessions::Table, Sessions::UserId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

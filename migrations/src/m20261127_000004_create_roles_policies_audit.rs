@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -80,20 +80,18 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(UserRoles::Role).string_len(64).not_null())
                     .col(ts(UserRoles::CreatedAt))
                     .primary_key(Index::create().col(UserRoles::UserId).col(UserRoles::TenantId).col(UserRoles::Role))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_user_roles_user")
-                            .from(UserRoles::Table, UserRoles::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_user_roles_tenant")
-                            .from(UserRoles::Table, UserRoles::TenantId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_user_roles_user",
+                        (UserRoles::Table, UserRoles::UserId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut fk(
+                        "fk_user_roles_tenant",
+                        (UserRoles::Table, UserRoles::TenantId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

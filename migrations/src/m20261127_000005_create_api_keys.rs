@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -47,13 +47,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiKeys::ExpiresAt).timestamp_with_time_zone().null())
                     .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
                     .col(ColumnDef::new(ApiKeys::LastUsedAt).timestamp_with_time_zone().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_api_keys_tenant")
-                            .from(ApiKeys::Table, ApiKeys::TenantId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_api_keys_tenant",
+                        (ApiKeys::Table, ApiKeys::TenantId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

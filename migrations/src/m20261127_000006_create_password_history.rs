@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -33,13 +33,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(PasswordHistory::UserId).uuid().not_null())
                     .col(ColumnDef::new(PasswordHistory::PasswordHash).string_len(255).not_null())
                     .col(ts(PasswordHistory::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_password_history_user")
-                            .from(PasswordHistory::Table, PasswordHistory::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_password_history_user",
+                        (PasswordHistory::Table, PasswordHistory::UserId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

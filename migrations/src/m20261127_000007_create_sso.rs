@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -66,13 +66,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(TenantSso::JitProvisioning).boolean().not_null())
                     .col(ColumnDef::new(TenantSso::Enabled).boolean().not_null())
                     .col(ts(TenantSso::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_tenant_sso_tenant")
-                            .from(TenantSso::Table, TenantSso::TenantId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_tenant_sso_tenant",
+                        (TenantSso::Table, TenantSso::TenantId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -38,13 +38,12 @@ impl MigrationTrait for Migration {
                     // Comma-separated built-in roles it sits under (and inherits).
                     .col(ColumnDef::new(TenantRoles::Inherits).string_len(255).not_null())
                     .col(ts(TenantRoles::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_tenant_roles_tenant")
-                            .from(TenantRoles::Table, TenantRoles::TenantId)
-                            .to(Tenants::Table, Tenants::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_tenant_roles_tenant",
+                        (TenantRoles::Table, TenantRoles::TenantId),
+                        (Tenants::Table, Tenants::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::ts;
+use crate::{fk, ts};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -36,13 +36,12 @@ impl MigrationTrait for Migration {
                     .col(ts(Invitations::CreatedAt))
                     .col(ts(Invitations::ExpiresAt))
                     .col(ColumnDef::new(Invitations::UsedAt).timestamp_with_time_zone().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_invitations_user")
-                            .from(Invitations::Table, Invitations::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_invitations_user",
+                        (Invitations::Table, Invitations::UserId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await
