@@ -8,7 +8,7 @@ use super::dto::{AcceptInvitationRequest, ChangePasswordRequest, LoginRequest, M
 use super::extract::SessionUser;
 use super::service;
 use crate::audit::ClientInfo;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiResult, BodyErrors, Problem};
 use crate::state::AppState;
 
 fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
@@ -32,12 +32,10 @@ fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Co
     request_body = LoginRequest,
     responses(
         (status = 200, description = "登录成功 / signed in", body = MeResponse),
-        (status = 400, description = "请求格式错误 / malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "用户名或密码错误 / invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "账号停用或单位暂停 / account disabled or tenant suspended", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "需要 JSON / JSON required", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "字段校验未通过 / invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "账号已锁定 / account locked", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
     )
 )]
 #[post("/api/v1/auth/login")]
@@ -99,9 +97,8 @@ pub async fn get_me(user: SessionUser) -> web::Json<MeResponse> {
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "密码已修改 / password changed"),
-        (status = 400, description = "请求格式错误 / malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "未登录 / not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "当前密码错误或新密码不符合规则 / wrong current password or weak new one", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
     )
 )]
 #[post("/api/v1/auth/password")]
@@ -179,9 +176,8 @@ pub async fn sso_callback(
     request_body = AcceptInvitationRequest,
     responses(
         (status = 204, description = "密码已设置，请登录 / password set, sign in now"),
-        (status = 400, description = "请求格式错误 / malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "邀请无效、已使用或已过期 / invitation unknown, used or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "密码不符合规则 / weak password", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
     )
 )]
 #[post("/api/v1/auth/invitations/{token}")]
