@@ -16,6 +16,7 @@ mod m20261127_000007_create_sso;
 mod m20261127_000008_create_tenant_roles;
 mod m20261127_000009_add_tenant_profile;
 mod m20261127_000010_create_invitations;
+mod m20261127_000011_add_tenant_location;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_create_tenant_roles::Migration),
             Box::new(m20261127_000009_add_tenant_profile::Migration),
             Box::new(m20261127_000010_create_invitations::Migration),
+            Box::new(m20261127_000011_add_tenant_location::Migration),
         ]
     }
 }

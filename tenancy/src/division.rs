@@ -156,6 +156,34 @@ impl DivisionCode {
         }
     }
 
+    /// Whether this code lies in `region` (a region lies in itself).
+    #[must_use]
+    pub fn is_within(&self, region: &Self) -> bool {
+        match region.level() {
+            TenantLevel::National => true,
+            TenantLevel::Provincial => self.province() == Some(*region),
+            TenantLevel::Municipal => self.city() == Some(*region),
+            TenantLevel::County => self == region,
+        }
+    }
+
+    /// The sub-region of `self` one level down that `code` lies in, as the map of `self`
+    /// draws it: a province of the country, a city of a province (a district of the four
+    /// municipalities directly under the central government, whose maps show districts), a
+    /// county of a city. `None` when `code` is `self` or outside it.
+    #[must_use]
+    pub fn sub_region_of(&self, code: &Self) -> Option<Self> {
+        if code == self || !code.is_within(self) {
+            return None;
+        }
+        match self.level() {
+            TenantLevel::National => code.province(),
+            TenantLevel::Provincial if MUNICIPALITIES.contains(&&self.as_str()[..2]) => Some(*code),
+            TenantLevel::Provincial => code.city(),
+            TenantLevel::Municipal | TenantLevel::County => Some(*code),
+        }
+    }
+
     /// Whether `child` may be a direct child tenant of `self`: national → provinces; a
     /// province → its cities (and, for the municipalities directly under the central
     /// government, its counties); a city → its counties.
@@ -194,9 +222,39 @@ pub fn child_path(parent_path: &str, child: &DivisionCode) -> String {
     format!("{parent_path}{child}/")
 }
 
+/// The municipalities directly under the central government (北京, 天津, 上海, 重庆): their
+/// maps show districts, not cities.
+pub const MUNICIPALITIES: &[&str] = &["11", "12", "31", "50"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dc(s: &str) -> DivisionCode {
+        DivisionCode::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn regions_nest() {
+        assert!(dc("370102").is_within(&dc("100000")));
+        assert!(dc("370102").is_within(&dc("370000")));
+        assert!(dc("370102").is_within(&dc("370100")));
+        assert!(!dc("370102").is_within(&dc("370200")));
+        assert!(!dc("440100").is_within(&dc("370000")));
+        assert!(dc("370000").is_within(&dc("370000")));
+        assert!(!dc("370000").is_within(&dc("370100")));
+    }
+
+    #[test]
+    fn sub_regions_follow_the_maps() {
+        assert_eq!(dc("100000").sub_region_of(&dc("370102")), Some(dc("370000")));
+        assert_eq!(dc("370000").sub_region_of(&dc("370102")), Some(dc("370100")));
+        assert_eq!(dc("370000").sub_region_of(&dc("370100")), Some(dc("370100")));
+        assert_eq!(dc("110000").sub_region_of(&dc("110105")), Some(dc("110105")));
+        assert_eq!(dc("370100").sub_region_of(&dc("370102")), Some(dc("370102")));
+        assert_eq!(dc("370000").sub_region_of(&dc("370000")), None);
+        assert_eq!(dc("370000").sub_region_of(&dc("440100")), None);
+    }
 
     fn code(s: &str) -> DivisionCode {
         DivisionCode::parse(s).unwrap()

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// The `tenants` row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
     /// Surrogate key.
@@ -36,6 +36,10 @@ pub struct Model {
     /// The parent platform's URL when the parent runs in another deployment; `None` when the
     /// parent is the tenant above in this deployment.
     pub federation_parent_url: Option<String>,
+    /// Longitude of the agency's seat (shown as a point on the region maps).
+    pub longitude: Option<f64>,
+    /// Latitude of the agency's seat.
+    pub latitude: Option<f64>,
 }
 
 impl Model {
