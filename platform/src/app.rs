@@ -30,6 +30,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::ops::configure(cfg);
     crate::modules::identity::configure(cfg);
     crate::modules::admin::configure(cfg);
+    crate::modules::dashboard::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.
@@ -135,6 +136,14 @@ fn start_jobs(state: &AppState) {
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !req.path().starts_with("/api/") {
+        return Ok(crate::web::page_not_found(req).await);
+    }
     Err(ApiError::not_found(format!("没有这个地址: {} {}", req.method(), req.path())))
 }
 
@@ -165,7 +174,8 @@ fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
             .openapi(<ApiDoc as utoipa::OpenApi>::openapi())
             .configure(api_routes)
             .split_for_parts();
-        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
+        app.configure(crate::web::configure)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
             .route("/docs", web::get().to(|| async { Redirect::to("/docs/").permanent() }))
             .default_service(web::to(not_found))
     })

@@ -151,6 +151,13 @@ impl Authz {
         }
     }
 
+    /// Whether one of the caller's roles grants `action` on `resource` at `scope` (to decide
+    /// what a page offers; the command itself still goes through [`Authz::require`]).
+    #[must_use]
+    pub fn allows(&self, who: &Authenticated, scope: Scope, resource: &str, action: &str) -> bool {
+        self.inner.allows(&who.roles, scope, resource, action).unwrap_or(false)
+    }
+
     /// [`Authz::require`] on the caller's own tenant.
     ///
     /// # Errors

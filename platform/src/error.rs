@@ -74,6 +74,12 @@ impl ApiError {
         Self { status, code, title, detail: None, errors: Vec::new(), source: None }
     }
 
+    /// The HTTP status.
+    #[must_use]
+    pub fn http_status(&self) -> StatusCode {
+        self.status
+    }
+
     /// Replaces the stable code with a more specific one of the same status.
     #[must_use]
     pub fn with_code(mut self, code: &'static str) -> Self {

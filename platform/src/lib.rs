@@ -21,6 +21,7 @@ pub mod ops;
 pub mod request_id;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use app::Application;
 pub use config::Settings;

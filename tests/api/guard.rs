@@ -31,6 +31,8 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "createApiKey" => json!({"name": "k", "role": "viewer"}),
         "createRole" => json!({"name": "intruder_role", "label": "x", "inherits": ["viewer"]}),
         "setTenantProfile" => json!({"modules": []}),
+        "setRoleGrant" => json!({"roles": ["viewer"]}),
+        "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
             json!({"issuer": "https://sso.example.gov.cn", "client_id": "c", "client_secret": "s", "jit_provisioning": false, "enabled": false})
@@ -86,7 +88,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/users/{id}", &format!("/users/{sd_user}"))
                 .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}"))
                 .replace("/roles/{id}", &format!("/roles/{sd_role}"))
-                .replace("/policies/{id}", "/policies/1"),
+                .replace("/policies/{id}", "/policies/1")
+                .replace("/role-grants/{username}", "/role-grants/sd_operator"),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -4,10 +4,13 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod browser;
+mod dashboard;
 mod errors;
 mod guard;
 mod health;
 mod openapi;
+mod pages;
 mod policies;
 mod sso;
 mod tenancy;

@@ -19,8 +19,13 @@ async fn the_national_admin_onboards_shandong_whose_admin_runs_it() {
     assert_eq!(body["tenant"]["level_label"], "省级");
     assert_eq!(body["tenant"]["path"], "100000/370000/");
     assert_eq!(body["admin"]["username"], "sd_admin");
-    let invitation = body["admin"]["invitation_url"].as_str().unwrap().to_owned();
-    assert!(invitation.starts_with(&app.url("/api/v1/auth/invitations/")), "{invitation}");
+    let token = body["admin"]["token"].as_str().unwrap();
+    assert_eq!(
+        body["admin"]["invitation_url"],
+        app.url(&format!("/invite/{token}")),
+        "the link opens the set-password page"
+    );
+    let invitation = app.url(&format!("/api/v1/auth/invitations/{token}"));
 
     // No password exists until the invitation is accepted.
     let client = TestApp::new_client();

@@ -9,6 +9,7 @@
 
 #![expect(clippy::expect_used, reason = "test harness: failing loudly is the point")]
 
+pub mod browser;
 pub mod oidc;
 
 use std::sync::OnceLock;
@@ -314,7 +315,8 @@ impl TestApp {
             .expect("create tenant");
         assert_eq!(res.status(), 201, "onboarding {code}");
         let body: serde_json::Value = res.json().await.expect("body");
-        let invitation = body["admin"]["invitation_url"].as_str().expect("invitation link").to_owned();
+        let token = body["admin"]["token"].as_str().expect("invitation token");
+        let invitation = self.url(&format!("/api/v1/auth/invitations/{token}"));
         let tenant_id = body["tenant"]["id"].as_str().expect("tenant id").to_owned();
         let res = Self::new_client()
             .post(&invitation)

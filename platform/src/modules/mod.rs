@@ -1,4 +1,5 @@
 //! Business modules, one folder per chapter of the standard.
 
 pub mod admin;
+pub mod dashboard;
 pub mod identity;

@@ -46,6 +46,10 @@ pub struct TenantResponse {
     pub modules: Vec<String>,
     /// The parent platform's URL when it runs in another deployment.
     pub federation_parent_url: Option<String>,
+    /// Longitude of the agency's seat.
+    pub longitude: Option<f64>,
+    /// Latitude of the agency's seat.
+    pub latitude: Option<f64>,
 }
 
 /// `PUT /api/v1/tenants/{id}/profile`: the tenant's own settings.
@@ -63,6 +67,13 @@ pub struct TenantProfileRequest {
     pub modules: Vec<String>,
     /// The parent platform's URL when it runs in another deployment (used by federation).
     pub federation_parent_url: Option<String>,
+    /// Longitude of the agency's seat (73–136), drawn as a point on the maps; give both or
+    /// neither.
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    /// Latitude of the agency's seat (3–54).
+    #[serde(default)]
+    pub latitude: Option<f64>,
 }
 
 impl From<tenant::Model> for TenantResponse {
@@ -84,6 +95,8 @@ impl From<tenant::Model> for TenantResponse {
             contact_phone: t.contact_phone,
             contact_email: t.contact_email,
             federation_parent_url: t.federation_parent_url,
+            longitude: t.longitude,
+            latitude: t.latitude,
         }
     }
 }
@@ -113,8 +126,8 @@ pub struct CreateTenantRequest {
 pub struct Invitation {
     /// Login name.
     pub username: String,
-    /// Send this link to the administrator; with it they set their first password
-    /// (`POST` the password to it). Shown once.
+    /// Send this link to the administrator: the page where they set their first password
+    /// (a program can `POST` it to `/api/v1/auth/invitations/{token}` instead). Shown once.
     pub invitation_url: String,
     /// The one-time token in the link.
     pub token: String,
@@ -421,4 +434,45 @@ pub struct CreatePolicyRequest {
     /// Action, snake_case.
     #[schema(example = "read")]
     pub action: String,
+}
+
+/// A person of a higher-level agency holding roles in the caller's tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleGrantResponse {
+    /// User id.
+    pub user_id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Division code of the person's own agency.
+    pub home_tenant_code: String,
+    /// Name of the person's own agency.
+    pub home_tenant_name: String,
+    /// Roles held in the caller's tenant.
+    pub roles: Vec<String>,
+}
+
+impl RoleGrantResponse {
+    /// From the user, their home tenant and the roles.
+    #[must_use]
+    pub fn new(u: user::Model, home: &tenant::Model, roles: Vec<String>) -> Self {
+        Self {
+            user_id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            home_tenant_code: home.code.clone(),
+            home_tenant_name: home.name.clone(),
+            roles,
+        }
+    }
+}
+
+/// `PUT /api/v1/role-grants/{username}`: the complete set of roles the person holds in the
+/// caller's tenant (empty: none).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleGrantRequest {
+    /// Role names (built-in or the tenant's custom roles).
+    pub roles: Vec<String>,
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
     CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
-    CreateUserResponse, Invitation, PolicyRuleResponse, RoleResponse, SetRolesRequest, TenantProfileRequest,
-    TenantResponse, UserResponse,
+    CreateUserResponse, Invitation, PolicyRuleResponse, RoleGrantResponse, RoleResponse, SetRoleGrantRequest,
+    SetRolesRequest, TenantProfileRequest, TenantResponse, UserResponse,
 };
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
@@ -32,7 +32,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn ctx(&self) -> Ctx<'_> {
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
             db: &self.state.db,
             authz: &self.state.authz,
@@ -82,7 +82,7 @@ pub async fn create_tenant(caller: Caller, body: web::Json<CreateTenantRequest>)
     let (t, token, expires_at) = service::create_tenant(&caller.ctx(), &body).await?;
     let admin = Invitation {
         username: body.admin_username.trim().to_lowercase(),
-        invitation_url: format!("{}/api/v1/auth/invitations/{token}", caller.base_url),
+        invitation_url: format!("{}/invite/{token}", caller.base_url),
         token,
         expires_at,
     };
@@ -340,13 +340,18 @@ pub async fn get_sso(caller: Caller) -> ApiResult<web::Json<SsoConfigResponse>> 
     responses((status = 200, description = "已保存 / saved", body = SsoConfigResponse), BodyErrors, GuardErrors))]
 #[put("/api/v1/sso")]
 pub async fn put_sso(caller: Caller, body: web::Json<SsoConfigRequest>) -> ApiResult<web::Json<SsoConfigResponse>> {
-    let c = caller.ctx();
+    let row = save_sso_settings(&caller.ctx(), &body).await?;
+    Ok(web::Json(sso::to_response(&row, &caller.who.0.tenant.code, &caller.base_url)))
+}
+
+/// Saves the caller's tenant's SSO settings (guard, row, audit entry); shared with the page.
+pub(crate) async fn save_sso_settings(c: &Ctx<'_>, body: &SsoConfigRequest) -> ApiResult<tenant_sso::Model> {
     c.require_own("sso", "update").await?;
-    let tenant = &caller.who.0.tenant;
-    let row = sso::save_config(&caller.state.db, tenant.id, &body).await?;
+    let tenant = &c.who.tenant;
+    let row = sso::save_config(c.db, tenant.id, body).await?;
     let detail = serde_json::json!({"issuer": row.issuer, "client_id": row.client_id, "enabled": row.enabled, "jit": row.jit_provisioning});
-    crate::audit::record(&caller.state.db, c.entry("sso.configure", "tenant", tenant.id.to_string(), detail)).await?;
-    Ok(web::Json(sso::to_response(&row, &tenant.code, &caller.base_url)))
+    crate::audit::record(c.db, c.entry("sso.configure", "tenant", tenant.id.to_string(), detail)).await?;
+    Ok(row)
 }
 
 fn policy_view(r: crate::authz::entity::Model, builtin: bool) -> PolicyRuleResponse {
@@ -406,4 +411,30 @@ pub async fn set_tenant_profile(
     body: web::Json<TenantProfileRequest>,
 ) -> ApiResult<web::Json<TenantResponse>> {
     Ok(web::Json(service::set_tenant_profile(&caller.ctx(), *id, &body).await?.into()))
+}
+
+/// People of higher-level agencies who hold roles in the caller's tenant (security
+/// administrator).
+#[utoipa::path(tag = "用户 users", operation_id = "listRoleGrants", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "外单位授权 / grants to people of higher-level agencies", body = Vec<RoleGrantResponse>), GuardErrors))]
+#[get("/api/v1/role-grants")]
+pub async fn list_role_grants(caller: Caller) -> ApiResult<web::Json<Vec<RoleGrantResponse>>> {
+    let list = service::list_role_grants(&caller.ctx()).await?;
+    Ok(web::Json(list.into_iter().map(|(u, home, roles)| RoleGrantResponse::new(u, &home, roles)).collect()))
+}
+
+/// Give a person of a higher-level agency roles in the caller's tenant (an empty list takes
+/// them away); they reach it through the tenant switcher (security administrator).
+#[utoipa::path(tag = "用户 users", operation_id = "setRoleGrant", security(("session_cookie" = []), ("api_key" = [])),
+    params(("username" = String, Path, description = "上级单位人员的用户名")),
+    request_body = SetRoleGrantRequest,
+    responses((status = 200, description = "已保存 / saved", body = RoleGrantResponse), BodyErrors, GuardErrors, NotFoundError))]
+#[put("/api/v1/role-grants/{username}")]
+pub async fn set_role_grant(
+    caller: Caller,
+    username: web::Path<String>,
+    body: web::Json<SetRoleGrantRequest>,
+) -> ApiResult<web::Json<RoleGrantResponse>> {
+    let (u, home, roles) = service::set_role_grant(&caller.ctx(), &username, &body.roles).await?;
+    Ok(web::Json(RoleGrantResponse::new(u, &home, roles)))
 }

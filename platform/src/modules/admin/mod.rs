@@ -2,7 +2,7 @@
 //! audit log viewer (R-SHAPE-1, R-SHAPE-2, R-SEC-1, R-SEC-2, R-SEC-3).
 
 pub mod dto;
-mod handlers;
+pub(crate) mod handlers;
 pub mod service;
 
 /// Registers the administration routes.
@@ -34,5 +34,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::create_api_key)
         .service(handlers::revoke_api_key)
         .service(handlers::get_sso)
-        .service(handlers::put_sso);
+        .service(handlers::put_sso)
+        .service(handlers::list_role_grants)
+        .service(handlers::set_role_grant);
 }

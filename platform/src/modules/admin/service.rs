@@ -384,18 +384,15 @@ pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResul
     Ok((u, initial))
 }
 
-/// Replaces a user's roles in their tenant.
-///
-/// # Errors
-/// 422 for unknown roles or an auditor who is also an administrator; 404; 403.
-pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(user::Model, Vec<String>)> {
-    let (u, t) = user_for(ctx, id, "role_assignment", "update").await?;
+/// The wanted roles, trimmed, sorted and checked: every one built in or a custom role of the
+/// tenant, and no auditor who is also an administrator.
+async fn checked_roles(ctx: &Ctx<'_>, tenant_id: Uuid, roles: &[String]) -> ApiResult<Vec<String>> {
     let mut wanted: Vec<String> = roles.iter().map(|r| r.trim().to_owned()).collect();
     wanted.sort();
     wanted.dedup();
     let mut errors = Vec::new();
     let custom: Vec<String> = tenant_role::Entity::find()
-        .filter(tenant_role::Column::TenantId.eq(t.id))
+        .filter(tenant_role::Column::TenantId.eq(tenant_id))
         .all(ctx.db)
         .await?
         .into_iter()
@@ -409,9 +406,81 @@ pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(
     if wanted.iter().any(|r| r == "auditor") && wanted.iter().any(|r| ADMIN_DUTIES.contains(&r.as_str())) {
         errors.push(FieldError::new("roles", "separation_of_duties", "审计员不能同时担任管理员角色（三员分立）"));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+    if errors.is_empty() { Ok(wanted) } else { Err(ApiError::validation(errors)) }
+}
+
+/// People of higher-level agencies who hold roles in the caller's tenant, with their home
+/// tenant and those roles.
+///
+/// # Errors
+/// 403 without `role_assignment:read`.
+pub async fn list_role_grants(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, tenant::Model, Vec<String>)>> {
+    ctx.require_own("role_assignment", "read").await?;
+    let own = &ctx.who.tenant;
+    let grants = user_role::Entity::find().filter(user_role::Column::TenantId.eq(own.id)).all(ctx.db).await?;
+    let mut ids: Vec<Uuid> = grants.iter().map(|g| g.user_id).collect();
+    ids.sort();
+    ids.dedup();
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .filter(user::Column::TenantId.ne(own.id))
+        .order_by_asc(user::Column::Username)
+        .all(ctx.db)
+        .await?;
+    let mut out = Vec::new();
+    for u in users {
+        let home = tenant_by_id(ctx.db, u.tenant_id).await?;
+        let mut roles: Vec<String> = grants.iter().filter(|g| g.user_id == u.id).map(|g| g.role.clone()).collect();
+        roles.sort();
+        out.push((u, home, roles));
     }
+    Ok(out)
+}
+
+/// Gives a person of a higher-level agency roles in the caller's tenant (or, with no roles,
+/// takes them away). They then reach this tenant through the tenant switcher.
+///
+/// # Errors
+/// 404 for an unknown user; 422 for a user who is not from a higher-level agency, unknown roles
+/// or an auditor who is also an administrator; 403 without `role_assignment:update`.
+pub async fn set_role_grant(
+    ctx: &Ctx<'_>,
+    username: &str,
+    roles: &[String],
+) -> ApiResult<(user::Model, tenant::Model, Vec<String>)> {
+    ctx.require_own("role_assignment", "update").await?;
+    let own = &ctx.who.tenant;
+    let username = username.trim().to_lowercase();
+    let u = user::Entity::find()
+        .filter(user::Column::Username.eq(&username))
+        .one(ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("没有用户 {username}")))?;
+    let home = tenant_by_id(ctx.db, u.tenant_id).await?;
+    if home.id == own.id || !own.path.starts_with(&home.path) {
+        return Err(ApiError::invalid_field(
+            "username",
+            "not_ancestor",
+            "只能授权上级单位的人员；本单位人员请在用户详情中分配角色",
+        ));
+    }
+    let wanted = checked_roles(ctx, own.id, roles).await?;
+    let before = roles_of(ctx.db, u.id, own.id).await?;
+    let txn = ctx.db.begin().await?;
+    replace_roles(&txn, u.id, own.id, &wanted).await?;
+    let detail = serde_json::json!({"username": u.username, "home": home.code, "before": before, "after": wanted});
+    audit::record(&txn, ctx.entry("role_grant.set", "user", u.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok((u, home, wanted))
+}
+
+/// Replaces a user's roles in their tenant.
+///
+/// # Errors
+/// 422 for unknown roles or an auditor who is also an administrator; 404; 403.
+pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(user::Model, Vec<String>)> {
+    let (u, t) = user_for(ctx, id, "role_assignment", "update").await?;
+    let wanted = checked_roles(ctx, t.id, roles).await?;
     let before = roles_of(ctx.db, u.id, t.id).await?;
     let txn = ctx.db.begin().await?;
     replace_roles(&txn, u.id, t.id, &wanted).await?;
@@ -861,6 +930,19 @@ pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequ
     {
         errors.push(FieldError::new("federation_parent_url", "format", "应为 http(s) 开头的网址"));
     }
+    match (req.longitude, req.latitude) {
+        (Some(lon), Some(lat)) => {
+            if !(73.0..=136.0).contains(&lon) {
+                errors.push(FieldError::new("longitude", "range", "经度应在 73–136 之间（中国境内）"));
+            }
+            if !(3.0..=54.0).contains(&lat) {
+                errors.push(FieldError::new("latitude", "range", "纬度应在 3–54 之间（中国境内）"));
+            }
+        }
+        (None, None) => {}
+        (None, Some(_)) => errors.push(FieldError::new("longitude", "required", "经度和纬度需同时填写")),
+        (Some(_), None) => errors.push(FieldError::new("latitude", "required", "经度和纬度需同时填写")),
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -874,6 +956,8 @@ pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequ
     am.contact_email = Set(contact_email);
     am.modules = Set(modules.join(","));
     am.federation_parent_url = Set(parent_url);
+    am.longitude = Set(req.longitude);
+    am.latitude = Set(req.latitude);
     am.updated_at = Set(Utc::now());
     let t = am.update(&txn).await?;
     let detail = serde_json::json!({"modules": modules, "federation_parent_url": t.federation_parent_url});

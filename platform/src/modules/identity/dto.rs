@@ -77,3 +77,11 @@ pub struct AcceptInvitationRequest {
     /// not containing the user name.
     pub new_password: String,
 }
+
+/// `POST /api/v1/auth/tenant`: act in another tenant where the user holds a role.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchTenantRequest {
+    /// The tenant to act in (one of `GET /api/v1/auth/tenants`).
+    pub tenant_id: Uuid,
+}

@@ -4,14 +4,16 @@ use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::SESSION_COOKIE;
-use super::dto::{AcceptInvitationRequest, ChangePasswordRequest, LoginRequest, MeResponse};
+use super::dto::{
+    AcceptInvitationRequest, ChangePasswordRequest, LoginRequest, MeResponse, SwitchTenantRequest, TenantView,
+};
 use super::extract::SessionUser;
 use super::service;
 use crate::audit::ClientInfo;
 use crate::error::{ApiResult, BodyErrors, Problem};
 use crate::state::AppState;
 
-fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
+pub(crate) fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -189,4 +191,59 @@ pub async fn accept_invitation(
 ) -> ApiResult<HttpResponse> {
     service::accept_invitation(&state.db, &token, &body.new_password, &ClientInfo::from_request(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The tenants the signed-in user may act in: the home tenant and every tenant where the user
+/// holds a role (the console's tenant switcher).
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "listMyTenants",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "可切换的单位 / tenants to act in", body = Vec<TenantView>),
+        (status = 401, description = "未登录 / not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/auth/tenants")]
+pub async fn list_my_tenants(state: web::Data<AppState>, user: SessionUser) -> ApiResult<web::Json<Vec<TenantView>>> {
+    let list = service::tenants_of(&state.db, user.0.user.id).await?;
+    Ok(web::Json(
+        list.into_iter().map(|t| TenantView { id: t.id, code: t.code, name: t.name, level: t.level }).collect(),
+    ))
+}
+
+/// Let the session act in another tenant where the user holds a role.
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "switchTenant",
+    security(("session_cookie" = [])),
+    request_body = SwitchTenantRequest,
+    responses(
+        (status = 200, description = "已切换 / switched", body = MeResponse),
+        (status = 401, description = "未登录 / not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "在该单位没有角色 / no role there", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "单位不存在 / no such tenant", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+    )
+)]
+#[post("/api/v1/auth/tenant")]
+pub async fn switch_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: SessionUser,
+    body: web::Json<SwitchTenantRequest>,
+) -> ApiResult<web::Json<MeResponse>> {
+    if user.0.user.must_change_password {
+        return Err(crate::error::ApiError::forbidden_code("password_change_required", "请先修改初始密码"));
+    }
+    let me = service::switch_tenant(
+        &state.db,
+        &state.sessions,
+        &state.settings,
+        &user.0,
+        body.tenant_id,
+        &ClientInfo::from_request(&req),
+    )
+    .await?;
+    Ok(web::Json(me))
 }

@@ -7,7 +7,7 @@
 pub mod dto;
 pub mod entity;
 pub mod extract;
-mod handlers;
+pub(crate) mod handlers;
 pub mod password;
 pub mod service;
 pub mod sessions;
@@ -26,5 +26,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::change_password)
         .service(handlers::sso_login)
         .service(handlers::sso_callback)
-        .service(handlers::accept_invitation);
+        .service(handlers::accept_invitation)
+        .service(handlers::list_my_tenants)
+        .service(handlers::switch_tenant);
 }

@@ -407,6 +407,74 @@ pub async fn authenticate(
     Ok(SessionAuth { session: sess, user, tenant, roles, effective_roles })
 }
 
+/// The tenants a user may act in: the home tenant and every active tenant where the user
+/// holds a role, in tree order.
+///
+/// # Errors
+/// Database failures.
+pub async fn tenants_of(db: &DatabaseConnection, user_id: uuid::Uuid) -> ApiResult<Vec<tenant::Model>> {
+    let Some(u) = user::Entity::find_by_id(user_id).one(db).await? else {
+        return Ok(Vec::new());
+    };
+    let mut ids: Vec<uuid::Uuid> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.tenant_id)
+        .collect();
+    ids.push(u.tenant_id);
+    ids.sort();
+    ids.dedup();
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(ids))
+        .filter(tenant::Column::Status.eq("active"))
+        .order_by_asc(tenant::Column::Path)
+        .all(db)
+        .await?)
+}
+
+/// Lets a session act in another tenant where the user holds a role (the tenant switcher).
+///
+/// # Errors
+/// 403 when the user holds no role there or the tenant is suspended; 404 for an unknown tenant.
+pub async fn switch_tenant(
+    db: &DatabaseConnection,
+    sessions: &SessionStore,
+    settings: &Settings,
+    auth: &SessionAuth,
+    tenant_id: uuid::Uuid,
+    client: &ClientInfo,
+) -> ApiResult<MeResponse> {
+    let target =
+        tenant::Entity::find_by_id(tenant_id).one(db).await?.ok_or_else(|| ApiError::not_found("单位不存在"))?;
+    let roles = roles_of(db, auth.user.id, target.id).await?;
+    let home = target.id == auth.user.tenant_id;
+    if target.status != "active" || (roles.is_empty() && !home) {
+        return Err(ApiError::forbidden("您在该单位没有角色，不能切换到该单位"));
+    }
+    let moved = session::Model { tenant_id: target.id, last_seen_at: Utc::now(), ..auth.session.clone() };
+    let txn = db.begin().await?;
+    sessions.touch(&txn, &moved, settings.session_idle_secs).await?;
+    let detail = serde_json::json!({"from": auth.tenant.code, "to": target.code});
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: target.id,
+            actor: auth.actor(),
+            action: "session.switch_tenant",
+            object_type: "tenant",
+            object_id: target.id.to_string(),
+            success: true,
+            client,
+            detail,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(me(&auth.user, &target, roles, moved.expires_at))
+}
+
 /// Ends one session.
 ///
 /// # Errors

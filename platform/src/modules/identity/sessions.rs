@@ -97,7 +97,7 @@ impl SessionStore {
         }
     }
 
-    /// Records activity now.
+    /// Records activity now (and the tenant the session acts in, which a switch changes).
     ///
     /// # Errors
     /// Database failures; 503 when Redis does not answer.
@@ -106,6 +106,7 @@ impl SessionStore {
             Self::Database => {
                 session::Entity::update_many()
                     .col_expr(session::Column::LastSeenAt, Expr::value(s.last_seen_at))
+                    .col_expr(session::Column::TenantId, Expr::value(s.tenant_id))
                     .filter(session::Column::Id.eq(s.id.clone()))
                     .exec(db)
                     .await?;

@@ -1,0 +1,68 @@
+//! The zh-CN web pages served by the platform itself: the staff console (`/console/…`, behind
+//! the login page) and the public portal (`/`, no login). Pages are rendered on the server
+//! with askama templates (`platform/templates/`); htmx, ECharts and the China map come from
+//! `platform/static/vendor/`, embedded in the binary, so everything works with no internet.
+//! Pages call the same services as the JSON API, so the same guard decides.
+
+mod admin_pages;
+pub mod assets;
+mod auth_pages;
+mod console;
+pub mod page;
+mod public;
+
+use actix_web::web;
+
+/// Registers every page route and the static files.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/{path:.*}", web::get().to(assets::serve))
+        .route("/", web::get().to(public::home))
+        .route("/search", web::get().to(public::search))
+        .route("/t/{code:.*}", web::get().to(public::trace))
+        .route("/info", web::get().to(public::info))
+        .route("/board", web::get().to(public::board))
+        .route("/login", web::get().to(auth_pages::login_form))
+        .route("/login", web::post().to(auth_pages::login_submit))
+        .route("/login/sso", web::get().to(auth_pages::sso_redirect))
+        .route("/logout", web::post().to(auth_pages::logout))
+        .route("/invite/{token}", web::get().to(auth_pages::invite_form))
+        .route("/invite/{token}", web::post().to(auth_pages::invite_submit))
+        .route("/console", web::get().to(console::dashboard))
+        .route("/console/", web::get().to(console::dashboard_slash))
+        .route("/console/password", web::get().to(auth_pages::password_form))
+        .route("/console/password", web::post().to(auth_pages::password_submit))
+        .route("/console/tenant-switch", web::post().to(auth_pages::switch_tenant))
+        .route("/console/tenants", web::get().to(admin_pages::tenants))
+        .route("/console/tenants", web::post().to(admin_pages::create_tenant))
+        .route("/console/tenants/{id}", web::get().to(admin_pages::tenant_detail))
+        .route("/console/tenants/{id}/profile", web::post().to(admin_pages::tenant_profile))
+        .route("/console/tenants/{id}/{action}", web::post().to(admin_pages::tenant_status))
+        .route("/console/users", web::get().to(admin_pages::users))
+        .route("/console/users", web::post().to(admin_pages::create_user))
+        .route("/console/users/{id}", web::get().to(admin_pages::user_detail))
+        .route("/console/users/{id}/roles", web::post().to(admin_pages::user_roles))
+        .route("/console/users/{id}/{action}", web::post().to(admin_pages::user_command))
+        .route("/console/roles", web::get().to(admin_pages::roles))
+        .route("/console/roles", web::post().to(admin_pages::create_role))
+        .route("/console/roles/grants", web::post().to(admin_pages::set_grant))
+        .route("/console/roles/{id}/delete", web::post().to(admin_pages::delete_role))
+        .route("/console/api-keys", web::get().to(admin_pages::api_keys))
+        .route("/console/api-keys", web::post().to(admin_pages::create_api_key))
+        .route("/console/api-keys/{id}/revoke", web::post().to(admin_pages::revoke_api_key))
+        .route("/console/sso", web::get().to(admin_pages::sso_settings))
+        .route("/console/sso", web::post().to(admin_pages::save_sso))
+        .route("/console/audit", web::get().to(admin_pages::audit))
+        .route("/console/audit/verify", web::post().to(admin_pages::verify_audit))
+        .route("/console/{tail:.*}", web::to(admin_pages::not_found));
+}
+
+/// A time as the pages show it: China Standard Time, to the second.
+#[must_use]
+pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    let cst = chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
+    t.with_timezone(&cst).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The page for an unknown address outside the API (the API answers problem+json).
+pub use public::not_found as page_not_found;

@@ -1,0 +1,118 @@
+//! The public portal (no login): the trace-code search, the page a consumer sees after
+//! scanning a QR code, published information and the message board entry. Mobile first.
+//!
+//! Trace records and published information are filled by their modules (trace records,
+//! public services) when they land; until then these pages say honestly that nothing is
+//! published, never show invented data.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::page::{html, redirect};
+
+#[derive(Template)]
+#[template(path = "public/home.html")]
+struct HomePage {
+    code: String,
+    error: Option<String>,
+}
+
+/// `GET /`.
+pub async fn home() -> HttpResponse {
+    html(StatusCode::OK, &HomePage { code: String::new(), error: None })
+}
+
+/// Query of the search box.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    code: Option<String>,
+}
+
+/// A trace code as typed or scanned: letters, digits and the separators GS1 and our codes
+/// use, 4–120 characters.
+fn clean_code(raw: &str) -> Option<String> {
+    let code: String = raw.trim().chars().filter(|c| !c.is_whitespace()).collect();
+    let ok = (4..=120).contains(&code.chars().count())
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/()%".contains(c));
+    ok.then_some(code)
+}
+
+/// `GET /search?code=…`: on to the code's page, or back to the box with a message.
+pub async fn search(q: web::Query<SearchQuery>) -> HttpResponse {
+    let raw = q.code.clone().unwrap_or_default();
+    match clean_code(&raw) {
+        Some(code) => {
+            let path: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+            redirect(&format!("/t/{path}"))
+        }
+        None => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &HomePage {
+                code: raw,
+                error: Some("请输入产品包装或标签上的追溯码（4–120 位字母、数字或符号 - _ . : /）".into()),
+            },
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "public/trace.html")]
+struct TracePage {
+    code: String,
+    valid: bool,
+}
+
+/// `GET /t/{code}`: what a consumer sees after scanning. The trace-record module fills this
+/// page; until trace records exist, every code is reported as not found (404), truthfully.
+pub async fn trace(code: web::Path<String>) -> HttpResponse {
+    let raw = code.into_inner();
+    let valid = clean_code(&raw).is_some();
+    html(StatusCode::NOT_FOUND, &TracePage { code: raw, valid })
+}
+
+#[derive(Template)]
+#[template(path = "public/info.html")]
+struct InfoPage;
+
+/// `GET /info`: published information (filled by the public-services module).
+pub async fn info() -> HttpResponse {
+    html(StatusCode::OK, &InfoPage)
+}
+
+#[derive(Template)]
+#[template(path = "public/board.html")]
+struct BoardPage;
+
+/// `GET /board`: the message board entry.
+pub async fn board() -> HttpResponse {
+    html(StatusCode::OK, &BoardPage)
+}
+
+#[derive(Template)]
+#[template(path = "public/not_found.html")]
+struct NotFoundPage {
+    path: String,
+}
+
+/// Unknown addresses outside the API: an HTML page for people.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    html(StatusCode::NOT_FOUND, &NotFoundPage { path: req.path().to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_code;
+
+    #[test]
+    fn codes_are_checked() {
+        assert_eq!(clean_code(" 3701 0200 0001 "), Some("370102000001".to_owned()));
+        assert_eq!(
+            clean_code("https://id.gs1.org/01/09506000134352/10/ABC"),
+            Some("https://id.gs1.org/01/09506000134352/10/ABC".to_owned())
+        );
+        assert_eq!(clean_code("abc"), None);
+        assert_eq!(clean_code("<script>"), None);
+    }
+}

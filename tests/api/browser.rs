@@ -1,0 +1,67 @@
+//! The web console and the public portal in a real headless Chromium (R-DP-d, R-PUB-3,
+//! R-ARCH-4): login with a wrong password and the forced first password change, the dashboard
+//! with a chart drawn on its canvas and the China map drawn and drilled into, the tenant tree,
+//! onboarding with the invitation page, forms refused with inline messages, confirmation of
+//! destructive actions, the audit log kept from administrators, and the public trace page on a
+//! 360 px phone. `SUYUAN_SCREENSHOTS=docs/screenshots` (relative to the repository) saves the
+//! screenshots the README links.
+
+use serde_json::json;
+use suyuan_tests::{CHANGED_PASSWORD, browser, spawn_app};
+
+#[tokio::test]
+async fn console_and_portal_work_in_a_real_browser() {
+    browser::prepare();
+    let app = spawn_app().await;
+    let admin = app.national_admin().await;
+    let sd = app.onboard(&admin, "370000", "山东省").await;
+    // 山东省's seat, so the map has a point to draw.
+    let res = sd
+        .admin
+        .put(app.url(&format!("/api/v1/tenants/{}/profile", sd.tenant_id)))
+        .json(&json!({"modules": [], "longitude": 117.02, "latitude": 36.67}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The person the browser test signs in as: a national administrator with an initial
+    // password, so the forced change is part of the test.
+    let res = admin
+        .post(app.url("/api/v1/users"))
+        .json(&json!({"username": "natl_ops", "display_name": "国家平台运维"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let initial = body["initial_password"].as_str().unwrap().to_owned();
+    let id = body["user"]["id"].as_str().unwrap();
+    let res = admin
+        .put(app.url(&format!("/api/v1/users/{id}/roles")))
+        .json(&json!({"roles": ["tenant_admin", "system_admin", "security_admin"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.user_with_roles(&admin, "natl_auditor", &["auditor"]).await;
+
+    let shots = std::env::var("SUYUAN_SCREENSHOTS")
+        .ok()
+        .map(|d| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d).display().to_string())
+        .unwrap_or_default();
+    let env = vec![
+        ("BASE".to_owned(), app.address.clone()),
+        ("ADMIN_USER".to_owned(), "natl_ops".to_owned()),
+        ("ADMIN_PASS".to_owned(), initial),
+        ("NEW_PASS".to_owned(), "Natl-Ops-Pass-2026".to_owned()),
+        ("AUDITOR_USER".to_owned(), "natl_auditor".to_owned()),
+        ("AUDITOR_PASS".to_owned(), CHANGED_PASSWORD.to_owned()),
+        ("SHOTS".to_owned(), shots),
+    ];
+    let (ok, output) = browser::run("console.mjs", env).await;
+    assert!(ok, "browser checks failed:\n{output}");
+    assert!(output.contains("all browser checks passed"), "{output}");
+    // What the browser did is in the audit log like any other command.
+    assert!(app.audit_rows("tenant.create").await >= 2);
+    assert!(app.audit_rows("tenant.suspend").await >= 1);
+}

@@ -1,0 +1,281 @@
+// Browser tests of the web console and the public portal, in a real headless Chromium
+// (Debian's /usr/bin/chromium driven by playwright-core). Started by `tests/api/browser.rs`,
+// which runs the platform and prepares its data; run alone with:
+//   BASE=http://127.0.0.1:8080 ADMIN_USER=admin ADMIN_PASS=… NEW_PASS=… AUDITOR_USER=… \
+//   AUDITOR_PASS=… node console.mjs
+// Exits non-zero at the first failed check. SHOTS=<dir> saves screenshots of the main pages.
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is required`);
+  return v;
+};
+const BASE = env("BASE");
+const ADMIN_USER = env("ADMIN_USER");
+const ADMIN_PASS = env("ADMIN_PASS");
+const NEW_PASS = env("NEW_PASS");
+const AUDITOR_USER = env("AUDITOR_USER");
+const AUDITOR_PASS = env("AUDITOR_PASS");
+const SHOTS = process.env.SHOTS || "";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+
+let failures = 0;
+function check(cond, what) {
+  if (!cond) {
+    failures += 1;
+    throw new Error(`check failed: ${what}`);
+  }
+  console.log(`  ok - ${what}`);
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+// Whether a canvas has any non-transparent pixel (the chart really drew something).
+async function canvasDrawn(page, selector) {
+  return page.$eval(selector, (el) => {
+    const c = el.querySelector("canvas");
+    if (!c) return false;
+    const ctx = c.getContext("2d");
+    const { data } = ctx.getImageData(0, 0, c.width, c.height);
+    for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true;
+    return false;
+  });
+}
+
+async function login(page, user, pass) {
+  await page.goto(`${BASE}/login`);
+  await page.fill("#username", user);
+  await page.fill("#password", pass);
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]:has-text('登录')")]);
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+});
+
+try {
+  // ------------------------------------------------------------ public portal on a phone
+  console.log("public portal (360 px phone)");
+  {
+    const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" });
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${BASE}/`);
+    check(await page.isVisible("#code"), "the home page shows the trace-code box");
+    check((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "nothing is wider than a 360 px phone");
+    await shot(page, "portal-home-phone");
+    await page.fill("#code", "<x>");
+    await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('查询')")]);
+    check(await page.isVisible("#code-error"), "a malformed code is refused with a message");
+    await page.fill("#code", "3701 0200 0001");
+    await Promise.all([page.waitForURL(/\/t\//), page.click("button:has-text('查询')")]);
+    check((await page.textContent("[data-trace-code]")).trim() === "370102000001", "the trace page shows the code searched for");
+    check((await page.textContent("h1")).includes("未查询到"), "an unknown code says so, with nothing invented");
+    check((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "the trace page fits a phone");
+    await shot(page, "portal-trace-phone");
+    check(errors.length === 0, `no script errors on the portal (${errors.join("; ")})`);
+    await ctx.close();
+  }
+
+  // ------------------------------------------------------------ console as the national administrator
+  console.log("console: national administrator");
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN", acceptDownloads: true });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+
+  await page.goto(`${BASE}/console`);
+  check(page.url().startsWith(`${BASE}/login`), "an anonymous visit to the console goes to the login page");
+  await shot(page, "login");
+  await login(page, ADMIN_USER, "Wrong-Pass-2026");
+  check((await page.textContent("#form-error")).includes("用户名或密码"), "a wrong password shows the API's message on the form");
+
+  await login(page, ADMIN_USER, ADMIN_PASS);
+  check(page.url().endsWith("/console/password"), "an initial password must be changed first");
+  await page.fill("#f-current_password", ADMIN_PASS);
+  await page.fill("#f-new_password", NEW_PASS);
+  await page.fill("#f-confirm_password", "Something-Else-1");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存新密码')")]);
+  check(await page.isVisible("#f-confirm_password-error"), "a mismatched confirmation shows an inline message");
+  check((await page.getAttribute("#f-confirm_password", "aria-invalid")) === "true", "the bad field is marked invalid");
+  await page.fill("#f-current_password", ADMIN_PASS);
+  await page.fill("#f-new_password", "short");
+  await page.fill("#f-confirm_password", "short");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存新密码')")]);
+  check(await page.isVisible("#f-new_password-error"), "a weak new password shows the password rule inline");
+  await page.fill("#f-current_password", ADMIN_PASS);
+  await page.fill("#f-new_password", NEW_PASS);
+  await page.fill("#f-confirm_password", NEW_PASS);
+  await Promise.all([page.waitForURL(`${BASE}/console`), page.click("button:has-text('保存新密码')")]);
+  check((await page.textContent("[data-toast]")).includes("密码已修改"), "a toast confirms the change");
+
+  // Dashboard: figures, charts, map.
+  check(await page.isVisible("[data-figure=descendant_tenants]"), "the dashboard shows key figures");
+  check((await page.textContent("[data-figure=filings] .value")).includes("—"), "figures of modules not yet built show an empty state, not a number");
+  await page.waitForSelector("[data-chart=logins_by_day][data-rendered=chart] canvas", { timeout: 15000 });
+  check(await canvasDrawn(page, "[data-chart=logins_by_day]"), "the login chart draws on its canvas");
+  await page.waitForSelector("[data-map][data-rendered=map] svg path", { timeout: 15000 });
+  const paths = await page.$$eval("[data-map] svg path", (p) => p.length);
+  check(paths > 30, `the China map draws its provinces (${paths} paths)`);
+  await page.click("[data-chart-toggle=logins_by_day]");
+  check(await page.isVisible("[data-chart-table=logins_by_day] table"), "each chart has a table view");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-chart-csv=logins_by_day]")]);
+  check(download.suggestedFilename().endsWith(".csv"), "each chart downloads as CSV");
+  await page.click("[data-chart-toggle=logins_by_day]");
+  await shot(page, "dashboard");
+  // Drill down to a province (the select is the keyboard path to the same drill-down as a click).
+  await page.selectOption("[data-map-select]", "370000");
+  await page.waitForSelector("[data-map][data-region='370000']", { timeout: 15000 });
+  check(await page.isVisible("[data-map-back]"), "after drilling into 山东省 the map offers a way back");
+  const cities = await page.$$eval("[data-map-select] option", (o) => o.length - 1);
+  check(cities >= 16, `山东省's map offers its cities (${cities})`);
+  await page.click("[data-map-back]");
+  await page.waitForSelector("[data-map][data-region='100000']", { timeout: 15000 });
+
+  // Tenants: the tree, a validation error, onboarding 江苏省.
+  await page.click("nav.sidenav a:has-text('单位管理')");
+  check(await page.isVisible("[data-tenant-tree]"), "the tenant tree is shown");
+  check((await page.textContent("[data-tenant-tree]")).includes("山东省"), "the tree lists the child tenant");
+  await page.fill("#f-code", "12345");
+  await page.fill("#f-name", "");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建单位')")]);
+  check(await page.isVisible("#f-code-error"), "a bad division code is refused beside the field");
+  check(await page.isVisible("#f-name-error"), "a missing name is refused beside the field");
+  await page.fill("#f-code", "320000");
+  await page.fill("#f-name", "江苏省");
+  await page.fill("#f-admin_username", "js_admin");
+  await page.fill("#f-admin_display_name", "江苏省管理员");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建单位')")]);
+  const link = (await page.textContent("[data-invitation-link]")).trim();
+  check(link.includes("/invite/"), "onboarding shows the one-time invitation link");
+  await shot(page, "tenant-created");
+  await page.goto(`${BASE}/console/tenants`);
+  await shot(page, "tenants");
+
+  // The invited administrator sets a password through the link, in another browser.
+  {
+    const other = await browser.newContext({ locale: "zh-CN" });
+    const p = await other.newPage();
+    await p.goto(link);
+    await p.fill("#f-new_password", "Jiangsu-Admin-2026");
+    await p.fill("#f-confirm_password", "Jiangsu-Admin-2026");
+    await Promise.all([p.waitForURL(/\/login/), p.click("button:has-text('设置密码')")]);
+    check((await p.textContent(".alert-ok")).includes("密码已设置"), "the invitation page sets the first password");
+    await login(p, "js_admin", "Jiangsu-Admin-2026");
+    check(p.url().endsWith("/console"), "the new provincial administrator signs in");
+    check((await p.textContent(".tenant-badge")).includes("江苏省"), "the layout names the tenant and its level");
+    await other.close();
+  }
+
+  // Suspend with confirmation.
+  const row = page.locator("[data-tenant-tree] li", { hasText: "江苏省" });
+  await row.locator("button:has-text('暂停')").click();
+  check(await page.isVisible("#confirm-dialog[open]"), "a destructive action asks for confirmation first");
+  await page.click("[data-confirm-cancel]");
+  check((await row.textContent()).includes("正常"), "cancelling changes nothing");
+  await row.locator("button:has-text('暂停')").click();
+  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  check((await page.locator("[data-tenant-tree] li", { hasText: "江苏省" }).textContent()).includes("已暂停"), "confirmed suspension is shown in the tree");
+
+  // Users: create, search, roles, disable.
+  await page.click("nav.sidenav a:has-text('用户管理')");
+  await page.fill("#f-username", "Bad Name!");
+  await page.fill("#f-display_name", "李娜");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建用户')")]);
+  check(await page.isVisible("#f-username-error"), "a bad user name is refused beside the field");
+  await page.fill("#f-username", "li_na");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建用户')")]);
+  check((await page.textContent("[data-secret]")).trim().length >= 12, "the initial password is shown once");
+  await page.goto(`${BASE}/console/users`);
+  await page.fill("#uq", "li_na");
+  await page.waitForFunction(() => document.querySelectorAll("#users-table tbody tr").length === 1, null, { timeout: 10000 });
+  check(page.url().includes("q=li_na"), "the search updates the table in place and the address");
+  await shot(page, "users");
+  await page.click("#users-table a:has-text('li_na')");
+  const userUrl = page.url();
+  await page.check("input[name=roles][value=operator]");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存角色')")]);
+  check((await page.textContent("[data-toast]")).includes("角色已保存"), "roles are saved");
+  await page.check("input[name=roles][value=auditor]");
+  await page.check("input[name=roles][value=security_admin]");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存角色')")]);
+  check((await page.textContent("#form-error")).length > 0 && (await page.textContent("body")).includes("三员分立"), "separation of duties is explained when refused");
+  await page.goto(userUrl);
+  await page.click("button:has-text('停用账号')");
+  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  check((await page.textContent(".page-head")).includes("停用"), "the user is disabled after confirmation");
+
+  // Roles and API keys.
+  await page.click("nav.sidenav a:has-text('角色与权限')");
+  await page.fill("#f-name", "market_inspector");
+  await page.fill("#f-label", "市场巡查员");
+  await page.check("input[name=inherits][value=operator]");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建角色')")]);
+  check((await page.textContent("body")).includes("market_inspector"), "a custom role is created");
+  await shot(page, "roles");
+  await page.click("nav.sidenav a:has-text('接入密钥')");
+  await page.fill("#f-name", "寿光蔬菜批发市场追溯系统");
+  await page.fill("#f-expires_in_days", "0");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建密钥')")]);
+  check(await page.isVisible("#f-expires_in_days-error"), "a lifetime out of range is refused beside the field");
+  await page.fill("#f-expires_in_days", "365");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建密钥')")]);
+  check((await page.textContent("[data-secret]")).trim().startsWith("sy_"), "the key's secret is shown once");
+  await page.goto(`${BASE}/console/api-keys`);
+  await shot(page, "api-keys");
+
+  // SSO settings: a bad issuer is refused inline.
+  await page.click("nav.sidenav a:has-text('单点登录')");
+  await page.fill("#f-issuer", "not a url");
+  await page.fill("#f-client_id", "suyuan");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存设置')")]);
+  check(await page.isVisible("#form-error"), "bad SSO settings are refused with a message");
+  await shot(page, "sso");
+
+  // The audit log is the auditor's alone: the administrator has no menu entry and is refused.
+  check(!(await page.isVisible("nav.sidenav a:has-text('审计日志')")), "an administrator has no audit menu entry");
+  const refused = await page.goto(`${BASE}/console/audit`);
+  check(refused.status() === 403, "and the server refuses the audit page to an administrator (not only hidden)");
+  check(errors.length === 0, `no script errors in the console (${errors.join("; ")})`);
+  await ctx.close();
+
+  // ------------------------------------------------------------ the auditor
+  console.log("console: auditor");
+  {
+    const actx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN" });
+    const p = await actx.newPage();
+    await login(p, AUDITOR_USER, AUDITOR_PASS);
+    await p.click("nav.sidenav a:has-text('审计日志')");
+    check((await p.$$eval("table tbody tr", (r) => r.length)) > 5, "the auditor reads the audit log");
+    await p.fill("#f-from", "yesterday");
+    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('查询')")]);
+    check(await p.isVisible("#f-from ~ .field-error"), "a bad date filter is explained beside the field");
+    await p.goto(`${BASE}/console/audit?action=user.create`);
+    const actions = await p.$$eval("table tbody tr td:nth-child(4) .mono", (c) => c.map((x) => x.textContent.trim()));
+    check(actions.length > 0 && actions.every((a) => a === "user.create"), `the action filter keeps only matching records (${actions.length})`);
+    await p.goto(`${BASE}/console/audit`);
+    await p.click("button:has-text('核验完整性')");
+    await p.waitForSelector("[data-verify]", { timeout: 15000 });
+    check((await p.getAttribute("[data-verify]", "data-verify")) === "ok", "the hash chain verifies intact");
+    await shot(p, "audit");
+    await actx.close();
+  }
+  console.log(`all browser checks passed`);
+} catch (e) {
+  console.error(String(e && e.stack ? e.stack : e));
+  failures += 1;
+} finally {
+  await browser.close();
+}
+process.exit(failures ? 1 : 0);
