@@ -17,6 +17,7 @@ mod m20261127_000008_create_tenant_roles;
 mod m20261127_000009_add_tenant_profile;
 mod m20261127_000010_create_invitations;
 mod m20261127_000011_add_tenant_location;
+mod m20261127_000012_add_audit_anchor;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000009_add_tenant_profile::Migration),
             Box::new(m20261127_000010_create_invitations::Migration),
             Box::new(m20261127_000011_add_tenant_location::Migration),
+            Box::new(m20261127_000012_add_audit_anchor::Migration),
         ]
     }
 }

@@ -60,7 +60,8 @@ impl Application {
         let addr = listener.local_addr()?;
         let settings = Arc::new(settings);
         let sessions = crate::modules::identity::sessions::SessionStore::new(redis.clone());
-        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions };
+        let trusted_proxies = Arc::new(settings.trusted_proxy_nets()?);
+        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions, trusted_proxies };
         start_jobs(&state);
         let server = server(state.clone(), listener)?;
         Ok(Self { addr, server, state, bootstrapped })
@@ -119,6 +120,13 @@ fn start_jobs(state: &AppState) {
     state.jobs.spawn_periodic("policy_reload", Duration::from_secs(state.settings.policy_reload_secs), move || {
         let (db, authz) = (db.clone(), authz.clone());
         async move { authz.reload_if_changed(&db).await.map(|_| ()) }
+    });
+    // Audit records past the retention (never under 180 days) go, once a day; the chain stays
+    // verifiable from its anchor.
+    let (db, days) = (state.db.clone(), state.settings.audit_retention_days);
+    state.jobs.spawn_periodic("audit_retention", Duration::from_secs(24 * 3600), move || {
+        let db = db.clone();
+        async move { crate::audit::purge_expired(&db, days).await.map(|_| ()).map_err(Into::into) }
     });
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
         // Keeps the WAL file small on long-running embedded installs.

@@ -84,6 +84,10 @@ pub mod entity {
             pub seq: i64,
             /// Last hash.
             pub hash: String,
+            /// The last purged record's sequence number (0: nothing purged).
+            pub anchor_seq: i64,
+            /// Its hash: the `prev_hash` of the first record kept.
+            pub anchor_hash: String,
         }
 
         /// No relations.
@@ -109,8 +113,14 @@ impl ClientInfo {
     /// From an HTTP request (the real client address behind a trusted proxy header).
     #[must_use]
     pub fn from_request(req: &actix_web::HttpRequest) -> Self {
+        let trusted = req
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .map(|s| s.trusted_proxies.clone())
+            .unwrap_or_default();
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
         Self {
-            ip: req.connection_info().realip_remote_addr().map(|s| s.chars().take(64).collect()),
+            ip: ip.map(|ip| ip.to_string()),
             user_agent: req
                 .headers()
                 .get("user-agent")
@@ -118,6 +128,26 @@ impl ClientInfo {
                 .map(|s| s.chars().take(255).collect()),
         }
     }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
+/// `X-Forwarded-For` chain is read from the right, skipping trusted proxies, and the first
+/// address that is not one of them is the client (a client cannot forge its way past a
+/// proxy that appends what it saw).
+#[must_use]
+pub fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<std::net::IpAddr> =
+        forwarded_for.unwrap_or_default().split(',').filter_map(|h| h.trim().parse().ok()).collect();
+    Some(hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().unwrap_or(peer))
 }
 
 /// Who acted.
@@ -183,6 +213,8 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry<'_>) -> Result<reco
         tenant_id: Set(entry.tenant_id),
         seq: Set(0),
         hash: Set(GENESIS.to_owned()),
+        anchor_seq: Set(0),
+        anchor_hash: Set(GENESIS.to_owned()),
     })
     .on_conflict_do_nothing_on([head::Column::TenantId])
     .exec(db)
@@ -260,10 +292,16 @@ pub struct VerifyReport {
 /// Database failures.
 pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<VerifyReport, DbErr> {
     const PAGE: u64 = 1000;
-    let mut prev_hash = GENESIS.to_owned();
-    let mut expected = 1_i64;
+    let head_row = head::Entity::find_by_id(tenant_id).one(db).await?;
+    // After a retention purge the chain starts at the anchor; the purge itself is a record
+    // in the chain naming that anchor, checked below, so the anchor cannot be moved unseen.
+    let (anchor_seq, anchor_hash) =
+        head_row.as_ref().map_or((0, GENESIS.to_owned()), |h| (h.anchor_seq, h.anchor_hash.clone()));
+    let mut prev_hash = anchor_hash.clone();
+    let mut expected = anchor_seq + 1;
     let mut checked = 0_i64;
     let mut broken = None;
+    let mut last_purge: Option<(i64, serde_json::Value)> = None;
     'pages: loop {
         let rows = record::Entity::find()
             .filter(record::Column::TenantId.eq(tenant_id))
@@ -288,6 +326,9 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
                 broken = Some(BrokenLink { seq: expected, record_id: Some(r.id), reason });
                 break 'pages;
             }
+            if r.action == PURGE_ACTION {
+                last_purge = Some((r.seq, serde_json::from_str(&r.detail).unwrap_or_default()));
+            }
             prev_hash = r.hash;
             expected += 1;
         }
@@ -295,8 +336,20 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
             break;
         }
     }
+    if broken.is_none() && anchor_seq > 0 {
+        let declared = last_purge
+            .as_ref()
+            .and_then(|(_, d)| Some((d.get("anchor_seq")?.as_i64()?, d.get("anchor_hash")?.as_str()?.to_owned())));
+        if declared != Some((anchor_seq, anchor_hash.clone())) {
+            broken = Some(BrokenLink {
+                seq: anchor_seq + 1,
+                record_id: None,
+                reason: format!("链首锚点（第 {anchor_seq} 条）与最近一次到期清理的记录不符（锚点被改动）"),
+            });
+        }
+    }
     if broken.is_none()
-        && let Some(h) = head::Entity::find_by_id(tenant_id).one(db).await?
+        && let Some(h) = head_row
         && (h.seq != expected - 1 || h.hash != prev_hash)
     {
         broken = Some(BrokenLink {
@@ -306,4 +359,119 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
         });
     }
     Ok(VerifyReport { tenant_id, checked, ok: broken.is_none(), first_broken: broken, verified_at: Utc::now() })
+}
+
+/// The action of a retention purge's own record.
+pub const PURGE_ACTION: &str = "audit.purge";
+
+/// What a retention purge removed from one tenant's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// Records removed.
+    pub removed: u64,
+    /// The chain now starts after this sequence number.
+    pub anchor_seq: i64,
+}
+
+/// Removes a tenant's audit records older than `before`, keeps the chain verifiable from the
+/// new start (the anchor: the last removed record's sequence number and hash) and records
+/// the purge itself in the chain, in one transaction. Nothing happens when nothing is old
+/// enough. The caller decides `before` (never closer than the retention the settings allow).
+///
+/// # Errors
+/// Database failures (nothing is removed then).
+pub async fn purge_before(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: Uuid,
+    before: chrono::DateTime<Utc>,
+) -> Result<Option<Purged>, DbErr> {
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    // The purge's own record takes the head's write lock first, as every writer does.
+    let last_old = record::Entity::find()
+        .filter(record::Column::TenantId.eq(tenant_id))
+        .filter(record::Column::OccurredAt.lt(before))
+        .order_by_desc(record::Column::Seq)
+        .one(&txn)
+        .await?;
+    let Some(last_old) = last_old else {
+        return Ok(None);
+    };
+    let client = ClientInfo::default();
+    let detail = serde_json::json!({
+        "anchor_seq": last_old.seq,
+        "anchor_hash": last_old.hash,
+        "before": before.to_rfc3339(),
+    });
+    record(
+        &txn,
+        Entry {
+            tenant_id,
+            actor: Actor { user_id: None, name: "system".to_owned() },
+            action: PURGE_ACTION,
+            object_type: "audit",
+            object_id: tenant_id.to_string(),
+            success: true,
+            client: &client,
+            detail,
+        },
+    )
+    .await?;
+    let removed = record::Entity::delete_many()
+        .filter(record::Column::TenantId.eq(tenant_id))
+        .filter(record::Column::Seq.lte(last_old.seq))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    head::Entity::update_many()
+        .col_expr(head::Column::AnchorSeq, Expr::value(last_old.seq))
+        .col_expr(head::Column::AnchorHash, Expr::value(last_old.hash.clone()))
+        .filter(head::Column::TenantId.eq(tenant_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    tracing::info!(%tenant_id, removed, anchor_seq = last_old.seq, "audit records past retention purged");
+    Ok(Some(Purged { tenant_id, removed, anchor_seq: last_old.seq }))
+}
+
+/// The daily retention job: purges every tenant's records older than `retention_days`.
+///
+/// # Errors
+/// Database failures.
+pub async fn purge_expired(db: &sea_orm::DatabaseConnection, retention_days: u32) -> Result<u64, DbErr> {
+    let before = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    let mut removed = 0;
+    for h in head::Entity::find().all(db).await? {
+        if let Some(p) = purge_before(db, h.tenant_id, before).await? {
+            removed += p.removed;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_behind_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> =
+            ["127.0.0.1/32", "10.0.0.0/8"].iter().map(|s| s.parse().unwrap_or_else(|e| panic!("{e}"))).collect();
+        // No trusted proxy in front: the header is whatever the client wrote, ignored.
+        assert_eq!(client_ip(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted), Some(ip("203.0.113.9")));
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), Some("1.2.3.4"), &[]), Some(ip("127.0.0.1")));
+        // Behind trusted proxies: the first untrusted hop from the right.
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), Some("1.2.3.4"), &trusted), Some(ip("1.2.3.4")));
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), Some("6.6.6.6, 1.2.3.4, 10.1.2.3"), &trusted),
+            Some(ip("1.2.3.4")),
+            "a forged leftmost entry is not believed"
+        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), None, &trusted), Some(ip("127.0.0.1")));
+    }
 }

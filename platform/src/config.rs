@@ -29,7 +29,12 @@ pub const KEYS: &[&str] = &[
     "login_max_failures",
     "login_lockout_secs",
     "policy_reload_secs",
+    "trusted_proxies",
+    "audit_retention_days",
 ];
+
+/// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = 180;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +82,11 @@ pub struct Settings {
     pub login_lockout_secs: u64,
     /// How often each replica checks whether the authorization policies changed, in seconds.
     pub policy_reload_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated IPs or CIDRs
+    /// (`10.0.0.0/8,127.0.0.1`). Empty: the client address is the TCP peer, whatever headers say.
+    pub trusted_proxies: String,
+    /// Audit records older than this many days are purged daily (at least 180).
+    pub audit_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -98,6 +108,8 @@ impl Default for Settings {
             login_max_failures: 5,
             login_lockout_secs: 15 * 60,
             policy_reload_secs: 5,
+            trusted_proxies: String::new(),
+            audit_retention_days: 365,
         }
     }
 }
@@ -196,7 +208,31 @@ impl Settings {
         if let Some(public) = &self.public_url {
             url::Url::parse(public).map_err(|e| ConfigError::new("public_url", format!("not a URL ({e})")))?;
         }
+        self.trusted_proxy_nets()?;
+        if self.audit_retention_days < MIN_AUDIT_RETENTION_DAYS {
+            return Err(ConfigError::new(
+                "audit_retention_days",
+                format!("must be at least {MIN_AUDIT_RETENTION_DAYS} (GB/T 22239 keeps audit records 180 days)"),
+            ));
+        }
         Ok(())
+    }
+
+    /// The networks of `trusted_proxies`.
+    ///
+    /// # Errors
+    /// When an entry is neither an IP address nor a CIDR network.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(
+                    |_| ConfigError::new("trusted_proxies", format!("\"{s}\" is not an IP address or CIDR network")),
+                )
+            })
+            .collect()
     }
 
     /// The socket address to bind.
@@ -280,6 +316,12 @@ mod tests {
         assert_eq!(s.validate().unwrap_err().key, "redis_url");
         let s = Settings { db_max_connections: 0, ..Settings::default() };
         assert_eq!(s.validate().unwrap_err().key, "db_max_connections");
+        let s = Settings { trusted_proxies: "10.0.0.0/8, proxy.local".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "trusted_proxies");
+        let s = Settings { audit_retention_days: 179, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "audit_retention_days");
+        let s = Settings { trusted_proxies: "10.0.0.0/8, 127.0.0.1,::1".into(), ..Settings::default() };
+        assert_eq!(s.trusted_proxy_nets().unwrap().len(), 3);
     }
 
     #[test]

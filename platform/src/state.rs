@@ -28,4 +28,6 @@ pub struct AppState {
     pub authz: Authz,
     /// Where login sessions live (Redis when configured).
     pub sessions: SessionStore,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }

@@ -150,3 +150,82 @@ async fn the_audit_log_exports_as_csv() {
     let again = actions(&app, &auditor, "action=audit.export").await;
     assert_eq!(again, ["audit.export"]);
 }
+
+#[tokio::test]
+async fn the_retention_purge_keeps_the_chain_verifiable_and_its_anchor_guarded() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    let verify = || async {
+        auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let me: serde_json::Value = auditor.get(app.url("/api/v1/auth/me")).send().await.unwrap().json().await.unwrap();
+    let root = uuid::Uuid::parse_str(me["tenant"]["id"].as_str().unwrap()).unwrap();
+    let before = verify().await["checked"].as_i64().unwrap();
+    let cutoff = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let national = app.sign_in("admin", suyuan_tests::CHANGED_PASSWORD).await;
+    app.user_with_roles(&national, "after_cutoff", &["viewer"]).await;
+
+    let purged = suyuan_platform::audit::purge_before(&app.db, root, cutoff).await.unwrap().unwrap();
+    assert_eq!(i64::try_from(purged.removed).unwrap(), before, "everything before the cutoff went");
+    let report = verify().await;
+    assert_eq!(report["ok"], true, "the chain verifies from its anchor: {report}");
+    let kept = actions(&app, &auditor, "page_size=200").await;
+    assert!(kept.contains(&"audit.purge".to_owned()), "the purge is itself recorded");
+    assert!(kept.contains(&"user.create".to_owned()));
+    assert!(!kept.contains(&"system.bootstrap".to_owned()), "records before the cutoff are gone");
+    assert_eq!(suyuan_platform::audit::purge_before(&app.db, root, cutoff).await.unwrap(), None, "nothing twice");
+
+    // Moving the anchor forward to hide one more record (hash and all) is found.
+    let db = &app.db;
+    let backend = db.get_database_backend();
+    let next: i64 = purged.anchor_seq + 1;
+    let root_cond = "tenant_id = (SELECT id FROM tenants WHERE code = '100000')";
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            format!("SELECT hash FROM audit_log WHERE {root_cond} AND seq = {next}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let hash: String = row.try_get("", "hash").unwrap();
+    for sql in [
+        format!("DELETE FROM audit_log WHERE {root_cond} AND seq = {next}"),
+        format!("UPDATE audit_heads SET anchor_seq = {next}, anchor_hash = '{hash}' WHERE {root_cond}"),
+    ] {
+        db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    }
+    let report = verify().await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("锚点"), "{report}");
+}
+
+/// The address in the audit log: `X-Forwarded-For` is believed only from a trusted proxy.
+async fn last_login_ip(app: &TestApp) -> String {
+    let db = &app.db;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY occurred_at DESC LIMIT 1".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<String>("", "ip").unwrap()
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_forwarded_headers_only_behind_a_trusted_proxy() {
+    for (trusted, expected) in [("", "127.0.0.1"), ("127.0.0.1", "198.51.100.7")] {
+        let app = TestApp::builder().with_settings(move |s| s.trusted_proxies = trusted.to_owned()).spawn().await;
+        TestApp::new_client()
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", "198.51.100.7")
+            .json(&json!({"username": "admin", "password": "Wrong-Pass-2026"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(last_login_ip(&app).await, expected, "trusted proxies: {trusted:?}");
+    }
+}
