@@ -51,8 +51,8 @@ impl Application {
         let db = crate::db::connect(&settings).await?;
         crate::db::migrate_up(&db).await?;
         let bootstrapped = bootstrap::run(&db, &settings).await?;
-        let authz = crate::authz::Authz::load(&db).await?;
         let redis = settings.redis_url.as_deref().map(Redis::new).transpose()?;
+        let authz = crate::authz::Authz::load(&db).await?.with_notifier(redis.clone());
         let metrics = Metrics::new().context("metrics registry")?;
         let jobs = Jobs::new(metrics.clone());
         let addr = settings.listen_addr()?;
@@ -128,6 +128,22 @@ fn start_jobs(state: &AppState) {
         let db = db.clone();
         async move { crate::audit::purge_expired(&db, days).await.map(|_| ()).map_err(Into::into) }
     });
+    if let Some(redis) = state.redis.clone() {
+        // With Redis, a change made on any replica reaches every replica at once.
+        let (db, authz) = (state.db.clone(), state.authz.clone());
+        state.jobs.spawn_task("policy_subscription", move |stop| async move {
+            redis
+                .subscribe(crate::authz::POLICY_CHANNEL, stop, || {
+                    let (db, authz) = (db.clone(), authz.clone());
+                    async move {
+                        if let Err(e) = authz.reload_if_changed(&db).await {
+                            tracing::warn!(error = %format!("{e:#}"), "policy reload after a Redis notice failed");
+                        }
+                    }
+                })
+                .await;
+        });
+    }
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
         // Keeps the WAL file small on long-running embedded installs.
         let db = state.db.clone();

@@ -50,7 +50,12 @@ pub struct Authz {
     inner: Arc<Authorizer>,
     /// `count:max id` of the rules loaded, to notice changes made by other replicas.
     loaded: Arc<Mutex<String>>,
+    /// Where a change is announced to the other replicas at once (Redis, when configured).
+    notify: Option<crate::kv::Redis>,
 }
+
+/// The Redis channel on which policy changes are announced.
+pub const POLICY_CHANNEL: &str = "suyuan:policy_changed";
 
 async fn fingerprint<C: ConnectionTrait>(db: &C) -> Result<String, sea_orm::DbErr> {
     let count = entity::Entity::find().count(db).await?;
@@ -107,7 +112,30 @@ impl Authz {
     pub async fn load<C: ConnectionTrait>(db: &C) -> anyhow::Result<Self> {
         let print = fingerprint(db).await?;
         let rules = load_rules(db).await?;
-        Ok(Self { inner: Arc::new(Authorizer::new(&rules).await?), loaded: Arc::new(Mutex::new(print)) })
+        Ok(Self { inner: Arc::new(Authorizer::new(&rules).await?), loaded: Arc::new(Mutex::new(print)), notify: None })
+    }
+
+    /// Announces changes through Redis, so other replicas reload at once instead of at their
+    /// next `policy_reload_secs` poll.
+    #[must_use]
+    pub fn with_notifier(mut self, redis: Option<crate::kv::Redis>) -> Self {
+        self.notify = redis;
+        self
+    }
+
+    /// After this replica changed the policy table: reload here and tell the others. A Redis
+    /// failure is logged; the others still see the change at their next poll.
+    ///
+    /// # Errors
+    /// Database failures or an invalid stored rule.
+    pub async fn changed<C: ConnectionTrait>(&self, db: &C) -> anyhow::Result<()> {
+        self.reload_if_changed(db).await?;
+        if let Some(redis) = &self.notify
+            && let Err(e) = redis.publish(POLICY_CHANNEL, "changed").await
+        {
+            tracing::warn!(error = %e, "could not announce the policy change through Redis; replicas will poll");
+        }
+        Ok(())
     }
 
     /// Reloads the rules when the table changed since the last load (by this replica or another

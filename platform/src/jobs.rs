@@ -53,6 +53,19 @@ impl Jobs {
         });
     }
 
+    /// Runs a long-lived task (a subscription, say) until shutdown; it gets the stop token.
+    pub fn spawn_task<F, Fut>(&self, name: &'static str, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let fut = task(self.token.clone());
+        self.tracker.spawn(async move {
+            fut.await;
+            tracing::debug!(task = name, "background task stopped");
+        });
+    }
+
     /// Signals every job to stop and waits for runs in progress, at most `timeout`.
     pub async fn shutdown(&self, timeout: Duration) {
         self.token.cancel();

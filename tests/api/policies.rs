@@ -93,3 +93,39 @@ async fn only_the_national_security_administrator_edits_the_shared_policy() {
         before.iter().find(|(t, _)| t == "policy_rules")
     );
 }
+
+/// With Redis, a change is pushed to every replica at once: polling is set to an hour here, so
+/// only the push can carry it. Without Redis (embedded) there is no push, and the change
+/// waits for the replica's poll.
+#[tokio::test]
+async fn with_redis_a_policy_change_is_pushed_to_the_other_replicas() {
+    let app = TestApp::builder().with_settings(|s| s.policy_reload_secs = 3600).spawn().await;
+    let replica = app.replica(|s| s.policy_reload_secs = 3600).await;
+    let national = app.national_admin().await;
+    let (_, viewer) = app.user_with_roles(&national, "viewer2", &["viewer"]).await;
+    let status = |url: String| {
+        let viewer = viewer.clone();
+        async move { viewer.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Let the replica's subscription settle before the change.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let res = national
+        .post(app.url("/api/v1/policies"))
+        .json(&json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let mut seen = false;
+    for _ in 0..20 {
+        if status(replica.url("/api/v1/users")).await == 200 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    match suyuan_tests::redis_url() {
+        Some(_) => assert!(seen, "the push through Redis reached the other replica within 2 s"),
+        None => assert!(!seen, "embedded mode has no push: the replica waits for its poll"),
+    }
+}

@@ -855,7 +855,7 @@ pub async fn create_policy(ctx: &Ctx<'_>, req: &CreatePolicyRequest) -> ApiResul
     let detail = serde_json::json!({"rule": rule});
     audit::record(&txn, ctx.entry("policy.create", "policy", row.id.to_string(), detail)).await?;
     txn.commit().await?;
-    ctx.authz.reload_if_changed(ctx.db).await.map_err(ApiError::internal)?;
+    ctx.authz.changed(ctx.db).await.map_err(ApiError::internal)?;
     Ok(row)
 }
 
@@ -878,7 +878,7 @@ pub async fn delete_policy(ctx: &Ctx<'_>, id: i64) -> ApiResult<()> {
     audit::record(&txn, ctx.entry("policy.delete", "policy", row.id.to_string(), serde_json::json!({"rule": rule})))
         .await?;
     txn.commit().await?;
-    ctx.authz.reload_if_changed(ctx.db).await.map_err(ApiError::internal)?;
+    ctx.authz.changed(ctx.db).await.map_err(ApiError::internal)?;
     Ok(())
 }
 
