@@ -7,8 +7,10 @@
 
 pub mod division;
 pub mod entity;
+pub mod scope;
 
 pub use division::{DivisionCode, DivisionError, TenantLevel};
+pub use scope::{Reach, TenantScope};
 
 /// Modules every tenant has (§6.1 应): subjects, products, data quality, emergency, analysis.
 pub const REQUIRED_MODULES: &[(&str, &str)] = &[

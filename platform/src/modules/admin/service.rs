@@ -7,9 +7,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use suyuan_policies::{ADMIN_DUTIES, CUSTOM_ROLE_PARENTS, KEY_ROLES, Scope, is_builtin_role};
-use suyuan_tenancy::DivisionCode;
 use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
+use suyuan_tenancy::{DivisionCode, Reach, TenantScope};
 use uuid::Uuid;
 
 use super::dto::{
@@ -75,6 +75,28 @@ impl Ctx<'_> {
         Ok(refused)
     }
 
+    /// The caller's own tenant as a [`TenantScope`], once the guard allows `action` on
+    /// `resource` there. Tenant data is reached only through scopes handed out here.
+    ///
+    /// # Errors
+    /// 403 when refused.
+    pub async fn own_scope(&self, resource: &str, action: &str) -> ApiResult<TenantScope> {
+        self.require_own(resource, action).await?;
+        Ok(TenantScope::new(&self.who.tenant, Reach::Own))
+    }
+
+    /// The widest scope the caller's roles allow for reading `resource`: the caller's tenant
+    /// and its subtree when a role grants it for tenants below, else the own tenant.
+    ///
+    /// # Errors
+    /// 403 when not even the own tenant is allowed.
+    pub async fn read_scope(&self, resource: &str, action: &str) -> ApiResult<TenantScope> {
+        self.require_own(resource, action).await?;
+        let reach =
+            if self.authz.allows(self.who, Scope::Descendant, resource, action) { Reach::Subtree } else { Reach::Own };
+        Ok(TenantScope::new(&self.who.tenant, reach))
+    }
+
     /// [`Ctx::require`] on the caller's own tenant.
     ///
     /// # Errors
@@ -135,12 +157,8 @@ async fn tenant_by_id(db: &DatabaseConnection, id: Uuid) -> ApiResult<tenant::Mo
 /// # Errors
 /// 403 without `tenant:read`.
 pub async fn list_tenants(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant::Model>> {
-    ctx.require_own("tenant", "read").await?;
-    Ok(tenant::Entity::find()
-        .filter(tenant::Column::Path.starts_with(&ctx.who.tenant.path))
-        .order_by_asc(tenant::Column::Path)
-        .all(ctx.db)
-        .await?)
+    let scope = ctx.read_scope("tenant", "read").await?;
+    Ok(tenant::Entity::find().filter(scope.tenants()).order_by_asc(tenant::Column::Path).all(ctx.db).await?)
 }
 
 /// One tenant in the caller's subtree.
@@ -253,13 +271,13 @@ pub async fn set_tenant_status(ctx: &Ctx<'_>, id: Uuid, active: bool) -> ApiResu
 /// # Errors
 /// 403 without `user:read`.
 pub async fn list_users(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, Vec<String>)>> {
-    ctx.require_own("user", "read").await?;
+    let scope = ctx.own_scope("user", "read").await?;
     let users = user::Entity::find()
-        .filter(user::Column::TenantId.eq(ctx.who.tenant.id))
+        .filter(scope.condition(user::Column::TenantId))
         .order_by_asc(user::Column::Username)
         .all(ctx.db)
         .await?;
-    let roles = user_role::Entity::find().filter(user_role::Column::TenantId.eq(ctx.who.tenant.id)).all(ctx.db).await?;
+    let roles = user_role::Entity::find().filter(scope.condition(user_role::Column::TenantId)).all(ctx.db).await?;
     Ok(users
         .into_iter()
         .map(|u| {
@@ -293,7 +311,7 @@ pub async fn get_user(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<(user::Model, Vec<St
 /// # Errors
 /// 422, 409, 403.
 pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(user::Model, String)> {
-    ctx.require_own("user", "create").await?;
+    let scope = ctx.own_scope("user", "create").await?;
     let username = req.username.trim().to_lowercase();
     let mut errors = Vec::new();
     check_username("username", &username, &mut errors);
@@ -310,7 +328,7 @@ pub async fn create_user(ctx: &Ctx<'_>, req: &CreateUserRequest) -> ApiResult<(u
     let u = insert_user(
         &txn,
         NewUser {
-            tenant_id: ctx.who.tenant.id,
+            tenant_id: scope.tenant_id(),
             username: &username,
             display_name: req.display_name.trim(),
             password_hash: Some(hash),
@@ -415,15 +433,14 @@ async fn checked_roles(ctx: &Ctx<'_>, tenant_id: Uuid, roles: &[String]) -> ApiR
 /// # Errors
 /// 403 without `role_assignment:read`.
 pub async fn list_role_grants(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, tenant::Model, Vec<String>)>> {
-    ctx.require_own("role_assignment", "read").await?;
-    let own = &ctx.who.tenant;
-    let grants = user_role::Entity::find().filter(user_role::Column::TenantId.eq(own.id)).all(ctx.db).await?;
+    let scope = ctx.own_scope("role_assignment", "read").await?;
+    let grants = user_role::Entity::find().filter(scope.condition(user_role::Column::TenantId)).all(ctx.db).await?;
     let mut ids: Vec<Uuid> = grants.iter().map(|g| g.user_id).collect();
     ids.sort();
     ids.dedup();
     let users = user::Entity::find()
         .filter(user::Column::Id.is_in(ids))
-        .filter(user::Column::TenantId.ne(own.id))
+        .filter(user::Column::TenantId.ne(scope.tenant_id()))
         .order_by_asc(user::Column::Username)
         .all(ctx.db)
         .await?;
@@ -490,9 +507,9 @@ pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(
     Ok((u, wanted))
 }
 
-/// The conditions of an audit query on the caller's tenant.
-fn audit_filter(ctx: &Ctx<'_>, q: &AuditQuery) -> Condition {
-    let mut c = Condition::all().add(record::Column::TenantId.eq(ctx.who.tenant.id));
+/// The conditions of an audit query in `scope`.
+fn audit_filter(scope: &TenantScope, q: &AuditQuery) -> Condition {
+    let mut c = scope.condition(record::Column::TenantId);
     if let Some(from) = q.from {
         c = c.add(record::Column::OccurredAt.gte(from));
     }
@@ -519,7 +536,7 @@ pub const MAX_PAGE_SIZE: u64 = 200;
 /// # Errors
 /// 422 for a bad page size, 403 (only the auditor reads the log).
 pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record::Model>, u64, u64, u64)> {
-    ctx.require_own("audit", "read").await?;
+    let scope = ctx.own_scope("audit", "read").await?;
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(50);
     let mut errors = Vec::new();
@@ -533,7 +550,7 @@ pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record:
         return Err(ApiError::validation(errors));
     }
     let paginator = record::Entity::find()
-        .filter(audit_filter(ctx, q))
+        .filter(audit_filter(&scope, q))
         .order_by_desc(record::Column::Seq)
         .paginate(ctx.db, page_size);
     let total = paginator.num_items().await?;
@@ -546,8 +563,8 @@ pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record:
 /// # Errors
 /// 403 (auditor only).
 pub async fn verify_audit(ctx: &Ctx<'_>) -> ApiResult<audit::VerifyReport> {
-    ctx.require_own("audit", "verify").await?;
-    Ok(audit::verify(ctx.db, ctx.who.tenant.id).await?)
+    let scope = ctx.own_scope("audit", "verify").await?;
+    Ok(audit::verify(ctx.db, scope.tenant_id()).await?)
 }
 
 /// Every record matching the filters, oldest first, as CSV (UTF-8 with BOM so spreadsheet
@@ -556,9 +573,9 @@ pub async fn verify_audit(ctx: &Ctx<'_>) -> ApiResult<audit::VerifyReport> {
 /// # Errors
 /// 403 (auditor only).
 pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
-    ctx.require_own("audit", "export").await?;
+    let scope = ctx.own_scope("audit", "export").await?;
     let rows =
-        record::Entity::find().filter(audit_filter(ctx, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
+        record::Entity::find().filter(audit_filter(&scope, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
         let mut w = csv::Writer::from_writer(&mut out);
@@ -608,9 +625,9 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
 /// # Errors
 /// 403.
 pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
-    ctx.require_own("api_key", "read").await?;
+    let scope = ctx.own_scope("api_key", "read").await?;
     Ok(api_key::Entity::find()
-        .filter(api_key::Column::TenantId.eq(ctx.who.tenant.id))
+        .filter(scope.condition(api_key::Column::TenantId))
         .order_by_desc(api_key::Column::CreatedAt)
         .all(ctx.db)
         .await?)
@@ -621,7 +638,7 @@ pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
 /// # Errors
 /// 422 for a bad name, role or lifetime; 403.
 pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResult<(api_key::Model, String)> {
-    ctx.require_own("api_key", "create").await?;
+    let scope = ctx.own_scope("api_key", "create").await?;
     let mut errors = Vec::new();
     check_name("name", &req.name, &mut errors);
     if !KEY_ROLES.contains(&req.role.as_str()) {
@@ -640,7 +657,7 @@ pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResu
     let txn = ctx.db.begin().await?;
     let key = api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(ctx.who.tenant.id),
+        tenant_id: Set(scope.tenant_id()),
         name: Set(req.name.trim().to_owned()),
         role: Set(req.role.clone()),
         prefix: Set(secret.chars().take(9).collect()),
@@ -685,9 +702,9 @@ pub async fn revoke_api_key(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<api_key::Model
 /// # Errors
 /// 403.
 pub async fn list_custom_roles(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant_role::Model>> {
-    ctx.require_own("role_assignment", "read").await?;
+    let scope = ctx.own_scope("role_assignment", "read").await?;
     Ok(tenant_role::Entity::find()
-        .filter(tenant_role::Column::TenantId.eq(ctx.who.tenant.id))
+        .filter(scope.condition(tenant_role::Column::TenantId))
         .order_by_asc(tenant_role::Column::Name)
         .all(ctx.db)
         .await?)
@@ -698,7 +715,7 @@ pub async fn list_custom_roles(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant_role::Mode
 /// # Errors
 /// 422 naming every bad field, 409 for a taken name, 403.
 pub async fn create_custom_role(ctx: &Ctx<'_>, req: &CreateRoleRequest) -> ApiResult<tenant_role::Model> {
-    ctx.require_own("role", "create").await?;
+    let scope = ctx.own_scope("role", "create").await?;
     let name = req.name.trim().to_lowercase();
     let mut errors = Vec::new();
     let well_formed = (3..=64).contains(&name.len())
@@ -727,7 +744,7 @@ pub async fn create_custom_role(ctx: &Ctx<'_>, req: &CreateRoleRequest) -> ApiRe
     }
     let txn = ctx.db.begin().await?;
     let taken = tenant_role::Entity::find()
-        .filter(tenant_role::Column::TenantId.eq(ctx.who.tenant.id))
+        .filter(scope.condition(tenant_role::Column::TenantId))
         .filter(tenant_role::Column::Name.eq(name.clone()))
         .count(&txn)
         .await?;
@@ -739,7 +756,7 @@ pub async fn create_custom_role(ctx: &Ctx<'_>, req: &CreateRoleRequest) -> ApiRe
     parents.dedup();
     let role = tenant_role::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(ctx.who.tenant.id),
+        tenant_id: Set(scope.tenant_id()),
         name: Set(name),
         label: Set(req.label.trim().to_owned()),
         inherits: Set(parents.join(",")),

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, FixedOffset, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use suyuan_tenancy::entity::tenant;
-use suyuan_tenancy::{DivisionCode, TenantLevel};
+use suyuan_tenancy::{DivisionCode, Reach, TenantLevel, TenantScope};
 
 use super::dto::{Activity, Chart, DashboardResponse, Figure, MapPoint, RegionMap, RegionValue, Series};
 use crate::audit::entity::record;
@@ -78,23 +78,22 @@ fn level_label(level: &str) -> &'static str {
 }
 
 /// Per day (China time) and action, the audit records of the caller's subtree since `since`.
-async fn activity_counts(ctx: &Ctx<'_>, since: chrono::DateTime<Utc>) -> ApiResult<Vec<(String, String, i64)>> {
+async fn activity_counts(
+    ctx: &Ctx<'_>,
+    scope: &TenantScope,
+    since: chrono::DateTime<Utc>,
+) -> ApiResult<Vec<(String, String, i64)>> {
     let day = match ctx.db.get_database_backend() {
         DbBackend::Postgres => Expr::cust("to_char(occurred_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"),
         _ => Expr::cust("substr(datetime(occurred_at, '+8 hours'), 1, 10)"),
     };
-    let subtree = Query::select()
-        .column(tenant::Column::Id)
-        .from(tenant::Entity)
-        .and_where(tenant::Column::Path.starts_with(&ctx.who.tenant.path))
-        .to_owned();
     Ok(record::Entity::find()
         .select_only()
         .column_as(day.clone(), "day")
         .column(record::Column::Action)
         .column_as(Expr::cust("COUNT(*)"), "n")
         .filter(record::Column::OccurredAt.gte(since))
-        .filter(record::Column::TenantId.in_subquery(subtree))
+        .filter(scope.condition(record::Column::TenantId))
         .group_by(day)
         .group_by(record::Column::Action)
         .into_tuple::<(String, String, i64)>()
@@ -112,8 +111,13 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
     let mut charts = Vec::new();
     let rollup = allowed(ctx, "rollup", "read");
 
+    // Counts of the tenants below are roll-ups: a role that reads them for the tenants below
+    // gets the subtree, any other only its own tenant.
+    let subtree_allowed = ctx.authz.allows(ctx.who, suyuan_policies::Scope::Descendant, "tenant", "read")
+        || ctx.authz.allows(ctx.who, suyuan_policies::Scope::Descendant, "rollup", "read");
+    let subtree_scope = TenantScope::new(me, if subtree_allowed { Reach::Subtree } else { Reach::Own });
     let subtree: Vec<tenant::Model> = if allowed(ctx, "tenant", "read") || rollup {
-        tenant::Entity::find().filter(tenant::Column::Path.starts_with(&me.path)).all(ctx.db).await?
+        tenant::Entity::find().filter(subtree_scope.tenants()).all(ctx.db).await?
     } else {
         Vec::new()
     };
@@ -141,7 +145,8 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
         });
     }
     if allowed(ctx, "user", "read") {
-        let users = user::Entity::find().filter(user::Column::TenantId.eq(me.id)).all(ctx.db).await?;
+        let own = TenantScope::new(me, Reach::Own);
+        let users = user::Entity::find().filter(own.condition(user::Column::TenantId)).all(ctx.db).await?;
         let disabled = users.iter().filter(|u| u.status != "active").count();
         figures.push(Figure {
             key: "users".into(),
@@ -154,7 +159,7 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
     if allowed(ctx, "api_key", "read") {
         let now = Utc::now();
         let keys = api_key::Entity::find()
-            .filter(api_key::Column::TenantId.eq(me.id))
+            .filter(TenantScope::new(me, Reach::Own).condition(api_key::Column::TenantId))
             .filter(api_key::Column::RevokedAt.is_null())
             .all(ctx.db)
             .await?;
@@ -187,7 +192,7 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
             .and_hms_opt(0, 0, 0)
             .and_then(|d| d.and_local_timezone(cst()).single())
             .map_or_else(|| Utc::now() - Duration::days(ACTIVITY_DAYS), |d| d.with_timezone(&Utc));
-        let rows = activity_counts(ctx, since).await?;
+        let rows = activity_counts(ctx, &subtree_scope, since).await?;
         let days: Vec<String> =
             (0..ACTIVITY_DAYS).map(|i| (first + Duration::days(i)).format("%Y-%m-%d").to_string()).collect();
         let mut ok = vec![0.0; days.len()];
@@ -280,7 +285,7 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
 
     let recent = match ctx.who.user_id {
         Some(uid) => record::Entity::find()
-            .filter(record::Column::TenantId.eq(me.id))
+            .filter(TenantScope::new(me, Reach::Own).condition(record::Column::TenantId))
             .filter(record::Column::ActorUserId.eq(uid))
             .order_by_desc(record::Column::Seq)
             .limit(8)
@@ -305,7 +310,7 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
 /// # Errors
 /// 422 for a malformed code; 403 for a region outside the caller's or without `rollup:read`.
 pub async fn region_map(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<RegionMap> {
-    ctx.require_own("rollup", "read").await?;
+    let scope = ctx.read_scope("rollup", "read").await?;
     let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     let region = match region.map(str::trim).filter(|s| !s.is_empty()) {
         Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", "format", e.to_string()))?,
@@ -315,8 +320,7 @@ pub async fn region_map(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<Region
         let refused = ApiError::forbidden(format!("无权查看本单位辖区以外的地区（{region}）"));
         return Err(ctx.deny(&ctx.who.tenant, "rollup", "read", refused).await?);
     }
-    let tenants =
-        tenant::Entity::find().filter(tenant::Column::Path.starts_with(&ctx.who.tenant.path)).all(ctx.db).await?;
+    let tenants = tenant::Entity::find().filter(scope.tenants()).all(ctx.db).await?;
     let mut values: BTreeMap<String, (Option<String>, f64)> = BTreeMap::new();
     for t in &tenants {
         let Ok(code) = DivisionCode::parse(&t.code) else { continue };
