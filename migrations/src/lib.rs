@@ -18,6 +18,7 @@ mod m20261127_000009_add_tenant_profile;
 mod m20261127_000010_create_invitations;
 mod m20261127_000011_add_tenant_location;
 mod m20261127_000012_add_audit_anchor;
+mod m20261127_000013_add_sso_link;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_create_invitations::Migration),
             Box::new(m20261127_000011_add_tenant_location::Migration),
             Box::new(m20261127_000012_add_audit_anchor::Migration),
+            Box::new(m20261127_000013_add_sso_link::Migration),
         ]
     }
 }

@@ -149,3 +149,48 @@ async fn sso_settings_are_checked_and_only_for_the_security_administrator() {
     let res = TestApp::new_client().get(app.url("/api/v1/auth/sso/100000/login")).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_local_account_links_its_sso_identity_and_then_signs_in_through_it() {
+    let app = spawn_app().await;
+    // Without just-in-time accounts only linked (or provisioned) accounts may use SSO.
+    let (sd, provider) = shandong_with_sso(&app, false).await;
+    app.user_with_roles(&sd.admin, "wangwu", &["viewer"]).await;
+    let browser = new_browser();
+    let res = browser
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "wangwu", "password": suyuan_tests::CHANGED_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let callback_prefix = app.url("/api/v1/auth/sso/callback");
+
+    // A link finished in a browser without the account's session is refused: nobody can make
+    // another person's provider identity land in their account.
+    let res = browser.post(app.url("/api/v1/auth/sso/link")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let url = res.json::<serde_json::Value>().await.unwrap()["authorization_url"].as_str().unwrap().to_owned();
+    let callback = provider.sign_in(&browser, &url, "wangwu_idp", &callback_prefix).await;
+    let res = new_browser().get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.audit_rows("user.link_sso").await, 0);
+
+    // In the account's own browser the link is made.
+    let res = browser.post(app.url("/api/v1/auth/sso/link")).send().await.unwrap();
+    let url = res.json::<serde_json::Value>().await.unwrap()["authorization_url"].as_str().unwrap().to_owned();
+    let callback = provider.sign_in(&browser, &url, "wangwu_idp", &callback_prefix).await;
+    let res = browser.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 302, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(res.headers()["location"], "/console/password");
+    assert_eq!(app.audit_rows("user.link_sso").await, 1);
+
+    // Now single sign-on reaches the same local account.
+    let other = new_browser();
+    let callback = through_provider(&app, &provider, &other, "wangwu_idp").await;
+    let res = other.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let me: serde_json::Value = other.get(app.url("/api/v1/auth/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["user"]["username"], "wangwu");
+    assert_eq!(me["roles"], json!(["viewer"]), "roles follow the provider's groups at every SSO login");
+}

@@ -174,15 +174,55 @@ struct PasswordPage {
     page: super::page::Layout,
     forced: bool,
     errors: FormErrors,
+    sso: SsoLink,
+}
+
+/// The account's single sign-on link, as the password page shows it.
+#[derive(Default)]
+struct SsoLink {
+    /// The home tenant offers SSO.
+    available: bool,
+    /// The account is linked.
+    linked: bool,
+}
+
+async fn sso_link_state(u: &PageUser) -> Result<SsoLink, PageError> {
+    use sea_orm::EntityTrait as _;
+    let cfg = crate::modules::identity::entity::tenant_sso::Entity::find_by_id(u.session.user.tenant_id)
+        .one(&u.state.db)
+        .await?;
+    Ok(SsoLink { available: cfg.is_some_and(|c| c.enabled), linked: u.session.user.sso_subject.is_some() })
 }
 
 /// `GET /console/password`.
-pub async fn password_form(user: PasswordPageUser) -> HttpResponse {
+pub async fn password_form(user: PasswordPageUser) -> PageResult {
     let u = user.0;
     let forced = u.session.user.must_change_password;
+    let sso = sso_link_state(&u).await?;
     let page =
-        PasswordPage { page: u.layout("修改密码").crumb("修改密码", None), forced, errors: FormErrors::none() };
-    u.render(StatusCode::OK, &page)
+        PasswordPage {
+            page: u.layout("修改密码").crumb("修改密码", None), forced, errors: FormErrors::none(), sso
+        };
+    Ok(u.render(StatusCode::OK, &page))
+}
+
+/// `POST /console/sso-link`: on to the tenant's provider to link this account.
+pub async fn sso_link(user: PageUser, form: web::Form<CsrfForm>) -> PageResult {
+    use sea_orm::EntityTrait as _;
+    user.check_csrf(Some(&form.csrf))?;
+    let home = suyuan_tenancy::entity::tenant::Entity::find_by_id(user.session.user.tenant_id)
+        .one(&user.state.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("单位不存在"))?;
+    let url = crate::modules::identity::sso::start(
+        &user.state.db,
+        &home.code,
+        &user.base_url,
+        Some("/console/password"),
+        Some(user.session.user.id),
+    )
+    .await?;
+    Ok(redirect(&url))
 }
 
 /// The password form.
@@ -220,10 +260,12 @@ pub async fn password_submit(user: PasswordPageUser, form: web::Form<PasswordFor
         Ok(()) => Ok(redirect_with("/console", "ok", "密码已修改")),
         Err(e) if e.http_status().as_u16() < 500 && e.http_status().as_u16() != 401 => {
             let status = e.http_status();
+            let sso = sso_link_state(&u).await?;
             let page = PasswordPage {
                 page: u.layout("修改密码").crumb("修改密码", None),
                 forced,
                 errors: FormErrors::from_api(&e),
+                sso,
             };
             Ok(u.render(status, &page))
         }

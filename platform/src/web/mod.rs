@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/", web::get().to(console::dashboard_slash))
         .route("/console/password", web::get().to(auth_pages::password_form))
         .route("/console/password", web::post().to(auth_pages::password_submit))
+        .route("/console/sso-link", web::post().to(auth_pages::sso_link))
         .route("/console/tenant-switch", web::post().to(auth_pages::switch_tenant))
         .route("/console/tenants", web::get().to(admin_pages::tenants))
         .route("/console/tenants", web::post().to(admin_pages::create_tenant))

@@ -235,6 +235,8 @@ pub mod sso_login {
         pub return_to: String,
         /// Started.
         pub created_at: DateTimeUtc,
+        /// Set when the flow links the identity to this signed-in account instead of signing in.
+        pub link_user_id: Option<Uuid>,
     }
 
     /// No relations are navigated through the ORM yet.

@@ -12,6 +12,7 @@ use super::service;
 use crate::audit::ClientInfo;
 use crate::error::{ApiResult, BodyErrors, Problem};
 use crate::state::AppState;
+use sea_orm::EntityTrait as _;
 
 pub(crate) fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
     Cookie::build(SESSION_COOKIE, value)
@@ -135,7 +136,7 @@ pub async fn sso_login(
     q: web::Query<super::sso::SsoLoginQuery>,
 ) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
-    let url = super::sso::start(&state.db, &code, &base, q.return_to.as_deref()).await?;
+    let url = super::sso::start(&state.db, &code, &base, q.return_to.as_deref(), None).await?;
     Ok(HttpResponse::Found().insert_header(("Location", url)).finish())
 }
 
@@ -160,13 +161,25 @@ pub async fn sso_callback(
 ) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
     let client = ClientInfo::from_request(&req);
-    let (token, return_to) =
-        super::sso::finish(&state.db, &state.sessions, &state.settings, &base, &q, &client).await?;
-    let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
-    Ok(HttpResponse::Found()
-        .cookie(session_cookie(&req, token, max_age))
-        .insert_header(("Location", return_to))
-        .finish())
+    // The account signed in in this browser, if any: a link must be finished by it.
+    let signed_in = match req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()).filter(|t| !t.is_empty()) {
+        Some(token) => {
+            service::authenticate(&state.db, &state.sessions, &state.settings, &token).await.ok().map(|a| a.user.id)
+        }
+        None => None,
+    };
+    match super::sso::finish(&state.db, &state.sessions, &state.settings, &base, &q, &client, signed_in).await? {
+        super::sso::Finished::SignedIn { token, return_to } => {
+            let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
+            Ok(HttpResponse::Found()
+                .cookie(session_cookie(&req, token, max_age))
+                .insert_header(("Location", return_to))
+                .finish())
+        }
+        super::sso::Finished::Linked { return_to } => {
+            Ok(HttpResponse::Found().insert_header(("Location", return_to)).finish())
+        }
+    }
 }
 
 /// Accept an invitation: the invited administrator sets the first password with the one-time
@@ -246,4 +259,42 @@ pub async fn switch_tenant(
     )
     .await?;
     Ok(web::Json(me))
+}
+
+/// Link the signed-in account to the tenant's single sign-on identity: answers the
+/// provider's authorization URL to send the browser to; the callback then links instead of
+/// signing in (it must arrive with this same session).
+#[utoipa::path(
+    tag = "身份 identity",
+    operation_id = "startSsoLink",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "转到身份提供方的地址 / where to send the browser", body = SsoLinkResponse),
+        (status = 401, description = "未登录 / not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "本单位未启用单点登录 / no SSO for the tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "身份提供方不可用 / provider unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/auth/sso/link")]
+pub async fn start_sso_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: SessionUser,
+) -> ApiResult<web::Json<SsoLinkResponse>> {
+    let base = super::sso::base_url(&state.settings, &req);
+    let home = user.0.user.tenant_id;
+    let tenant = suyuan_tenancy::entity::tenant::Entity::find_by_id(home)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("单位不存在"))?;
+    let url =
+        super::sso::start(&state.db, &tenant.code, &base, Some("/console/password"), Some(user.0.user.id)).await?;
+    Ok(web::Json(SsoLinkResponse { authorization_url: url }))
+}
+
+/// Where to send the browser to link an account.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SsoLinkResponse {
+    /// The identity provider's authorization URL.
+    pub authorization_url: String,
 }

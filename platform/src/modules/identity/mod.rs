@@ -28,5 +28,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::sso_callback)
         .service(handlers::accept_invitation)
         .service(handlers::list_my_tenants)
-        .service(handlers::switch_tenant);
+        .service(handlers::switch_tenant)
+        .service(handlers::start_sso_link);
 }

@@ -242,6 +242,7 @@ pub async fn start(
     tenant_code: &str,
     base: &str,
     return_to: Option<&str>,
+    link_user: Option<uuid::Uuid>,
 ) -> ApiResult<String> {
     let tenant = tenant::Entity::find()
         .filter(tenant::Column::Code.eq(tenant_code))
@@ -275,6 +276,7 @@ pub async fn start(
         pkce_verifier: Set(verifier.secret().clone()),
         return_to: Set(return_to),
         created_at: Set(Utc::now()),
+        link_user_id: Set(link_user),
     }
     .insert(db)
     .await?;
@@ -329,7 +331,8 @@ pub async fn finish(
     base: &str,
     q: &SsoCallbackQuery,
     client_info: &ClientInfo,
-) -> ApiResult<(String, String)> {
+    signed_in: Option<uuid::Uuid>,
+) -> ApiResult<Finished> {
     let state = q.state.clone().unwrap_or_default();
     // One use only: the row is removed whatever happens next.
     let pending = sso_login::Entity::find_by_id(state.clone()).one(db).await?;
@@ -377,6 +380,11 @@ pub async fn finish(
 
     let txn = db.begin().await?;
     let found = user::Entity::find().filter(user::Column::SsoSubject.eq(subject.clone())).one(&txn).await?;
+    if let Some(link_user) = pending.link_user_id {
+        return link(txn, &tenant, link_user, signed_in, found.as_ref(), &subject, &cfg.issuer, client_info)
+            .await
+            .map(|()| Finished::Linked { return_to: pending.return_to.clone() });
+    }
     let account = match found {
         Some(u) => u,
         None if cfg.jit_provisioning => {
@@ -432,7 +440,71 @@ pub async fn finish(
     entry.action = "login.sso";
     audit::record(&txn, entry).await?;
     txn.commit().await?;
-    Ok((cookie, pending.return_to))
+    Ok(Finished::SignedIn { token: cookie, return_to: pending.return_to })
+}
+
+/// How a callback ended.
+#[derive(Debug)]
+pub enum Finished {
+    /// A session was opened: set this cookie token and go on.
+    SignedIn {
+        /// Session cookie token.
+        token: String,
+        /// Where to go.
+        return_to: String,
+    },
+    /// The provider's identity was linked to the signed-in account; no new session.
+    Linked {
+        /// Where to go.
+        return_to: String,
+    },
+}
+
+/// Links the provider's identity to the local account that started the link. The callback
+/// must come with that account's own session (so nobody can make another person's provider
+/// identity land in their account), and the identity may belong to no other account.
+#[allow(clippy::too_many_arguments)]
+async fn link(
+    txn: sea_orm::DatabaseTransaction,
+    tenant: &tenant::Model,
+    link_user: uuid::Uuid,
+    signed_in: Option<uuid::Uuid>,
+    holder: Option<&user::Model>,
+    subject: &str,
+    issuer: &str,
+    client_info: &ClientInfo,
+) -> ApiResult<()> {
+    if signed_in != Some(link_user) {
+        return Err(sso_failed("关联统一身份认证须在发起关联的登录状态下完成，请重新登录后再试"));
+    }
+    let account = user::Entity::find_by_id(link_user)
+        .one(&txn)
+        .await?
+        .filter(|u| u.tenant_id == tenant.id && u.status == "active")
+        .ok_or_else(|| ApiError::forbidden("该账号不属于此单位或已停用"))?;
+    if let Some(other) = holder.filter(|h| h.id != account.id) {
+        return Err(ApiError::conflict(format!("该统一身份已关联账号 {}，不能重复关联", other.username)));
+    }
+    let mut am = account.clone().into_active_model();
+    am.sso_subject = Set(Some(subject.to_owned()));
+    am.updated_at = Set(Utc::now());
+    am.update(&txn).await?;
+    audit::record(
+        &txn,
+        audit::Entry {
+            tenant_id: tenant.id,
+            actor: audit::Actor { user_id: Some(account.id), name: account.username.clone() },
+            action: "user.link_sso",
+            object_type: "user",
+            object_id: account.id.to_string(),
+            success: true,
+            client: client_info,
+            detail: serde_json::json!({"issuer": issuer}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]
