@@ -61,7 +61,9 @@ impl Application {
         let settings = Arc::new(settings);
         let sessions = crate::modules::identity::sessions::SessionStore::new(redis.clone());
         let trusted_proxies = Arc::new(settings.trusted_proxy_nets()?);
-        let state = AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions, trusted_proxies };
+        let mailer = crate::mail::Mailer::from_settings(&settings)?;
+        let state =
+            AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions, trusted_proxies, mailer };
         start_jobs(&state);
         let server = server(state.clone(), listener)?;
         Ok(Self { addr, server, state, bootstrapped })

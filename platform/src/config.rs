@@ -31,6 +31,8 @@ pub const KEYS: &[&str] = &[
     "policy_reload_secs",
     "trusted_proxies",
     "audit_retention_days",
+    "smtp_url",
+    "mail_from",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -87,6 +89,11 @@ pub struct Settings {
     pub trusted_proxies: String,
     /// Audit records older than this many days are purged daily (at least 180).
     pub audit_retention_days: u32,
+    /// The SMTP server for e-mail (`smtp://host:25`, `smtps://user:pass@host:465`); without
+    /// it no e-mail is sent and links are shown to pass on by hand.
+    pub smtp_url: Option<String>,
+    /// The sender of e-mail, `名称 <address>`.
+    pub mail_from: String,
 }
 
 impl Default for Settings {
@@ -110,6 +117,8 @@ impl Default for Settings {
             policy_reload_secs: 5,
             trusted_proxies: String::new(),
             audit_retention_days: 365,
+            smtp_url: None,
+            mail_from: "重要产品追溯管理平台 <noreply@localhost>".to_owned(),
         }
     }
 }
@@ -209,6 +218,15 @@ impl Settings {
             url::Url::parse(public).map_err(|e| ConfigError::new("public_url", format!("not a URL ({e})")))?;
         }
         self.trusted_proxy_nets()?;
+        if let Some(smtp) = &self.smtp_url {
+            let url = url::Url::parse(smtp).map_err(|e| ConfigError::new("smtp_url", format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "smtp" | "smtps") {
+                return Err(ConfigError::new("smtp_url", "scheme must be smtp:// or smtps://"));
+            }
+        }
+        if !self.mail_from.contains('@') {
+            return Err(ConfigError::new("mail_from", "must be an e-mail address, e.g. 平台 <noreply@example.gov.cn>"));
+        }
         if self.audit_retention_days < MIN_AUDIT_RETENTION_DAYS {
             return Err(ConfigError::new(
                 "audit_retention_days",

@@ -30,4 +30,6 @@ pub struct AppState {
     pub sessions: SessionStore,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Outgoing e-mail, when `smtp_url` is set.
+    pub mailer: Option<crate::mail::Mailer>,
 }

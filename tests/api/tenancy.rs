@@ -193,3 +193,71 @@ async fn a_tenant_sets_its_contact_modules_and_federation_parent() {
         sd.admin.get(app.url(&format!("/api/v1/tenants/{}", sd.tenant_id))).send().await.unwrap().json().await.unwrap();
     assert_eq!(unchanged["modules"], json!(["monitoring", "public"]), "nothing partly written");
 }
+
+/// The body of a base64-encoded message, decoded.
+fn body_of(raw: &str) -> String {
+    use base64::Engine as _;
+    let body = raw.replace("\r\n", "\n");
+    let body = body.split_once("\n\n").map(|(_, b)| b).unwrap_or_default();
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(compact).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_invitation_is_e_mailed_when_an_smtp_server_is_configured() {
+    let sink = suyuan_tests::smtp::SmtpSink::start().await;
+    let url = sink.url.clone();
+    let app = TestApp::builder().with_settings(move |s| s.smtp_url = Some(url)).spawn().await;
+    let national = app.national_admin().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370000", "name": "山东省", "admin_username": "sd_admin",
+                      "admin_display_name": "山东省管理员", "admin_email": "sd.admin@sd.gov.cn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["admin"]["email_sent_to"], "sd.admin@sd.gov.cn");
+    assert_eq!(body["tenant"]["contact_email"], "sd.admin@sd.gov.cn", "it becomes the tenant's contact");
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("sd.admin@sd.gov.cn"), "addressed to the administrator");
+    let text = body_of(&mails[0]);
+    let link = body["admin"]["invitation_url"].as_str().unwrap();
+    assert!(text.contains(link), "the mail carries the link: {text}");
+    assert!(text.contains("sd_admin") && text.contains("山东省"));
+
+    // A bad address is refused with the field named, and nothing is written.
+    let before = app.write_counts().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "320000", "name": "江苏省", "admin_username": "js_admin",
+                      "admin_display_name": "江苏省管理员", "admin_email": "not-an-address"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "admin_email");
+    assert_eq!(app.write_counts().await, before);
+}
+
+#[tokio::test]
+async fn an_unreachable_mail_server_does_not_stop_onboarding() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::builder()
+        .with_settings(move |s| s.smtp_url = Some(format!("smtp://127.0.0.1:{closed}")))
+        .spawn()
+        .await;
+    let national = app.national_admin().await;
+    let res = national
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"code": "370000", "name": "山东省", "admin_username": "sd_admin",
+                      "admin_display_name": "山东省管理员", "admin_email": "sd.admin@sd.gov.cn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "the tenant is created; the link is passed on by hand");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["admin"]["email_sent_to"].is_null());
+    assert!(body["admin"]["invitation_url"].as_str().unwrap().contains("/invite/"));
+}

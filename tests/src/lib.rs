@@ -11,6 +11,7 @@
 
 pub mod browser;
 pub mod oidc;
+pub mod smtp;
 
 use std::sync::OnceLock;
 

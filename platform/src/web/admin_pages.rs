@@ -90,6 +90,8 @@ pub struct CreateTenantForm {
     admin_username: String,
     #[serde(default)]
     admin_display_name: String,
+    #[serde(default)]
+    admin_email: String,
 }
 
 /// Query of list pages.
@@ -158,6 +160,7 @@ struct TenantCreatedPage {
     username: String,
     link: String,
     expires: String,
+    emailed: Option<String>,
 }
 
 /// `POST /console/tenants`: onboard an agency; shows the invitation link once.
@@ -169,17 +172,23 @@ pub async fn create_tenant(user: PageUser, form: web::Form<CreateTenantForm>) ->
         name: form.name.clone(),
         admin_username: form.admin_username.clone(),
         admin_display_name: form.admin_display_name.clone(),
+        admin_email: opt(&form.admin_email),
     };
     match service::create_tenant(&user.ctx(), &req).await {
         Ok((t, token, expires_at)) => {
             let base = user.base_url.clone();
+            let username = form.admin_username.trim().to_lowercase();
+            let link = format!("{base}/invite/{token}");
+            let emailed =
+                crate::modules::admin::handlers::send_invitation(&user.state, &t, &username, &link, expires_at).await;
             let page = TenantCreatedPage {
                 page: user.layout("单位已创建").crumb("单位管理", Some("/console/tenants")).crumb("单位已创建", None),
                 name: t.name,
                 code: t.code,
-                username: form.admin_username.trim().to_lowercase(),
-                link: format!("{base}/invite/{token}"),
+                username,
+                link,
                 expires: super::when(&expires_at),
+                emailed,
             };
             Ok(user.render(StatusCode::CREATED, &page))
         }

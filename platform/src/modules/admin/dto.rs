@@ -119,6 +119,11 @@ pub struct CreateTenantRequest {
     /// Display name of the first administrator.
     #[schema(example = "山东省平台管理员")]
     pub admin_display_name: String,
+    /// The first administrator's e-mail: the invitation is sent there when the platform has
+    /// an SMTP server (`smtp_url`); it also becomes the tenant's contact e-mail.
+    #[serde(default)]
+    #[schema(example = "admin@sd.gov.cn")]
+    pub admin_email: Option<String>,
 }
 
 /// The invitation of a new tenant's first administrator.
@@ -133,6 +138,9 @@ pub struct Invitation {
     pub token: String,
     /// The link works until then.
     pub expires_at: DateTime<Utc>,
+    /// Where the invitation was e-mailed; `null` when no e-mail was given, no SMTP server is
+    /// configured, or sending failed (then pass the link on by hand).
+    pub email_sent_to: Option<String>,
 }
 
 /// The new tenant and the invitation of its first administrator.

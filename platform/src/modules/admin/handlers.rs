@@ -80,12 +80,10 @@ pub async fn list_tenants(caller: Caller) -> ApiResult<web::Json<Vec<TenantRespo
 #[post("/api/v1/tenants")]
 pub async fn create_tenant(caller: Caller, body: web::Json<CreateTenantRequest>) -> ApiResult<HttpResponse> {
     let (t, token, expires_at) = service::create_tenant(&caller.ctx(), &body).await?;
-    let admin = Invitation {
-        username: body.admin_username.trim().to_lowercase(),
-        invitation_url: format!("{}/invite/{token}", caller.base_url),
-        token,
-        expires_at,
-    };
+    let username = body.admin_username.trim().to_lowercase();
+    let invitation_url = format!("{}/invite/{token}", caller.base_url);
+    let email_sent_to = send_invitation(&caller.state, &t, &username, &invitation_url, expires_at).await;
+    let admin = Invitation { username, invitation_url, token, expires_at, email_sent_to };
     Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
 }
 
@@ -437,4 +435,30 @@ pub async fn set_role_grant(
 ) -> ApiResult<web::Json<RoleGrantResponse>> {
     let (u, home, roles) = service::set_role_grant(&caller.ctx(), &username, &body.roles).await?;
     Ok(web::Json(RoleGrantResponse::new(u, &home, roles)))
+}
+
+/// E-mails a new tenant's first administrator the invitation (to the tenant's contact e-mail,
+/// set from `admin_email`), when an SMTP server is configured. Returns where it went; a
+/// failure is logged and the link is passed on by hand.
+pub(crate) async fn send_invitation(
+    state: &AppState,
+    t: &suyuan_tenancy::entity::tenant::Model,
+    username: &str,
+    link: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let (Some(mailer), Some(to)) = (&state.mailer, &t.contact_email) else {
+        return None;
+    };
+    let text = crate::mail::invitation_text(&t.name, username, link, &crate::web::when(&expires_at));
+    match mailer.send(to, &format!("【重要产品追溯管理平台】{}管理员邀请", t.name), text).await {
+        Ok(()) => {
+            tracing::info!(tenant = %t.code, "invitation e-mailed");
+            Some(to.clone())
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %t.code, error = %format!("{e:#}"), "the invitation could not be e-mailed");
+            None
+        }
+    }
 }

@@ -200,6 +200,12 @@ pub async fn create_tenant(
     let admin_username = req.admin_username.trim().to_lowercase();
     check_username("admin_username", &admin_username, &mut errors);
     check_name("admin_display_name", &req.admin_display_name, &mut errors);
+    let admin_email = optional_text("admin_email", req.admin_email.as_ref(), 255, &mut errors);
+    if let Some(e) = &admin_email
+        && !e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+    {
+        errors.push(FieldError::new("admin_email", "format", "电子邮箱格式不正确"));
+    }
     let (Some(code), true) = (code, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
@@ -221,6 +227,7 @@ pub async fn create_tenant(
         status: Set("active".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        contact_email: Set(admin_email),
         ..Default::default()
     }
     .insert(&txn)
