@@ -5,7 +5,8 @@ use serde_json::json;
 use suyuan_tests::spawn_app;
 
 /// Routes that are public by design.
-const PUBLIC: &[&str] = &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback", "acceptInvitation"];
+const PUBLIC: &[&str] =
+    &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback", "acceptInvitation", "applyForTenant"];
 
 /// Every operation of the document: (method, path, operationId).
 fn operations() -> Vec<(String, String, String)> {
@@ -32,6 +33,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "createRole" => json!({"name": "intruder_role", "label": "x", "inherits": ["viewer"]}),
         "setTenantProfile" => json!({"modules": []}),
         "setRoleGrant" => json!({"roles": ["viewer"]}),
+        "rejectTenantApplication" => json!({"reason": "x"}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -70,6 +72,17 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_role = sd_role["id"].as_str().unwrap().to_owned();
+    let application: serde_json::Value = suyuan_tests::TestApp::new_client()
+        .post(app.url("/api/v1/tenant-applications"))
+        .json(&json!({"code": "370200", "name": "青岛市", "contact_name": "王", "contact_phone": "0532-1",
+                      "contact_email": "qd@qd.gov.cn", "admin_username": "qd_admin", "admin_display_name": "青岛"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let application = application["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -89,7 +102,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/api-keys/{id}", &format!("/api-keys/{sd_key}"))
                 .replace("/roles/{id}", &format!("/roles/{sd_role}"))
                 .replace("/policies/{id}", "/policies/1")
-                .replace("/role-grants/{username}", "/role-grants/sd_operator"),
+                .replace("/role-grants/{username}", "/role-grants/sd_operator")
+                .replace("/tenant-applications/{id}", &format!("/tenant-applications/{application}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -288,6 +288,11 @@ async fn the_public_portal_needs_no_login() {
     let res = b.get(app.url("/t/370102000001")).send().await.unwrap();
     assert_eq!(res.status(), 404, "no trace records exist yet, and the page says so");
     assert!(res.text().await.unwrap().contains("未查询到"));
+    assert_eq!(b.get(app.url("/apply")).send().await.unwrap().status(), 200);
+    let before = app.write_counts().await;
+    let res = b.post(app.url("/apply")).form(&[("code", "370000"), ("name", "山东省")]).send().await.unwrap();
+    assert_eq!(res.status(), 403, "the application form needs its page's token");
+    assert_eq!(app.write_counts().await, before);
     let res = b.get(app.url("/search?code=%3Cscript%3E")).send().await.unwrap();
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("code-error"));

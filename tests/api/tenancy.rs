@@ -261,3 +261,86 @@ async fn an_unreachable_mail_server_does_not_stop_onboarding() {
     assert!(body["admin"]["email_sent_to"].is_null());
     assert!(body["admin"]["invitation_url"].as_str().unwrap().contains("/invite/"));
 }
+
+#[tokio::test]
+async fn an_agency_applies_and_the_tenant_above_approves_or_rejects() {
+    let sink = suyuan_tests::smtp::SmtpSink::start().await;
+    let url = sink.url.clone();
+    let app = TestApp::builder().with_settings(move |s| s.smtp_url = Some(url)).spawn().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let anon = TestApp::new_client();
+    let apply = |body: serde_json::Value| {
+        let anon = anon.clone();
+        let url = app.url("/api/v1/tenant-applications");
+        async move { anon.post(url).json(&body).send().await.unwrap() }
+    };
+    let qingdao = json!({"code": "370200", "name": "青岛市", "contact_name": "王海", "contact_phone": "0532-8888",
+                         "contact_email": "qd.admin@qd.gov.cn", "admin_username": "qd_admin", "admin_display_name": "青岛市管理员"});
+
+    // Every bad field is listed and nothing is written.
+    let before = app.write_counts().await;
+    let res = apply(json!({"code": "37", "name": "", "contact_name": "", "contact_phone": "abc",
+                           "contact_email": "x", "admin_username": "Bad Name", "admin_display_name": "q"}))
+    .await;
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for f in ["code", "name", "contact_name", "contact_phone", "contact_email"] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    let mut guangzhou = qingdao.clone();
+    guangzhou["code"] = json!("440100");
+    let p = problem(apply(guangzhou).await).await;
+    assert_eq!(p["errors"][0]["rule"], "no_parent", "广东省 has not joined: nobody can decide");
+    assert_eq!(app.write_counts().await, before);
+
+    let res = apply(qingdao.clone()).await;
+    assert_eq!(res.status(), 201);
+    let a: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(a["status"], "pending");
+    assert_eq!(a["parent_id"], sd.tenant_id, "山东省 decides for 青岛市");
+    assert_eq!(apply(qingdao.clone()).await.status(), 409, "one pending application per code");
+    let id = a["id"].as_str().unwrap().to_owned();
+
+    // Only the tenant above decides: not a sibling, not the national level.
+    let list: serde_json::Value =
+        js.admin.get(app.url("/api/v1/tenant-applications")).send().await.unwrap().json().await.unwrap();
+    assert!(list.as_array().unwrap().is_empty());
+    for who in [&js.admin, &national] {
+        let res = who.post(app.url(&format!("/api/v1/tenant-applications/{id}/approve"))).send().await.unwrap();
+        assert_eq!(res.status(), 403);
+    }
+    let list: serde_json::Value =
+        sd.admin.get(app.url("/api/v1/tenant-applications?status=pending")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["code"], "370200");
+
+    let res = sd.admin.post(app.url(&format!("/api/v1/tenant-applications/{id}/approve"))).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let created: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(created["tenant"]["code"], "370200");
+    assert_eq!(created["tenant"]["parent_id"], sd.tenant_id);
+    assert_eq!(created["tenant"]["contact_name"], "王海");
+    assert_eq!(created["admin"]["email_sent_to"], "qd.admin@qd.gov.cn", "the invitation goes to the applicant");
+    assert_eq!(sink.messages().len(), 1);
+    let res = sd.admin.post(app.url(&format!("/api/v1/tenant-applications/{id}/approve"))).send().await.unwrap();
+    assert_eq!(res.status(), 409, "decided once");
+
+    // A rejection needs a reason, which the applicant is told.
+    let mut zibo = qingdao.clone();
+    zibo["code"] = json!("370300");
+    zibo["name"] = json!("淄博市");
+    zibo["admin_username"] = json!("zb_admin");
+    let a: serde_json::Value = apply(zibo).await.json().await.unwrap();
+    let reject = app.url(&format!("/api/v1/tenant-applications/{}/reject", a["id"].as_str().unwrap()));
+    let p = problem(sd.admin.post(&reject).json(&json!({"reason": " "})).send().await.unwrap()).await;
+    assert_eq!(p["errors"][0]["field"], "reason");
+    let res = sd.admin.post(&reject).json(&json!({"reason": "请使用单位公务邮箱重新申请"})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["status"], "rejected");
+    assert_eq!(sink.messages().len(), 2, "the applicant is told");
+
+    assert_eq!(app.audit_rows("tenant_application.submit").await, 2);
+    assert_eq!(app.audit_rows("tenant_application.approve").await, 1);
+    assert_eq!(app.audit_rows("tenant_application.reject").await, 1);
+}

@@ -178,6 +178,31 @@ try {
     await other.close();
   }
 
+  // An agency applies on the public page; the national level approves in the console.
+  {
+    const other = await browser.newContext({ locale: "zh-CN" });
+    const p = await other.newPage();
+    await p.goto(`${BASE}/apply`);
+    await p.fill("#f-code", "440000");
+    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('提交申请')")]);
+    check(await p.isVisible("#f-name-error") && await p.isVisible("#f-contact_email-error"), "an incomplete application is refused field by field");
+    await p.fill("#f-name", "广东省");
+    await p.fill("#f-contact_name", "陈明");
+    await p.fill("#f-contact_phone", "020-12345678");
+    await p.fill("#f-contact_email", "gd.admin@gd.gov.cn");
+    await p.fill("#f-admin_username", "gd_admin");
+    await p.fill("#f-admin_display_name", "广东省管理员");
+    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('提交申请')")]);
+    check((await p.textContent("[data-applied]")).includes("全国"), "the application is submitted to the national level");
+    await other.close();
+  }
+  await page.goto(`${BASE}/console/tenants`);
+  const appRow = page.locator("[data-applications] tr", { hasText: "广东省" });
+  await appRow.locator("button:has-text('批准')").click();
+  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  check((await page.textContent("[data-invitation-link]")).includes("/invite/"), "approving creates the tenant and shows its invitation");
+  await page.goto(`${BASE}/console/tenants`);
+
   // Suspend with confirmation.
   const row = page.locator("[data-tenant-tree] li", { hasText: "江苏省" });
   await row.locator("button:has-text('暂停')").click();

@@ -374,6 +374,7 @@ impl TestApp {
             "api_keys",
             "password_history",
             "tenant_roles",
+            "tenant_applications",
         ] {
             let row = self
                 .db

@@ -75,6 +75,7 @@ struct TenantsPage {
     child_hint: String,
     form: CreateTenantForm,
     errors: FormErrors,
+    applications: Vec<crate::modules::admin::applications::entity::Model>,
 }
 
 /// The new-tenant form.
@@ -141,6 +142,11 @@ async fn tenants_page(
         child_hint: child_hint(&user.who.tenant),
         form,
         errors,
+        applications: if user.state.authz.require_own(&user.who, "tenant", "create").is_ok() {
+            crate::modules::admin::applications::list(&user.ctx(), Some("pending")).await?
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -325,6 +331,49 @@ pub async fn tenant_profile(user: PageUser, id: web::Path<String>, form: Pairs) 
 pub struct CsrfOnly {
     #[serde(rename = "_csrf", default)]
     csrf: String,
+}
+
+/// `POST /console/applications/{id}/approve`: creates the tenant; shows the invitation once.
+pub async fn approve_application(user: PageUser, id: web::Path<String>, form: web::Form<CsrfOnly>) -> PageResult {
+    user.check_csrf(Some(&form.csrf))?;
+    let (app, t, token, expires_at) = crate::modules::admin::applications::approve(&user.ctx(), parse_id(&id)?).await?;
+    let link = format!("{}/invite/{token}", user.base_url);
+    let emailed =
+        crate::modules::admin::handlers::send_invitation(&user.state, &t, &app.admin_username, &link, expires_at).await;
+    let page = TenantCreatedPage {
+        page: user.layout("单位已创建").crumb("单位管理", Some("/console/tenants")).crumb("单位已创建", None),
+        name: t.name,
+        code: t.code,
+        username: app.admin_username,
+        link,
+        expires: super::when(&expires_at),
+        emailed,
+    };
+    Ok(user.render(StatusCode::CREATED, &page))
+}
+
+/// The rejection form.
+#[derive(Debug, Deserialize)]
+pub struct RejectForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/applications/{id}/reject`.
+pub async fn reject_application(user: PageUser, id: web::Path<String>, form: web::Form<RejectForm>) -> PageResult {
+    user.check_csrf(Some(&form.csrf))?;
+    match crate::modules::admin::applications::reject(&user.ctx(), parse_id(&id)?, &form.reason).await {
+        Ok(app) => {
+            crate::modules::admin::handlers::notify_rejection(&user.state, &app).await;
+            Ok(redirect_with("/console/tenants", "ok", &format!("已驳回 {} 的入驻申请", app.name)))
+        }
+        Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            Ok(redirect_with("/console/tenants", "error", "驳回时请填写原因"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /console/tenants/{id}/{suspend|activate}`.

@@ -6,7 +6,7 @@
 //! published, never show invented data.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -114,5 +114,106 @@ mod tests {
         );
         assert_eq!(clean_code("abc"), None);
         assert_eq!(clean_code("<script>"), None);
+    }
+}
+
+const APPLY_CSRF_COOKIE: &str = "suyuan_apply_csrf";
+
+/// The application form's values.
+#[derive(Debug, Default, Deserialize)]
+pub struct ApplyForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    contact_name: String,
+    #[serde(default)]
+    contact_phone: String,
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    admin_username: String,
+    #[serde(default)]
+    admin_display_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "public/apply.html")]
+struct ApplyPage {
+    csrf: String,
+    form: ApplyForm,
+    errors: super::page::FormErrors,
+    submitted: Option<String>,
+}
+
+fn apply_page(status: StatusCode, page: &ApplyPage) -> HttpResponse {
+    let mut res = html(status, page);
+    let cookie = actix_web::cookie::Cookie::build(APPLY_CSRF_COOKIE, page.csrf.clone())
+        .path("/apply")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .finish();
+    let _ = res.add_cookie(&cookie);
+    res
+}
+
+fn new_token() -> String {
+    use rand::RngCore as _;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// `GET /apply`: an agency applies to join.
+pub async fn apply_form() -> HttpResponse {
+    let page = ApplyPage {
+        csrf: new_token(),
+        form: ApplyForm::default(),
+        errors: super::page::FormErrors::none(),
+        submitted: None,
+    };
+    apply_page(StatusCode::OK, &page)
+}
+
+/// `POST /apply`.
+pub async fn apply_submit(
+    state: web::Data<crate::state::AppState>,
+    req: HttpRequest,
+    form: web::Form<ApplyForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let cookie = req.cookie(APPLY_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let mut page = ApplyPage { csrf: new_token(), form, errors: super::page::FormErrors::none(), submitted: None };
+    if cookie.is_empty() || !super::page::same_token(&cookie, &page.form.csrf) {
+        page.errors = super::page::FormErrors::from_api(&crate::error::ApiError::forbidden_code(
+            "csrf",
+            "页面已过期，请重新提交",
+        ));
+        return apply_page(StatusCode::FORBIDDEN, &page);
+    }
+    let body = crate::modules::admin::dto::TenantApplicationRequest {
+        code: page.form.code.clone(),
+        name: page.form.name.clone(),
+        contact_name: page.form.contact_name.clone(),
+        contact_phone: page.form.contact_phone.clone(),
+        contact_email: page.form.contact_email.clone(),
+        admin_username: page.form.admin_username.clone(),
+        admin_display_name: page.form.admin_display_name.clone(),
+    };
+    let client = crate::audit::ClientInfo::from_request(&req);
+    match crate::modules::admin::applications::submit(&state.db, &body, &client).await {
+        Ok((_, parent)) => {
+            page.submitted = Some(parent.name);
+            apply_page(StatusCode::CREATED, &page)
+        }
+        Err(e) if e.http_status().is_client_error() => {
+            let status = e.http_status();
+            page.errors = super::page::FormErrors::from_api(&e);
+            apply_page(status, &page)
+        }
+        Err(e) => super::page::PageError::from(e).error_response(),
     }
 }

@@ -484,3 +484,96 @@ pub struct SetRoleGrantRequest {
     /// Role names (built-in or the tenant's custom roles).
     pub roles: Vec<String>,
 }
+
+/// `POST /api/v1/tenant-applications`: an agency asks to join the platform below the tenant of
+/// the region above it (no account needed).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantApplicationRequest {
+    /// Division code of the agency's region.
+    #[schema(example = "370200")]
+    pub code: String,
+    /// Agency name.
+    #[schema(example = "青岛市")]
+    pub name: String,
+    /// Contact person.
+    pub contact_name: String,
+    /// Contact phone.
+    pub contact_phone: String,
+    /// Contact e-mail; the invitation of the first administrator goes there on approval.
+    pub contact_email: String,
+    /// Login name wanted for the first administrator.
+    pub admin_username: String,
+    /// The first administrator's name.
+    pub admin_display_name: String,
+}
+
+/// An application to join.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantApplicationResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Division code.
+    pub code: String,
+    /// Agency name.
+    pub name: String,
+    /// The tenant that decides.
+    pub parent_id: Uuid,
+    /// Contact person.
+    pub contact_name: String,
+    /// Contact phone.
+    pub contact_phone: String,
+    /// Contact e-mail.
+    pub contact_email: String,
+    /// First administrator's login name.
+    pub admin_username: String,
+    /// First administrator's name.
+    pub admin_display_name: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// Reason of a rejection.
+    pub reason: Option<String>,
+    /// The tenant created on approval.
+    pub tenant_id: Option<Uuid>,
+    /// Submitted.
+    pub created_at: DateTime<Utc>,
+    /// Decided.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::modules::admin::applications::entity::Model> for TenantApplicationResponse {
+    fn from(a: crate::modules::admin::applications::entity::Model) -> Self {
+        Self {
+            id: a.id,
+            code: a.code,
+            name: a.name,
+            parent_id: a.parent_id,
+            contact_name: a.contact_name,
+            contact_phone: a.contact_phone,
+            contact_email: a.contact_email,
+            admin_username: a.admin_username,
+            admin_display_name: a.admin_display_name,
+            status: a.status,
+            reason: a.reason,
+            tenant_id: a.tenant_id,
+            created_at: a.created_at,
+            decided_at: a.decided_at,
+        }
+    }
+}
+
+/// Filter of the applications list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsQuery {
+    /// `pending`, `approved` or `rejected`; all when absent.
+    pub status: Option<String>,
+}
+
+/// `POST /api/v1/tenant-applications/{id}/reject`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectApplicationRequest {
+    /// Why, told to the applicant.
+    pub reason: String,
+}

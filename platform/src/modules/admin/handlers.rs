@@ -462,3 +462,77 @@ pub(crate) async fn send_invitation(
         }
     }
 }
+
+/// An agency applies to join the platform (no account needed): the tenant of the region above
+/// it decides. The first administrator's invitation goes to the contact e-mail on approval.
+#[utoipa::path(tag = "单位 tenants", operation_id = "applyForTenant",
+    request_body = super::dto::TenantApplicationRequest,
+    responses((status = 201, description = "已提交，等待上级单位审核 / submitted", body = super::dto::TenantApplicationResponse), BodyErrors, ConflictError))]
+#[post("/api/v1/tenant-applications")]
+pub async fn apply_for_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<super::dto::TenantApplicationRequest>,
+) -> ApiResult<HttpResponse> {
+    let (app, _) = super::applications::submit(&state.db, &body, &ClientInfo::from_request(&req)).await?;
+    Ok(HttpResponse::Created().json(super::dto::TenantApplicationResponse::from(app)))
+}
+
+/// Applications addressed to the caller's tenant (system administrator).
+#[utoipa::path(tag = "单位 tenants", operation_id = "listTenantApplications", security(("session_cookie" = []), ("api_key" = [])),
+    params(super::dto::ApplicationsQuery),
+    responses((status = 200, description = "入驻申请 / applications", body = Vec<super::dto::TenantApplicationResponse>), GuardErrors, ParamErrors))]
+#[get("/api/v1/tenant-applications")]
+pub async fn list_tenant_applications(
+    caller: Caller,
+    q: web::Query<super::dto::ApplicationsQuery>,
+) -> ApiResult<web::Json<Vec<super::dto::TenantApplicationResponse>>> {
+    let list = super::applications::list(&caller.ctx(), q.status.as_deref()).await?;
+    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Approve an application: the tenant is created with its first administrator, whose
+/// invitation is answered (and e-mailed to the contact when SMTP is configured).
+#[utoipa::path(tag = "单位 tenants", operation_id = "approveTenantApplication", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "申请 id")),
+    responses((status = 201, description = "已批准，单位已创建 / approved, tenant created", body = CreateTenantResponse), GuardErrors, NotFoundError, ConflictError, ParamErrors))]
+#[post("/api/v1/tenant-applications/{id}/approve")]
+pub async fn approve_tenant_application(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let (app, t, token, expires_at) = super::applications::approve(&caller.ctx(), *id).await?;
+    let invitation_url = format!("{}/invite/{token}", caller.base_url);
+    let email_sent_to = send_invitation(&caller.state, &t, &app.admin_username, &invitation_url, expires_at).await;
+    let admin = Invitation { username: app.admin_username, invitation_url, token, expires_at, email_sent_to };
+    Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
+}
+
+/// Reject an application with a reason (told to the applicant by e-mail when SMTP is
+/// configured).
+#[utoipa::path(tag = "单位 tenants", operation_id = "rejectTenantApplication", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "申请 id")),
+    request_body = super::dto::RejectApplicationRequest,
+    responses((status = 200, description = "已驳回 / rejected", body = super::dto::TenantApplicationResponse), BodyErrors, GuardErrors, NotFoundError, ConflictError, ParamErrors))]
+#[post("/api/v1/tenant-applications/{id}/reject")]
+pub async fn reject_tenant_application(
+    caller: Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<super::dto::RejectApplicationRequest>,
+) -> ApiResult<web::Json<super::dto::TenantApplicationResponse>> {
+    let app = super::applications::reject(&caller.ctx(), *id, &body.reason).await?;
+    notify_rejection(&caller.state, &app).await;
+    Ok(web::Json(app.into()))
+}
+
+/// Tells the applicant about a rejection, when SMTP is configured (a failure is logged).
+pub(crate) async fn notify_rejection(state: &AppState, app: &super::applications::entity::Model) {
+    let Some(mailer) = &state.mailer else { return };
+    let text = format!(
+        "您好：\n\n{}（{}）在重要产品追溯管理平台的入驻申请未获通过。\n原因：{}\n\n如有疑问请联系上级单位。\n",
+        app.name,
+        app.code,
+        app.reason.clone().unwrap_or_default()
+    );
+    if let Err(e) = mailer.send(&app.contact_email, "【重要产品追溯管理平台】入驻申请未通过", text).await
+    {
+        tracing::warn!(code = %app.code, error = %format!("{e:#}"), "the rejection could not be e-mailed");
+    }
+}

@@ -1,6 +1,7 @@
 //! Administration: tenants (onboarding, suspension), user accounts, role assignments and the
 //! audit log viewer (R-SHAPE-1, R-SHAPE-2, R-SEC-1, R-SEC-2, R-SEC-3).
 
+pub mod applications;
 pub mod dto;
 pub(crate) mod handlers;
 pub mod service;
@@ -36,5 +37,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_sso)
         .service(handlers::put_sso)
         .service(handlers::list_role_grants)
-        .service(handlers::set_role_grant);
+        .service(handlers::set_role_grant)
+        .service(handlers::apply_for_tenant)
+        .service(handlers::list_tenant_applications)
+        .service(handlers::approve_tenant_application)
+        .service(handlers::reject_tenant_application);
 }

@@ -172,7 +172,7 @@ pub async fn get_tenant(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<tenant::Model> {
 }
 
 /// Creates a tenant directly below the caller's with its first administrator; returns the
-/// administrator's one-time password.
+/// administrator's one-time invitation token and its end.
 ///
 /// # Errors
 /// 422 for bad fields (every one listed), 409 for a taken code or user name, 403.
@@ -182,6 +182,24 @@ pub async fn create_tenant(
 ) -> ApiResult<(tenant::Model, String, chrono::DateTime<Utc>)> {
     ctx.require_own("tenant", "create").await?;
     let parent = &ctx.who.tenant;
+    let checked = check_new_tenant(parent, req)?;
+    let txn = ctx.db.begin().await?;
+    let out = insert_tenant(ctx, &txn, parent, &checked).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// A new tenant's fields, checked.
+pub(crate) struct NewTenant {
+    code: DivisionCode,
+    name: String,
+    admin_username: String,
+    admin_display_name: String,
+    admin_email: Option<String>,
+}
+
+/// Checks a new tenant below `parent`; every bad field is listed.
+pub(crate) fn check_new_tenant(parent: &tenant::Model, req: &CreateTenantRequest) -> ApiResult<NewTenant> {
     let mut errors = Vec::new();
     let code = match DivisionCode::parse(req.code.trim()) {
         Ok(code) => {
@@ -202,42 +220,67 @@ pub async fn create_tenant(
     check_name("admin_display_name", &req.admin_display_name, &mut errors);
     let admin_email = optional_text("admin_email", req.admin_email.as_ref(), 255, &mut errors);
     if let Some(e) = &admin_email
-        && !e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+        && !is_email(e)
     {
         errors.push(FieldError::new("admin_email", "format", "电子邮箱格式不正确"));
     }
     let (Some(code), true) = (code, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let txn = ctx.db.begin().await?;
-    if tenant::Entity::find().filter(tenant::Column::Code.eq(code.as_str())).count(&txn).await? > 0 {
+    Ok(NewTenant {
+        code,
+        name: req.name.trim().to_owned(),
+        admin_username,
+        admin_display_name: req.admin_display_name.trim().to_owned(),
+        admin_email,
+    })
+}
+
+/// A plausible e-mail address (the mail server decides the rest).
+pub(crate) fn is_email(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.'))
+}
+
+/// Inserts a checked tenant with its first administrator and invitation, and the audit entry,
+/// in `txn`.
+///
+/// # Errors
+/// 409 for a taken code or user name.
+pub(crate) async fn insert_tenant(
+    ctx: &Ctx<'_>,
+    txn: &sea_orm::DatabaseTransaction,
+    parent: &tenant::Model,
+    new: &NewTenant,
+) -> ApiResult<(tenant::Model, String, chrono::DateTime<Utc>)> {
+    let code = new.code;
+    if tenant::Entity::find().filter(tenant::Column::Code.eq(code.as_str())).count(txn).await? > 0 {
         return Err(ApiError::conflict(format!("单位代码 {code} 已存在")));
     }
-    if username_taken(&txn, &admin_username).await? {
-        return Err(ApiError::conflict(format!("用户名 {admin_username} 已被使用")));
+    if username_taken(txn, &new.admin_username).await? {
+        return Err(ApiError::conflict(format!("用户名 {} 已被使用", new.admin_username)));
     }
     let now = Utc::now();
     let t = tenant::ActiveModel {
         id: Set(Uuid::now_v7()),
         code: Set(code.to_string()),
-        name: Set(req.name.trim().to_owned()),
+        name: Set(new.name.clone()),
         level: Set(code.level().as_str().to_owned()),
         parent_id: Set(Some(parent.id)),
         path: Set(child_path(&parent.path, &code)),
         status: Set("active".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
-        contact_email: Set(admin_email),
+        contact_email: Set(new.admin_email.clone()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let admin = insert_user(
-        &txn,
+        txn,
         NewUser {
             tenant_id: t.id,
-            username: &admin_username,
-            display_name: req.admin_display_name.trim(),
+            username: &new.admin_username,
+            display_name: &new.admin_display_name,
             // No password until the invitation is accepted.
             password_hash: None,
             must_change_password: false,
@@ -246,11 +289,10 @@ pub async fn create_tenant(
     )
     .await?;
     let roles: Vec<String> = FIRST_ADMIN_ROLES.iter().map(|r| (*r).to_owned()).collect();
-    replace_roles(&txn, admin.id, t.id, &roles).await?;
-    let (token, expires_at) = create_invitation(&txn, admin.id).await?;
-    let detail = serde_json::json!({"code": t.code, "name": t.name, "admin": admin_username});
-    audit::record(&txn, ctx.entry("tenant.create", "tenant", t.id.to_string(), detail)).await?;
-    txn.commit().await?;
+    replace_roles(txn, admin.id, t.id, &roles).await?;
+    let (token, expires_at) = create_invitation(txn, admin.id).await?;
+    let detail = serde_json::json!({"code": t.code, "name": t.name, "admin": new.admin_username});
+    audit::record(txn, ctx.entry("tenant.create", "tenant", t.id.to_string(), detail)).await?;
     Ok((t, token, expires_at))
 }
 
