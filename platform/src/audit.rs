@@ -117,8 +117,10 @@ impl ClientInfo {
             .app_data::<actix_web::web::Data<crate::state::AppState>>()
             .map(|s| s.trusted_proxies.clone())
             .unwrap_or_default();
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let ip = client_ip(req.peer_addr().map(|a| a.ip()), forwarded, &trusted);
+        // Every X-Forwarded-For line, in order (a proxy may add its own line).
+        let forwarded: Vec<&str> = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+        let forwarded = forwarded.join(",");
+        let ip = client_ip(req.peer_addr().map(|a| a.ip()), Some(&forwarded), &trusted);
         Self {
             ip: ip.map(|ip| ip.to_string()),
             user_agent: req
@@ -148,6 +150,14 @@ pub fn client_ip(
     let hops: Vec<std::net::IpAddr> =
         forwarded_for.unwrap_or_default().split(',').filter_map(|h| h.trim().parse().ok()).collect();
     Some(hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().unwrap_or(peer))
+}
+
+/// Whether the request's TCP peer is one of the trusted proxies.
+#[must_use]
+pub fn from_trusted_proxy(req: &actix_web::HttpRequest) -> bool {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return false };
+    req.app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_some_and(|s| s.trusted_proxies.iter().any(|n| n.contains(&peer)))
 }
 
 /// Who acted.
@@ -388,14 +398,23 @@ pub async fn purge_before(
     before: chrono::DateTime<Utc>,
 ) -> Result<Option<Purged>, DbErr> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    // The purge's own record takes the head's write lock first, as every writer does.
+    // Take the head's write lock before reading anything, as every writer does, so two purges
+    // (or a purge and a writer) never interleave; a no-op update takes it on both databases.
+    head::Entity::update_many()
+        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq))
+        .filter(head::Column::TenantId.eq(tenant_id))
+        .exec(&txn)
+        .await?;
+    let anchor_now = head::Entity::find_by_id(tenant_id).one(&txn).await?.map_or(0, |h| h.anchor_seq);
     let last_old = record::Entity::find()
         .filter(record::Column::TenantId.eq(tenant_id))
         .filter(record::Column::OccurredAt.lt(before))
         .order_by_desc(record::Column::Seq)
         .one(&txn)
         .await?;
-    let Some(last_old) = last_old else {
+    // Nothing old enough, or only what an earlier purge already covered: the anchor never
+    // moves backwards.
+    let Some(last_old) = last_old.filter(|r| r.seq > anchor_now) else {
         return Ok(None);
     };
     let client = ClientInfo::default();

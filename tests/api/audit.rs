@@ -149,6 +149,18 @@ async fn the_audit_log_exports_as_csv() {
     // The export itself is recorded.
     let again = actions(&app, &auditor, "action=audit.export").await;
     assert_eq!(again, ["audit.export"]);
+
+    // A name typed at a failed login never becomes a spreadsheet formula.
+    TestApp::new_client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "=HYPERLINK(1)", "password": "Guess-1234"}))
+        .send()
+        .await
+        .unwrap();
+    let text =
+        auditor.get(app.url("/api/v1/audit/export?action=login.failed")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("'=hyperlink(1)"), "{text}");
+    assert!(!text.contains(",=hyperlink"), "{text}");
 }
 
 #[tokio::test]
@@ -175,6 +187,12 @@ async fn the_retention_purge_keeps_the_chain_verifiable_and_its_anchor_guarded()
     assert!(kept.contains(&"user.create".to_owned()));
     assert!(!kept.contains(&"system.bootstrap".to_owned()), "records before the cutoff are gone");
     assert_eq!(suyuan_platform::audit::purge_before(&app.db, root, cutoff).await.unwrap(), None, "nothing twice");
+    let earlier = cutoff - chrono::Duration::hours(1);
+    assert_eq!(
+        suyuan_platform::audit::purge_before(&app.db, root, earlier).await.unwrap(),
+        None,
+        "an earlier cutoff never moves the anchor back"
+    );
 
     // Moving the anchor forward to hide one more record (hash and all) is found.
     let db = &app.db;

@@ -168,6 +168,17 @@ async fn a_person_of_a_higher_agency_switches_into_a_lower_one_where_granted() {
     assert_eq!(list[0]["code"], "370100", "it sees 济南市's subtree now");
     assert_eq!(app.audit_rows("session.switch_tenant").await, 1);
 
+    // Suspending the person's own agency ends the switched session too.
+    let res = national.post(app.url(&format!("/api/v1/tenants/{}/suspend", sd.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(staff.get(app.url("/api/v1/tenants")).send().await.unwrap().status(), 401);
+    let res = national.post(app.url(&format!("/api/v1/tenants/{}/activate", sd.tenant_id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let staff = app.sign_in("sd_staff", suyuan_tests::CHANGED_PASSWORD).await;
+    let res =
+        staff.post(app.url("/api/v1/auth/tenant")).json(&json!({"tenant_id": jn.tenant_id})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
     // Taking the roles away ends that reach at the next request.
     let res = jn.admin.put(app.url("/api/v1/role-grants/sd_staff")).json(&json!({"roles": []})).send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -178,6 +178,9 @@ async fn form_posts_need_the_csrf_token_of_the_session() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/console", "only a local page is followed after login");
+    // A tab (which browsers drop, turning `/\t/host` into `//host`) is no way out either.
+    let page = anon.get(app.url("/login?next=%2F%09%2Fevil.example")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("name=\"next\" value=\"/console\""), "the login page keeps only a local next");
 }
 
 #[tokio::test]

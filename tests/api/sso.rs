@@ -194,3 +194,35 @@ async fn a_local_account_links_its_sso_identity_and_then_signs_in_through_it() {
     assert_eq!(me["user"]["username"], "wangwu");
     assert_eq!(me["roles"], json!(["viewer"]), "roles follow the provider's groups at every SSO login");
 }
+
+#[tokio::test]
+async fn a_callback_only_signs_in_the_browser_that_started_the_login() {
+    let app = spawn_app().await;
+    let (_sd, provider) = shandong_with_sso(&app, true).await;
+    // The attacker starts a login and signs in at the provider as themselves...
+    let attacker = new_browser();
+    let callback = through_provider(&app, &provider, &attacker, "mallory").await;
+    // ...and hands the callback link to a victim, whose browser must not end up in their account.
+    let victim = new_browser();
+    let res = victim.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().starts_with("suyuan_session=")));
+    assert_eq!(app.audit_rows("login.sso").await, 0);
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_client_do_not_move_the_redirect_uri() {
+    let app = spawn_app().await;
+    let (_sd, _provider) = shandong_with_sso(&app, true).await;
+    let res = new_browser()
+        .get(app.url("/api/v1/auth/sso/370000/login"))
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let authorize = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!authorize.contains("evil.example"), "{authorize}");
+    assert!(authorize.contains("redirect_uri=http%3A%2F%2F127.0.0.1"), "{authorize}");
+}

@@ -597,8 +597,15 @@ async fn user_detail_page(
     errors: FormErrors,
 ) -> Result<UserDetailPage, PageError> {
     let (u, roles) = service::get_user(&user.ctx(), id).await?;
+    // The custom roles of the user's own tenant: those are the ones it can hold there.
     let custom = if user.state.authz.require_own(&user.who, "role_assignment", "read").is_ok() {
-        service::list_custom_roles(&user.ctx()).await?
+        use crate::modules::identity::entity::tenant_role;
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+        tenant_role::Entity::find()
+            .filter(tenant_role::Column::TenantId.eq(u.tenant_id))
+            .order_by_asc(tenant_role::Column::Name)
+            .all(&user.state.db)
+            .await?
     } else {
         Vec::new()
     };

@@ -40,7 +40,7 @@ pub struct LoginQuery {
 /// Only a path on this server is followed after login (no open redirect).
 fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains(['\\', '\r', '\n']) => n.to_owned(),
+        Some(n) if !n.is_empty() && crate::modules::identity::sso::local_path(Some(n)) == n => n.to_owned(),
         _ => "/console".to_owned(),
     }
 }
@@ -207,14 +207,14 @@ pub async fn password_form(user: PasswordPageUser) -> PageResult {
 }
 
 /// `POST /console/sso-link`: on to the tenant's provider to link this account.
-pub async fn sso_link(user: PageUser, form: web::Form<CsrfForm>) -> PageResult {
+pub async fn sso_link(user: PageUser, req: HttpRequest, form: web::Form<CsrfForm>) -> PageResult {
     use sea_orm::EntityTrait as _;
     user.check_csrf(Some(&form.csrf))?;
     let home = suyuan_tenancy::entity::tenant::Entity::find_by_id(user.session.user.tenant_id)
         .one(&user.state.db)
         .await?
         .ok_or_else(|| ApiError::not_found("单位不存在"))?;
-    let url = crate::modules::identity::sso::start(
+    let (url, sso_state) = crate::modules::identity::sso::start(
         &user.state.db,
         &home.code,
         &user.base_url,
@@ -222,7 +222,9 @@ pub async fn sso_link(user: PageUser, form: web::Form<CsrfForm>) -> PageResult {
         Some(user.session.user.id),
     )
     .await?;
-    Ok(redirect(&url))
+    let mut res = redirect(&url);
+    let _ = res.add_cookie(&crate::modules::identity::handlers::state_cookie(&req, sso_state));
+    Ok(res)
 }
 
 /// The password form.

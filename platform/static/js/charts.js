@@ -65,7 +65,11 @@
   }
 
   function csvFor(c) {
-    var esc = function (v) { v = String(v); return /[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; };
+    var esc = function (v) {
+      v = String(v);
+      if (/^[=+\-@\t\r]/.test(v)) v = "'" + v; // never a spreadsheet formula
+      return /[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+    };
     var lines = [[c.kind === "line" ? "日期" : "项目"].concat(c.series.map(function (s) { return s.name; })).map(esc).join(",")];
     c.categories.forEach(function (cat, i) {
       lines.push([cat].concat(c.series.map(function (s) { return s.data[i]; })).map(esc).join(","));
@@ -178,7 +182,11 @@
           });
         }
         chart.setOption({
-          tooltip: { trigger: "item", formatter: function (p) { return p.name + "：" + (p.value || 0) + " " + data.unit; } },
+          tooltip: { trigger: "item", formatter: function (p) {
+            // Names come from filings and applications: never HTML.
+            var v = Array.isArray(p.value) ? "" : ("：" + (p.value || 0) + " " + data.unit);
+            return echarts.format.encodeHTML(String(p.name)) + echarts.format.encodeHTML(v);
+          } },
           visualMap: { min: 0, max: max, left: 8, bottom: 8, text: ["多", "少"], calculable: true, inRange: { color: ["#e8f1fb", "#0b57a4"] } },
           geo: { map: mapName, roam: true, label: { show: !!cityOnly || features.length < 40, fontSize: 10 }, itemStyle: { borderColor: "#7a8ca3" } },
           series: [

@@ -249,6 +249,41 @@ async fn pending_for(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<application::Model> {
     Ok(app)
 }
 
+/// Records a decision, only while the application is still pending (a concurrent decision
+/// makes this one 409, and its transaction rolls back).
+async fn decide(
+    txn: &sea_orm::DatabaseTransaction,
+    app: &application::Model,
+    status: &str,
+    reason: Option<String>,
+    tenant_id: Option<Uuid>,
+    by: &str,
+) -> ApiResult<application::Model> {
+    use sea_orm::sea_query::Expr;
+    let now = Utc::now();
+    let done = application::Entity::update_many()
+        .col_expr(application::Column::Status, Expr::value(status))
+        .col_expr(application::Column::Reason, Expr::value(reason.clone()))
+        .col_expr(application::Column::TenantId, Expr::value(tenant_id))
+        .col_expr(application::Column::DecidedAt, Expr::value(Some(now)))
+        .col_expr(application::Column::DecidedBy, Expr::value(Some(by.to_owned())))
+        .filter(application::Column::Id.eq(app.id))
+        .filter(application::Column::Status.eq("pending"))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(ApiError::conflict("该申请已处理"));
+    }
+    Ok(application::Model {
+        status: status.to_owned(),
+        reason,
+        tenant_id,
+        decided_at: Some(now),
+        decided_by: Some(by.to_owned()),
+        ..app.clone()
+    })
+}
+
 /// Approves: creates the tenant and its first administrator's invitation, in one
 /// transaction with the decision.
 ///
@@ -270,17 +305,20 @@ pub async fn approve(
     };
     let checked = check_new_tenant(&parent, &req)?;
     let txn = ctx.db.begin().await?;
+    // The decision first: it takes the row's write lock, so a concurrent decision waits and
+    // then finds it decided.
+    let decided_placeholder = decide(&txn, &app, "approved", None, None, &ctx.who.actor().name).await?;
     let (mut t, token, expires_at) = insert_tenant(ctx, &txn, &parent, &checked).await?;
     let mut am = t.clone().into_active_model();
     am.contact_name = Set(Some(app.contact_name.clone()));
     am.contact_phone = Set(Some(app.contact_phone.clone()));
     t = am.update(&txn).await?;
-    let mut decided = app.into_active_model();
-    decided.status = Set("approved".to_owned());
-    decided.tenant_id = Set(Some(t.id));
-    decided.decided_at = Set(Some(Utc::now()));
-    decided.decided_by = Set(Some(ctx.who.actor().name));
-    let decided = decided.update(&txn).await?;
+    application::Entity::update_many()
+        .col_expr(application::Column::TenantId, sea_orm::sea_query::Expr::value(Some(t.id)))
+        .filter(application::Column::Id.eq(app.id))
+        .exec(&txn)
+        .await?;
+    let decided = application::Model { tenant_id: Some(t.id), ..decided_placeholder };
     audit::record(
         &txn,
         ctx.entry(
@@ -307,12 +345,7 @@ pub async fn reject(ctx: &Ctx<'_>, id: Uuid, reason: &str) -> ApiResult<applicat
     }
     let app = pending_for(ctx, id).await?;
     let txn = ctx.db.begin().await?;
-    let mut am = app.into_active_model();
-    am.status = Set("rejected".to_owned());
-    am.reason = Set(Some(reason.clone()));
-    am.decided_at = Set(Some(Utc::now()));
-    am.decided_by = Set(Some(ctx.who.actor().name));
-    let app = am.update(&txn).await?;
+    let app = decide(&txn, &app, "rejected", Some(reason.clone()), None, &ctx.who.actor().name).await?;
     audit::record(
         &txn,
         ctx.entry(

@@ -645,6 +645,13 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
         ])
         .map_err(ApiError::internal)?;
         for r in rows {
+            let r = record::Model {
+                actor_name: csv_safe(r.actor_name),
+                object_id: csv_safe(r.object_id),
+                user_agent: r.user_agent.map(csv_safe),
+                detail: csv_safe(r.detail),
+                ..r
+            };
             w.write_record([
                 r.seq.to_string(),
                 r.occurred_at.to_rfc3339(),
@@ -667,6 +674,13 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
     audit::record(ctx.db, ctx.entry("audit.export", "audit", ctx.who.tenant.id.to_string(), serde_json::json!({})))
         .await?;
     Ok(out)
+}
+
+/// A cell a spreadsheet program will not run as a formula: text starting with `= + - @`, a tab
+/// or a carriage return gets a leading apostrophe (names typed at a failed login or in an
+/// application end up in the export).
+fn csv_safe(v: String) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v }
 }
 
 /// API keys of the caller's tenant.

@@ -15,6 +15,7 @@ use crate::state::AppState;
 use sea_orm::EntityTrait as _;
 
 pub(crate) fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs: i64) -> Cookie<'a> {
+    let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| super::sso::is_https(&s.settings, req));
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -22,7 +23,7 @@ pub(crate) fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs:
         // redirect and must keep the session on the next navigation. Cross-site POSTs still
         // carry no cookie, and every write is JSON-only.
         .same_site(SameSite::Lax)
-        .secure(req.connection_info().scheme() == "https")
+        .secure(secure)
         .max_age(time::Duration::seconds(max_age_secs))
         .finish()
 }
@@ -136,8 +137,8 @@ pub async fn sso_login(
     q: web::Query<super::sso::SsoLoginQuery>,
 ) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
-    let url = super::sso::start(&state.db, &code, &base, q.return_to.as_deref(), None).await?;
-    Ok(HttpResponse::Found().insert_header(("Location", url)).finish())
+    let (url, sso_state) = super::sso::start(&state.db, &code, &base, q.return_to.as_deref(), None).await?;
+    Ok(HttpResponse::Found().cookie(state_cookie(&req, sso_state)).insert_header(("Location", url)).finish())
 }
 
 /// Where the identity provider sends the browser back: checks state, code, ID token and nonce,
@@ -168,7 +169,19 @@ pub async fn sso_callback(
         }
         None => None,
     };
-    match super::sso::finish(&state.db, &state.sessions, &state.settings, &base, &q, &client, signed_in).await? {
+    let bound = req.cookie(super::sso::STATE_COOKIE).map(|c| c.value().to_owned());
+    let finished = super::sso::finish(
+        &state.db,
+        &state.sessions,
+        &state.settings,
+        &base,
+        &q,
+        &client,
+        signed_in,
+        bound.as_deref(),
+    )
+    .await?;
+    match finished {
         super::sso::Finished::SignedIn { token, return_to } => {
             let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
             Ok(HttpResponse::Found()
@@ -280,16 +293,16 @@ pub async fn start_sso_link(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: SessionUser,
-) -> ApiResult<web::Json<SsoLinkResponse>> {
+) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
     let home = user.0.user.tenant_id;
     let tenant = suyuan_tenancy::entity::tenant::Entity::find_by_id(home)
         .one(&state.db)
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("单位不存在"))?;
-    let url =
+    let (url, sso_state) =
         super::sso::start(&state.db, &tenant.code, &base, Some("/console/password"), Some(user.0.user.id)).await?;
-    Ok(web::Json(SsoLinkResponse { authorization_url: url }))
+    Ok(HttpResponse::Ok().cookie(state_cookie(&req, sso_state)).json(SsoLinkResponse { authorization_url: url }))
 }
 
 /// Where to send the browser to link an account.
@@ -297,4 +310,16 @@ pub async fn start_sso_link(
 pub struct SsoLinkResponse {
     /// The identity provider's authorization URL.
     pub authorization_url: String,
+}
+
+/// The cookie binding an SSO `state` to this browser (10 minutes, only sent to the callback).
+pub(crate) fn state_cookie<'a>(req: &HttpRequest, state: String) -> Cookie<'a> {
+    let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| super::sso::is_https(&s.settings, req));
+    Cookie::build(super::sso::STATE_COOKIE, state)
+        .path(super::sso::CALLBACK_PATH)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(time::Duration::minutes(10))
+        .finish()
 }

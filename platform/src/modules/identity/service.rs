@@ -392,6 +392,12 @@ pub async fn authenticate(
     let Some(tenant) = tenant else {
         return Err(ApiError::unauthorized("所属单位已暂停使用"));
     };
+    // A session switched into another tenant ends too when the user's own tenant is suspended.
+    if user.tenant_id != tenant.id
+        && tenant::Entity::find_by_id(user.tenant_id).one(db).await?.is_none_or(|home| home.status != "active")
+    {
+        return Err(ApiError::unauthorized("所属单位已暂停使用"));
+    }
     let roles = roles_of(db, user.id, tenant.id).await?;
     let effective_roles = effective_roles(db, tenant.id, &roles).await?;
     // Refresh the idle clock, but not on every request: at most every tenth of the idle time

@@ -101,16 +101,39 @@ pub struct SsoCallbackQuery {
     pub error_description: Option<String>,
 }
 
-/// The base URL of this server as the browser sees it.
+/// The base URL of this server as the browser sees it: `public_url` when set (set it in
+/// production); otherwise the request's `Host`, and `X-Forwarded-Host`/`-Proto` only when the
+/// request comes from a trusted proxy (`trusted_proxies`), so a client cannot point links and
+/// the SSO redirect URI at another host through forwarded headers.
 #[must_use]
 pub fn base_url(settings: &Settings, req: &actix_web::HttpRequest) -> String {
-    match &settings.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
+    if let Some(url) = &settings.public_url {
+        return url.trim_end_matches('/').to_owned();
     }
+    let forwarded = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
+    };
+    let (scheme, host) = if crate::audit::from_trusted_proxy(req) {
+        (forwarded("x-forwarded-proto"), forwarded("x-forwarded-host"))
+    } else {
+        (None, None)
+    };
+    let scheme = scheme.filter(|s| s == "https" || s == "http").unwrap_or_else(|| "http".to_owned());
+    let host = host
+        .or_else(|| req.headers().get(actix_web::http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{scheme}://{host}")
+}
+
+/// Whether the browser reached this server over HTTPS (directly or through a trusted proxy):
+/// decides the `Secure` flag of cookies.
+#[must_use]
+pub fn is_https(settings: &Settings, req: &actix_web::HttpRequest) -> bool {
+    base_url(settings, req).starts_with("https://")
 }
 
 fn mapping_of(row: &tenant_sso::Model) -> BTreeMap<String, Vec<String>> {
@@ -243,7 +266,7 @@ pub async fn start(
     base: &str,
     return_to: Option<&str>,
     link_user: Option<uuid::Uuid>,
-) -> ApiResult<String> {
+) -> ApiResult<(String, String)> {
     let tenant = tenant::Entity::find()
         .filter(tenant::Column::Code.eq(tenant_code))
         .one(db)
@@ -280,12 +303,16 @@ pub async fn start(
     }
     .insert(db)
     .await?;
-    Ok(url.to_string())
+    Ok((url.to_string(), state.secret().clone()))
 }
+
+/// The cookie that binds a login's `state` to the browser that started it, so a callback
+/// link made by someone else cannot sign this browser into their account (login CSRF).
+pub const STATE_COOKIE: &str = "suyuan_sso_state";
 
 /// Only a path on this server, never an open redirect: `//host`, `/\\host` (which browsers
 /// read as `//host`), schemes and control characters fall back to `/`.
-fn local_path(return_to: Option<&str>) -> String {
+pub(crate) fn local_path(return_to: Option<&str>) -> String {
     match return_to {
         Some(p)
             if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) =>
@@ -324,6 +351,7 @@ fn username_from(claim: &str) -> String {
 /// # Errors
 /// 401 `sso_failed` for a wrong or expired state, a provider error, a bad token or nonce; 403
 /// for an unknown user without just-in-time accounts, a disabled account or suspended tenant.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     db: &DatabaseConnection,
     sessions: &super::sessions::SessionStore,
@@ -332,8 +360,12 @@ pub async fn finish(
     q: &SsoCallbackQuery,
     client_info: &ClientInfo,
     signed_in: Option<uuid::Uuid>,
+    state_cookie: Option<&str>,
 ) -> ApiResult<Finished> {
     let state = q.state.clone().unwrap_or_default();
+    if state.is_empty() || state_cookie.is_none_or(|c| !crate::web::page::same_token(c, &state)) {
+        return Err(sso_failed("登录请求不是从本浏览器发起的（state 不匹配），请重新登录"));
+    }
     // One use only: the row is removed whatever happens next.
     let pending = sso_login::Entity::find_by_id(state.clone()).one(db).await?;
     sso_login::Entity::delete_by_id(state).exec(db).await?;
