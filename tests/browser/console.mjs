@@ -70,7 +70,7 @@ try {
     const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" });
     const page = await ctx.newPage();
     const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("pageerror", (e) => errors.push(String(e.stack || e)));
     await page.goto(`${BASE}/`);
     check(await page.isVisible("#code"), "the home page shows the trace-code box");
     check((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "nothing is wider than a 360 px phone");
@@ -93,7 +93,7 @@ try {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN", acceptDownloads: true });
   const page = await ctx.newPage();
   const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("pageerror", (e) => errors.push(String(e.stack || e)));
 
   await page.goto(`${BASE}/console`);
   check(page.url().startsWith(`${BASE}/login`), "an anonymous visit to the console goes to the login page");
@@ -142,6 +142,12 @@ try {
   check(cities >= 16, `山东省's map offers its cities (${cities})`);
   await page.click("[data-map-back]");
   await page.waitForSelector("[data-map][data-region='100000']", { timeout: 15000 });
+  // Resizing the window redraws charts and map (a phone turned, a window dragged).
+  await page.setViewportSize({ width: 900, height: 700 });
+  await page.waitForTimeout(300);
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.waitForTimeout(300);
+  check(errors.length === 0, `charts and map survive resizing (${errors.join("; ")})`);
 
   // Tenants: the tree, a validation error, onboarding 江苏省.
   await page.click("nav.sidenav a:has-text('单位管理')");

@@ -28,6 +28,18 @@
     el.appendChild(p);
   }
 
+  // Redraw after the window settles, and only while the element has a size: a zero-sized
+  // map (mid-resize, or hidden) has no invertible transform and ECharts throws.
+  function onResize(el, redraw) {
+    var timer = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (el.clientWidth > 0 && el.clientHeight > 0) redraw();
+      }, 150);
+    });
+  }
+
   function optionFor(c) {
     var base = { color: PALETTE, tooltip: { trigger: c.kind === "pie" ? "item" : "axis" }, grid: { left: 48, right: 24, top: 36, bottom: 32, containLabel: true } };
     if (c.kind === "pie") {
@@ -83,7 +95,7 @@
     if (empty) { message(el, "暂无数据"); el.dataset.rendered = "empty"; return; }
     var chart = echarts.init(el, null, { renderer: "canvas" });
     chart.setOption(optionFor(c));
-    window.addEventListener("resize", function () { chart.resize(); });
+    onResize(el, function () { chart.resize(); });
     el.dataset.rendered = "chart";
   }
 
@@ -105,6 +117,7 @@
           el.hidden = show;
           toggle.setAttribute("aria-pressed", show ? "true" : "false");
           toggle.textContent = show ? "图表" : "表格";
+          if (!show) window.dispatchEvent(new Event("resize")); // the chart may have missed a resize while hidden
         });
         holder.querySelector('[data-chart-csv="' + key + '"]').addEventListener("click", function () {
           var blob = new Blob([csvFor(c)], { type: "text/csv;charset=utf-8" });
@@ -134,6 +147,7 @@
   function initMap(el) {
     var chart = null;
     var stack = [];
+    onResize(el, function () { if (chart && !chart.isDisposed()) chart.resize(); });
     var box = el.closest("section") || document;
     var back = box.querySelector("[data-map-back]");
     var caption = box.querySelector("[data-map-caption]");
@@ -172,15 +186,15 @@
           return { name: f.properties.name, adcode: f.properties.adcode, value: values[f.properties.adcode] || 0 };
         });
         var max = Math.max(1, Math.max.apply(null, seriesData.map(function (d) { return d.value; })));
-        if (!chart) {
-          el.innerHTML = "";
-          chart = echarts.init(el, null, { renderer: "svg" });
-          window.addEventListener("resize", function () { chart.resize(); });
-          chart.on("click", function (p) {
-            if (p.seriesType !== "map" || !p.data || !p.data.adcode) return;
-            drill(p.data.adcode);
-          });
-        }
+        // A fresh chart for every region: reusing one across maps left stale geo state that
+        // broke its next resize.
+        if (chart) chart.dispose();
+        el.innerHTML = "";
+        chart = echarts.init(el, null, { renderer: "svg" });
+        chart.on("click", function (p) {
+          if (p.seriesType !== "map" || !p.data || !p.data.adcode) return;
+          drill(p.data.adcode);
+        });
         chart.setOption({
           tooltip: { trigger: "item", formatter: function (p) {
             // Names come from filings and applications: never HTML.
