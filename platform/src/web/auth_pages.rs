@@ -1,15 +1,11 @@
 //! Login, logout, password change, invitation and tenant switch pages.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rand::RngCore as _;
 use serde::Deserialize;
 
-use super::page::{
-    FormErrors, PageError, PageResult, PageUser, PasswordPageUser, html, redirect, redirect_with, same_token,
-};
+use super::page::{FormErrors, PageError, PageResult, PageUser, PasswordPageUser, html, redirect, redirect_with};
 use crate::audit::ClientInfo;
 use crate::error::ApiError;
 use crate::modules::identity::handlers::session_cookie;
@@ -46,20 +42,11 @@ fn local_next(next: Option<&str>) -> String {
 }
 
 fn new_login_csrf() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
+    super::page::new_form_token()
 }
 
 fn login_page(status: StatusCode, page: &LoginPage) -> HttpResponse {
-    let mut res = html(status, page);
-    let cookie = Cookie::build(LOGIN_CSRF_COOKIE, page.csrf.clone())
-        .path("/login")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .finish();
-    let _ = res.add_cookie(&cookie);
-    res
+    super::page::html_with_form_token(status, page, LOGIN_CSRF_COOKIE, "/login", &page.csrf)
 }
 
 /// `GET /login`.
@@ -95,7 +82,6 @@ pub struct LoginForm {
 
 /// `POST /login`: signs in and goes on to the page asked for.
 pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
-    let cookie_token = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     let next = local_next(Some(&form.next));
     let mut page = LoginPage {
         csrf: new_login_csrf(),
@@ -105,7 +91,7 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, form: we
         notice: None,
         errors: FormErrors::none(),
     };
-    if cookie_token.is_empty() || !same_token(&cookie_token, &form.csrf) {
+    if !super::page::form_token_ok(&req, LOGIN_CSRF_COOKIE, &form.csrf) {
         page.errors = FormErrors::from_api(&ApiError::forbidden_code("csrf", "登录页面已过期，请重新输入后登录"));
         return login_page(StatusCode::FORBIDDEN, &page);
     }

@@ -90,6 +90,36 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(&digest[..16])
 }
 
+/// A fresh random token for a form that has no session yet (login, application): it goes into
+/// the form and into a cookie, and the post must bring both (double submit).
+#[must_use]
+pub fn new_form_token() -> String {
+    use rand::RngCore as _;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A page holding such a form, with the token's cookie (Strict, HttpOnly, only sent to `path`).
+pub fn html_with_form_token(
+    status: StatusCode,
+    tpl: &impl Template,
+    cookie: &'static str,
+    path: &'static str,
+    token: &str,
+) -> HttpResponse {
+    let mut res = html(status, tpl);
+    let c = Cookie::build(cookie, token.to_owned()).path(path).http_only(true).same_site(SameSite::Strict).finish();
+    let _ = res.add_cookie(&c);
+    res
+}
+
+/// Whether a post without a session brings the token of its form's cookie.
+#[must_use]
+pub fn form_token_ok(req: &HttpRequest, cookie: &str, posted: &str) -> bool {
+    req.cookie(cookie).is_some_and(|c| !c.value().is_empty() && same_token(c.value(), posted))
+}
+
 /// Constant-time comparison of two tokens.
 #[must_use]
 pub fn same_token(a: &str, b: &str) -> bool {

@@ -150,21 +150,11 @@ struct ApplyPage {
 }
 
 fn apply_page(status: StatusCode, page: &ApplyPage) -> HttpResponse {
-    let mut res = html(status, page);
-    let cookie = actix_web::cookie::Cookie::build(APPLY_CSRF_COOKIE, page.csrf.clone())
-        .path("/apply")
-        .http_only(true)
-        .same_site(actix_web::cookie::SameSite::Strict)
-        .finish();
-    let _ = res.add_cookie(&cookie);
-    res
+    super::page::html_with_form_token(status, page, APPLY_CSRF_COOKIE, "/apply", &page.csrf)
 }
 
 fn new_token() -> String {
-    use rand::RngCore as _;
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
+    super::page::new_form_token()
 }
 
 /// `GET /apply`: an agency applies to join.
@@ -185,9 +175,9 @@ pub async fn apply_submit(
     form: web::Form<ApplyForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let cookie = req.cookie(APPLY_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let token_ok = super::page::form_token_ok(&req, APPLY_CSRF_COOKIE, &form.csrf);
     let mut page = ApplyPage { csrf: new_token(), form, errors: super::page::FormErrors::none(), submitted: None };
-    if cookie.is_empty() || !super::page::same_token(&cookie, &page.form.csrf) {
+    if !token_ok {
         page.errors = super::page::FormErrors::from_api(&crate::error::ApiError::forbidden_code(
             "csrf",
             "页面已过期，请重新提交",
