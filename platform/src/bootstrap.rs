@@ -80,6 +80,7 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
             root.id
         }
     };
+    crate::modules::products::service::seed(&txn, root_id).await?;
     if user::Entity::find().count(&txn).await? == 0 {
         let (pw, generated) = match &settings.admin_password {
             Some(p) => (p.clone(), false),

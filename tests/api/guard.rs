@@ -34,6 +34,9 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "setTenantProfile" => json!({"modules": []}),
         "setRoleGrant" => json!({"roles": ["viewer"]}),
         "rejectTenantApplication" => json!({"reason": "x"}),
+        "createCategory" => json!({"code": "99", "name": "x"}),
+        "updateCategory" => json!({"name": "x", "parent_id": null, "code": "99"}),
+        "selectCategories" => json!({"category_ids": []}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -83,6 +86,20 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let application = application["id"].as_str().unwrap().to_owned();
+    let catalogue: serde_json::Value =
+        shandong.admin.get(app.url("/api/v1/catalogue")).send().await.unwrap().json().await.unwrap();
+    let veg = catalogue.as_array().unwrap().iter().find(|c| c["code"] == "0101").unwrap()["id"].clone();
+    let sd_category: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/catalogue"))
+        .json(&json!({"parent_id": veg, "code": "010101", "name": "山东细分"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_category = sd_category["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -103,7 +120,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/roles/{id}", &format!("/roles/{sd_role}"))
                 .replace("/policies/{id}", "/policies/1")
                 .replace("/role-grants/{username}", "/role-grants/sd_operator")
-                .replace("/tenant-applications/{id}", &format!("/tenant-applications/{application}")),
+                .replace("/tenant-applications/{id}", &format!("/tenant-applications/{application}"))
+                .replace("/catalogue/{id}", &format!("/catalogue/{sd_category}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod catalogue;
 mod dashboard;
 mod errors;
 mod guard;

@@ -42,6 +42,7 @@ const PAGES: &[&str] = &[
     "/console/api-keys",
     "/console/sso",
     "/console/audit",
+    "/console/catalogue",
 ];
 
 #[tokio::test]

@@ -51,11 +51,19 @@ async function canvasDrawn(page, selector) {
   });
 }
 
+// Follows a navigation link and waits until the new page has loaded.
+async function nav(page, label) {
+  const link = page.locator(`nav.sidenav a:has-text('${label}')`);
+  const href = await link.getAttribute("href");
+  await Promise.all([page.waitForURL((u) => u.pathname === href), link.click()]);
+  await page.waitForLoadState("load");
+}
+
 async function login(page, user, pass) {
   await page.goto(`${BASE}/login`);
   await page.fill("#username", user);
   await page.fill("#password", pass);
-  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]:has-text('登录')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button[type=submit]:has-text('登录')")]);
 }
 
 const browser = await chromium.launch({
@@ -76,7 +84,7 @@ try {
     check((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "nothing is wider than a 360 px phone");
     await shot(page, "portal-home-phone");
     await page.fill("#code", "<x>");
-    await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('查询')")]);
+    await Promise.all([page.waitForEvent("load"), page.click("button:has-text('查询')")]);
     check(await page.isVisible("#code-error"), "a malformed code is refused with a message");
     await page.fill("#code", "3701 0200 0001");
     await Promise.all([page.waitForURL(/\/t\//), page.click("button:has-text('查询')")]);
@@ -106,13 +114,13 @@ try {
   await page.fill("#f-current_password", ADMIN_PASS);
   await page.fill("#f-new_password", NEW_PASS);
   await page.fill("#f-confirm_password", "Something-Else-1");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存新密码')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存新密码')")]);
   check(await page.isVisible("#f-confirm_password-error"), "a mismatched confirmation shows an inline message");
   check((await page.getAttribute("#f-confirm_password", "aria-invalid")) === "true", "the bad field is marked invalid");
   await page.fill("#f-current_password", ADMIN_PASS);
   await page.fill("#f-new_password", "short");
   await page.fill("#f-confirm_password", "short");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存新密码')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存新密码')")]);
   check(await page.isVisible("#f-new_password-error"), "a weak new password shows the password rule inline");
   await page.fill("#f-current_password", ADMIN_PASS);
   await page.fill("#f-new_password", NEW_PASS);
@@ -150,19 +158,19 @@ try {
   check(errors.length === 0, `charts and map survive resizing (${errors.join("; ")})`);
 
   // Tenants: the tree, a validation error, onboarding 江苏省.
-  await page.click("nav.sidenav a:has-text('单位管理')");
+  await nav(page, "单位管理");
   check(await page.isVisible("[data-tenant-tree]"), "the tenant tree is shown");
   check((await page.textContent("[data-tenant-tree]")).includes("山东省"), "the tree lists the child tenant");
   await page.fill("#f-code", "12345");
   await page.fill("#f-name", "");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建单位')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建单位')")]);
   check(await page.isVisible("#f-code-error"), "a bad division code is refused beside the field");
   check(await page.isVisible("#f-name-error"), "a missing name is refused beside the field");
   await page.fill("#f-code", "320000");
   await page.fill("#f-name", "江苏省");
   await page.fill("#f-admin_username", "js_admin");
   await page.fill("#f-admin_display_name", "江苏省管理员");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建单位')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建单位')")]);
   const link = (await page.textContent("[data-invitation-link]")).trim();
   check(link.includes("/invite/"), "onboarding shows the one-time invitation link");
   await shot(page, "tenant-created");
@@ -190,7 +198,7 @@ try {
     const p = await other.newPage();
     await p.goto(`${BASE}/apply`);
     await p.fill("#f-code", "440000");
-    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('提交申请')")]);
+    await Promise.all([p.waitForEvent("load"), p.click("button:has-text('提交申请')")]);
     check(await p.isVisible("#f-name-error") && await p.isVisible("#f-contact_email-error"), "an incomplete application is refused field by field");
     await p.fill("#f-name", "广东省");
     await p.fill("#f-contact_name", "陈明");
@@ -198,14 +206,14 @@ try {
     await p.fill("#f-contact_email", "gd.admin@gd.gov.cn");
     await p.fill("#f-admin_username", "gd_admin");
     await p.fill("#f-admin_display_name", "广东省管理员");
-    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('提交申请')")]);
+    await Promise.all([p.waitForEvent("load"), p.click("button:has-text('提交申请')")]);
     check((await p.textContent("[data-applied]")).includes("全国"), "the application is submitted to the national level");
     await other.close();
   }
   await page.goto(`${BASE}/console/tenants`);
   const appRow = page.locator("[data-applications] tr", { hasText: "广东省" });
   await appRow.locator("button:has-text('批准')").click();
-  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
   check((await page.textContent("[data-invitation-link]")).includes("/invite/"), "approving creates the tenant and shows its invitation");
   await page.goto(`${BASE}/console/tenants`);
 
@@ -216,61 +224,80 @@ try {
   await page.click("[data-confirm-cancel]");
   check((await row.textContent()).includes("正常"), "cancelling changes nothing");
   await row.locator("button:has-text('暂停')").click();
-  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
   check((await page.locator("[data-tenant-tree] li", { hasText: "江苏省" }).textContent()).includes("已暂停"), "confirmed suspension is shown in the tree");
 
   // Users: create, search, roles, disable.
-  await page.click("nav.sidenav a:has-text('用户管理')");
+  await nav(page, "用户管理");
   await page.fill("#f-username", "Bad Name!");
   await page.fill("#f-display_name", "李娜");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建用户')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建用户')")]);
   check(await page.isVisible("#f-username-error"), "a bad user name is refused beside the field");
   await page.fill("#f-username", "li_na");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建用户')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建用户')")]);
   check((await page.textContent("[data-secret]")).trim().length >= 12, "the initial password is shown once");
   await page.goto(`${BASE}/console/users`);
   await page.fill("#uq", "li_na");
   await page.waitForFunction(() => document.querySelectorAll("#users-table tbody tr").length === 1, null, { timeout: 10000 });
   check(page.url().includes("q=li_na"), "the search updates the table in place and the address");
   await shot(page, "users");
-  await page.click("#users-table a:has-text('li_na')");
+  await Promise.all([page.waitForURL(/\/console\/users\/[0-9a-f-]{36}$/), page.click("#users-table a:has-text('li_na')")]);
   const userUrl = page.url();
   await page.check("input[name=roles][value=operator]");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存角色')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存角色')")]);
   check((await page.textContent("[data-toast]")).includes("角色已保存"), "roles are saved");
   await page.check("input[name=roles][value=auditor]");
   await page.check("input[name=roles][value=security_admin]");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存角色')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存角色')")]);
   check((await page.textContent("#form-error")).length > 0 && (await page.textContent("body")).includes("三员分立"), "separation of duties is explained when refused");
   await page.goto(userUrl);
   await page.click("button:has-text('停用账号')");
-  await Promise.all([page.waitForLoadState("load"), page.click("[data-confirm-ok]")]);
+  await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
   check((await page.textContent(".page-head")).includes("停用"), "the user is disabled after confirmation");
 
   // Roles and API keys.
-  await page.click("nav.sidenav a:has-text('角色与权限')");
+  await nav(page, "角色与权限");
   await page.fill("#f-name", "market_inspector");
   await page.fill("#f-label", "市场巡查员");
   await page.check("input[name=inherits][value=operator]");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建角色')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建角色')")]);
   check((await page.textContent("body")).includes("market_inspector"), "a custom role is created");
   await shot(page, "roles");
-  await page.click("nav.sidenav a:has-text('接入密钥')");
+  await nav(page, "接入密钥");
   await page.fill("#f-name", "寿光蔬菜批发市场追溯系统");
   await page.fill("#f-expires_in_days", "0");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建密钥')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建密钥')")]);
   check(await page.isVisible("#f-expires_in_days-error"), "a lifetime out of range is refused beside the field");
   await page.fill("#f-expires_in_days", "365");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('创建密钥')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('创建密钥')")]);
   check((await page.textContent("[data-secret]")).trim().startsWith("sy_"), "the key's secret is shown once");
   await page.goto(`${BASE}/console/api-keys`);
   await shot(page, "api-keys");
 
+  // Product catalogue: choose what the tenant traces, add a sub-category, delete it again.
+  await nav(page, "产品分类");
+  check((await page.textContent("[data-catalogue]")).includes("稀土产品"), "the catalogue lists the seven kinds of the standard");
+  await page.check("[data-catalogue] tr[data-code='0101'] input[type=checkbox]");
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存追溯分类')")]);
+  check((await page.textContent("[data-toast]")).includes("追溯 1 个分类"), "the traced categories are saved");
+  await page.selectOption("#f-parent_id", { label: "0102 水果" });
+  await page.fill("#f-code", "0199");
+  await page.fill("#f-name", "苹果");
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('增加分类')")]);
+  check(await page.isVisible("#f-code-error"), "a code that does not extend its parent is refused beside the field");
+  await page.fill("#f-code", "010201");
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('增加分类')")]);
+  check(await page.isVisible("[data-catalogue] tr[data-code='010201']"), "the new sub-category appears in the tree");
+  await shot(page, "catalogue");
+  await page.click("[data-catalogue] tr[data-code='010201'] button:has-text('删除')");
+  await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
+  check(!(await page.isVisible("[data-catalogue] tr[data-code='010201']")), "a category nobody uses is deleted after confirmation");
+
   // SSO settings: a bad issuer is refused inline.
-  await page.click("nav.sidenav a:has-text('单点登录')");
+  await nav(page, "单点登录");
   await page.fill("#f-issuer", "not a url");
   await page.fill("#f-client_id", "suyuan");
-  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('保存设置')")]);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存设置')")]);
   check(await page.isVisible("#form-error"), "bad SSO settings are refused with a message");
   await shot(page, "sso");
 
@@ -287,10 +314,10 @@ try {
     const actx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN" });
     const p = await actx.newPage();
     await login(p, AUDITOR_USER, AUDITOR_PASS);
-    await p.click("nav.sidenav a:has-text('审计日志')");
+    await nav(p, "审计日志");
     check((await p.$$eval("table tbody tr", (r) => r.length)) > 5, "the auditor reads the audit log");
     await p.fill("#f-from", "yesterday");
-    await Promise.all([p.waitForLoadState("load"), p.click("button:has-text('查询')")]);
+    await Promise.all([p.waitForEvent("load"), p.click("button:has-text('查询')")]);
     check(await p.isVisible("#f-from ~ .field-error"), "a bad date filter is explained beside the field");
     await p.goto(`${BASE}/console/audit?action=user.create`);
     const actions = await p.$$eval("table tbody tr td:nth-child(4) .mono", (c) => c.map((x) => x.textContent.trim()));

@@ -375,6 +375,8 @@ impl TestApp {
             "password_history",
             "tenant_roles",
             "tenant_applications",
+            "product_categories",
+            "tenant_categories",
         ] {
             let row = self
                 .db

@@ -3,3 +3,4 @@
 pub mod admin;
 pub mod dashboard;
 pub mod identity;
+pub mod products;

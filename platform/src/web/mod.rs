@@ -7,6 +7,7 @@
 mod admin_pages;
 pub mod assets;
 mod auth_pages;
+mod catalogue_pages;
 mod console;
 pub mod page;
 mod public;
@@ -58,6 +59,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/sso", web::post().to(admin_pages::save_sso))
         .route("/console/audit", web::get().to(admin_pages::audit))
         .route("/console/audit/verify", web::post().to(admin_pages::verify_audit))
+        .route("/console/catalogue", web::get().to(catalogue_pages::catalogue))
+        .route("/console/catalogue", web::post().to(catalogue_pages::create))
+        .route("/console/catalogue/selection", web::post().to(catalogue_pages::select))
+        .route("/console/catalogue/{id}/delete", web::post().to(catalogue_pages::delete))
         .route("/console/{tail:.*}", web::to(admin_pages::not_found));
 }
 

@@ -166,6 +166,13 @@ pub struct NavDef {
 pub const NAV: &[NavDef] = &[
     NavDef { group: "概览", label: "首页", href: "/console", module: None, permission: None },
     NavDef {
+        group: "重要产品管理",
+        label: "产品分类",
+        href: "/console/catalogue",
+        module: Some("products"),
+        permission: Some(("catalogue", "read")),
+    },
+    NavDef {
         group: "系统管理",
         label: "单位管理",
         href: "/console/tenants",

@@ -24,17 +24,32 @@
     // Destructive actions: <form data-confirm="确定……？"> asks first, in an accessible dialog.
     var dialog = document.getElementById("confirm-dialog");
     var pending = null;
+    var pendingButton = null;
     if (dialog && typeof dialog.showModal === "function") {
       dialog.querySelector("[data-confirm-cancel]").addEventListener("click", function () {
         pending = null;
+        pendingButton = null;
         dialog.close();
       });
       dialog.querySelector("[data-confirm-ok]").addEventListener("click", function () {
         var form = pending;
+        var button = pendingButton;
         pending = null;
+        pendingButton = null;
         dialog.close();
+        if (button) { button.dataset.confirmed = "1"; button.form.requestSubmit(button); return; }
         if (form) { form.dataset.confirmed = "1"; form.requestSubmit ? form.requestSubmit() : form.submit(); }
       });
+      // A single button of a larger form (<button formaction=… data-confirm-button="…">).
+      document.addEventListener("click", function (e) {
+        var b = e.target.closest ? e.target.closest("button[data-confirm-button]") : null;
+        if (!b || b.dataset.confirmed === "1") return;
+        e.preventDefault();
+        pendingButton = b;
+        dialog.querySelector("[data-confirm-text]").textContent = b.getAttribute("data-confirm-button");
+        dialog.showModal();
+        dialog.querySelector("[data-confirm-cancel]").focus();
+      }, true);
       document.addEventListener("submit", function (e) {
         var form = e.target;
         if (!form.matches || !form.matches("form[data-confirm]") || form.dataset.confirmed === "1") return;

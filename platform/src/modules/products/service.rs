@@ -1,0 +1,324 @@
+//! Catalogue rules: who may add, change and choose which categories.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use suyuan_tenancy::entity::tenant;
+use uuid::Uuid;
+
+use super::dto::{CategoryResponse, CreateCategoryRequest, SelectCategoriesRequest, UpdateCategoryRequest};
+use super::entity::{category, selection};
+use crate::audit;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::modules::admin::service::Ctx;
+
+/// The deepest level a category may sit at.
+pub const MAX_DEPTH: i32 = 5;
+
+const SEED: &str = include_str!("catalogue.csv");
+
+/// Adds the national classification's missing categories (by code) to the root tenant; run at
+/// every start, so a new release's categories reach existing deployments.
+///
+/// # Errors
+/// Database failures or a malformed seed file.
+pub async fn seed<C: ConnectionTrait>(db: &C, root_id: Uuid) -> anyhow::Result<()> {
+    let now = Utc::now();
+    for line in SEED.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).skip(1) {
+        let (code, name) = line.split_once(',').ok_or_else(|| anyhow::anyhow!("bad catalogue line {line}"))?;
+        if category::Entity::find().filter(category::Column::Code.eq(code)).count(db).await? > 0 {
+            continue;
+        }
+        let parent = if code.len() > 2 {
+            let p = category::Entity::find()
+                .filter(category::Column::Code.eq(&code[..code.len() - 2]))
+                .one(db)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("catalogue seed: {code} before its parent"))?;
+            Some(p)
+        } else {
+            None
+        };
+        category::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(root_id),
+            parent_id: Set(parent.as_ref().map(|p| p.id)),
+            code: Set(code.to_owned()),
+            name: Set(name.to_owned()),
+            depth: Set(parent.as_ref().map_or(1, |p| p.depth + 1)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The tenants whose categories the caller sees: its own and every ancestor.
+async fn lineage(db: &DatabaseConnection, own: &tenant::Model) -> ApiResult<Vec<tenant::Model>> {
+    let mut prefixes = Vec::new();
+    let mut at = 0;
+    while let Some(i) = own.path[at..].find('/') {
+        at += i + 1;
+        prefixes.push(own.path[..at].to_owned());
+    }
+    Ok(tenant::Entity::find().filter(tenant::Column::Path.is_in(prefixes)).all(db).await?)
+}
+
+/// Categories the caller's tenant sees (its own and its ancestors'), in code order, with its
+/// choices.
+///
+/// # Errors
+/// 403 without `catalogue:read`.
+pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Vec<CategoryResponse>> {
+    let scope = ctx.own_scope("catalogue", "read").await?;
+    let owners = lineage(ctx.db, &ctx.who.tenant).await?;
+    let rows = category::Entity::find()
+        .filter(category::Column::TenantId.is_in(owners.iter().map(|t| t.id)))
+        .order_by_asc(category::Column::Code)
+        .all(ctx.db)
+        .await?;
+    let chosen: HashSet<Uuid> = selection::Entity::find()
+        .filter(scope.condition(selection::Column::TenantId))
+        .all(ctx.db)
+        .await?
+        .into_iter()
+        .map(|s| s.category_id)
+        .collect();
+    let used = in_use_ids(ctx.db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let owner = owners.iter().find(|t| t.id == c.tenant_id);
+            CategoryResponse {
+                owner_code: owner.map(|t| t.code.clone()).unwrap_or_default(),
+                national: owner.is_some_and(|t| t.parent_id.is_none()),
+                own: c.tenant_id == scope.tenant_id(),
+                selected: chosen.contains(&c.id),
+                in_use: used.contains(&c.id),
+                id: c.id,
+                parent_id: c.parent_id,
+                code: c.code,
+                name: c.name,
+                depth: c.depth,
+            }
+        })
+        .collect())
+}
+
+/// Categories with children or chosen by some tenant.
+async fn in_use_ids(db: &impl ConnectionTrait) -> ApiResult<HashSet<Uuid>> {
+    let mut used: HashSet<Uuid> =
+        category::Entity::find().all(db).await?.into_iter().filter_map(|c| c.parent_id).collect();
+    used.extend(selection::Entity::find().all(db).await?.into_iter().map(|s| s.category_id));
+    Ok(used)
+}
+
+async fn in_use(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<bool> {
+    let children = category::Entity::find().filter(category::Column::ParentId.eq(id)).count(db).await?;
+    let chosen = selection::Entity::find().filter(selection::Column::CategoryId.eq(id)).count(db).await?;
+    Ok(children + chosen > 0)
+}
+
+/// Checks a name, a parent and a code for the caller's tenant; returns the parent.
+async fn check_place(
+    ctx: &Ctx<'_>,
+    parent_id: Option<Uuid>,
+    code: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<Option<category::Model>> {
+    let n = name.trim().chars().count();
+    if n == 0 {
+        errors.push(FieldError::new("name", "required", "不能为空"));
+    } else if n > 100 {
+        errors.push(FieldError::new("name", "too_long", "不能超过 100 个字符"));
+    }
+    let national_caller = ctx.who.tenant.parent_id.is_none();
+    let owners = lineage(ctx.db, &ctx.who.tenant).await?;
+    let root = owners.iter().find(|t| t.parent_id.is_none()).map(|t| t.id);
+    let parent = match parent_id {
+        Some(pid) => {
+            let p = category::Entity::find_by_id(pid).one(ctx.db).await?;
+            match p {
+                // A sub-category sits under a national category or one of the tenant's own.
+                Some(p) if Some(p.tenant_id) == root || p.tenant_id == ctx.who.tenant.id => Some(p),
+                Some(_) | None => {
+                    errors.push(FieldError::new("parent_id", "not_allowed", "上级分类应为全国分类或本单位自己的分类"));
+                    None
+                }
+            }
+        }
+        None if national_caller => None,
+        None => {
+            errors.push(FieldError::new("parent_id", "required", "请选择上级分类：各单位的分类须挂在全国分类之下"));
+            None
+        }
+    };
+    let prefix = parent.as_ref().map_or("", |p| p.code.as_str());
+    if !(code.len() == prefix.len() + 2 && code.starts_with(prefix) && code.bytes().all(|b| b.is_ascii_digit())) {
+        let message = if prefix.is_empty() {
+            "分类代码为 2 位数字".to_owned()
+        } else {
+            format!("分类代码应为上级代码 {prefix} 加 2 位数字，例如 {prefix}01")
+        };
+        errors.push(FieldError::new("code", "extends_parent", message));
+    }
+    if parent.as_ref().is_some_and(|p| p.depth >= MAX_DEPTH) {
+        errors.push(FieldError::new("parent_id", "too_deep", format!("分类最多 {MAX_DEPTH} 级")));
+    }
+    Ok(parent)
+}
+
+/// Adds a category owned by the caller's tenant.
+///
+/// # Errors
+/// 422 for every bad field; 409 for a taken code; 403.
+pub async fn create(ctx: &Ctx<'_>, req: &CreateCategoryRequest) -> ApiResult<category::Model> {
+    let scope = ctx.own_scope("catalogue", "create").await?;
+    let code = req.code.trim();
+    let mut errors = Vec::new();
+    let parent = check_place(ctx, req.parent_id, code, &req.name, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let txn = ctx.db.begin().await?;
+    if category::Entity::find().filter(category::Column::Code.eq(code)).count(&txn).await? > 0 {
+        return Err(ApiError::conflict(format!("分类代码 {code} 已被使用")));
+    }
+    let now = Utc::now();
+    let row = category::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        parent_id: Set(parent.as_ref().map(|p| p.id)),
+        code: Set(code.to_owned()),
+        name: Set(req.name.trim().to_owned()),
+        depth: Set(parent.as_ref().map_or(1, |p| p.depth + 1)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let detail = serde_json::json!({"code": row.code, "name": row.name});
+    audit::record(&txn, ctx.entry("catalogue.create", "product_category", row.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A category of the caller's own tenant (403 for one of another tenant, audited).
+async fn own_category(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<category::Model> {
+    let scope = ctx.own_scope("catalogue", action).await?;
+    let c = category::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("分类不存在"))?;
+    if c.tenant_id != scope.tenant_id() {
+        let owner = tenant::Entity::find_by_id(c.tenant_id).one(ctx.db).await?;
+        let refused = ApiError::forbidden("只能修改本单位自己的分类");
+        return Err(match owner {
+            Some(t) => ctx.deny(&t, "catalogue", action, refused).await?,
+            None => refused,
+        });
+    }
+    Ok(c)
+}
+
+/// Renames a category, or moves it (new parent and code) while nothing uses it.
+///
+/// # Errors
+/// 422, 409 (in use, code taken), 404, 403.
+pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &UpdateCategoryRequest) -> ApiResult<category::Model> {
+    let c = own_category(ctx, id, "update").await?;
+    let code = req.code.trim();
+    let moving = req.parent_id != c.parent_id || code != c.code;
+    let mut errors = Vec::new();
+    let parent = check_place(ctx, req.parent_id, code, &req.name, &mut errors).await?;
+    if parent.as_ref().is_some_and(|p| p.id == c.id || p.code.starts_with(&c.code)) {
+        errors.push(FieldError::new("parent_id", "cycle", "不能移到自己或自己的下级分类之下"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let txn = ctx.db.begin().await?;
+    if moving {
+        if in_use(&txn, c.id).await? {
+            return Err(ApiError::conflict(format!(
+                "分类 {}（{}）已有下级分类或已被单位选用，不能移动或改代码",
+                c.name, c.code
+            )));
+        }
+        if category::Entity::find().filter(category::Column::Code.eq(code)).count(&txn).await? > 0 {
+            return Err(ApiError::conflict(format!("分类代码 {code} 已被使用")));
+        }
+    }
+    let before = serde_json::json!({"code": c.code, "name": c.name});
+    let mut am = c.into_active_model();
+    am.name = Set(req.name.trim().to_owned());
+    am.parent_id = Set(parent.as_ref().map(|p| p.id));
+    am.code = Set(code.to_owned());
+    am.depth = Set(parent.as_ref().map_or(1, |p| p.depth + 1));
+    am.updated_at = Set(Utc::now());
+    let row = am.update(&txn).await?;
+    let detail = serde_json::json!({"before": before, "after": {"code": row.code, "name": row.name}});
+    audit::record(&txn, ctx.entry("catalogue.update", "product_category", row.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Deletes a category of the caller's tenant that nothing uses.
+///
+/// # Errors
+/// 409 in use, 404, 403.
+pub async fn delete(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<()> {
+    let c = own_category(ctx, id, "delete").await?;
+    let txn = ctx.db.begin().await?;
+    if in_use(&txn, c.id).await? {
+        return Err(ApiError::conflict(format!("分类 {}（{}）已有下级分类或已被单位选用，不能删除", c.name, c.code)));
+    }
+    category::Entity::delete_by_id(c.id).exec(&txn).await?;
+    let detail = serde_json::json!({"code": c.code, "name": c.name});
+    audit::record(&txn, ctx.entry("catalogue.delete", "product_category", c.id.to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Replaces the categories the caller's tenant traces.
+///
+/// # Errors
+/// 422 naming every category the tenant cannot see; 403.
+pub async fn select(ctx: &Ctx<'_>, req: &SelectCategoriesRequest) -> ApiResult<Vec<Uuid>> {
+    let scope = ctx.own_scope("catalogue", "select").await?;
+    let owners = lineage(ctx.db, &ctx.who.tenant).await?;
+    let mut wanted = req.category_ids.clone();
+    wanted.sort();
+    wanted.dedup();
+    let visible: HashSet<Uuid> = category::Entity::find()
+        .filter(category::Column::Id.is_in(wanted.clone()))
+        .filter(category::Column::TenantId.is_in(owners.iter().map(|t| t.id)))
+        .all(ctx.db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let errors: Vec<FieldError> = req
+        .category_ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !visible.contains(id))
+        .map(|(i, _)| FieldError::new(format!("category_ids[{i}]"), "unknown", "没有这个分类，或它属于其他单位"))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let txn = ctx.db.begin().await?;
+    selection::Entity::delete_many().filter(scope.condition(selection::Column::TenantId)).exec(&txn).await?;
+    for id in &wanted {
+        selection::ActiveModel { tenant_id: Set(scope.tenant_id()), category_id: Set(*id) }.insert(&txn).await?;
+    }
+    let detail = serde_json::json!({"count": wanted.len()});
+    audit::record(&txn, ctx.entry("catalogue.select", "tenant", scope.tenant_id().to_string(), detail)).await?;
+    txn.commit().await?;
+    Ok(wanted)
+}
