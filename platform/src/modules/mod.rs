@@ -4,3 +4,4 @@ pub mod admin;
 pub mod dashboard;
 pub mod identity;
 pub mod products;
+pub mod subjects;
