@@ -32,6 +32,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::modules::admin::configure(cfg);
     crate::modules::dashboard::configure(cfg);
     crate::modules::products::configure(cfg);
+    crate::modules::subjects::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.

@@ -213,6 +213,31 @@ fn digest(prev_hash: &str, r: &record::Model) -> String {
     hex::encode(h.finalize())
 }
 
+/// Takes the write lock of a tenant's chain inside the caller's transaction (creating the head
+/// when the chain is new). Writers that number things per tenant (filing codes, outbox
+/// sequences) take it first, so concurrent writers of one tenant queue instead of colliding.
+///
+/// # Errors
+/// Database failures.
+pub async fn lock_chain<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<(), DbErr> {
+    head::Entity::insert(head::ActiveModel {
+        tenant_id: Set(tenant_id),
+        seq: Set(0),
+        hash: Set(GENESIS.to_owned()),
+        anchor_seq: Set(0),
+        anchor_hash: Set(GENESIS.to_owned()),
+    })
+    .on_conflict_do_nothing_on([head::Column::TenantId])
+    .exec(db)
+    .await?;
+    head::Entity::update_many()
+        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq))
+        .filter(head::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Appends a record to the tenant's chain. Call it with the transaction of the change it
 /// records. Concurrent writers to one chain are serialised by the head row's write lock.
 ///

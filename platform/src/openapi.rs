@@ -25,6 +25,7 @@ use crate::error::{FieldError, Problem};
         (name = "用户 users", description = "用户账号与角色 / user accounts and roles"),
         (name = "审计 audit", description = "安全审计日志（哈希链）/ the hash-chained security audit log"),
         (name = "API 密钥 api-keys", description = "接入系统的 API 密钥 / API keys of connected systems"),
+        (name = "主体备案 filings", description = "企业备案、审核与版本（R-SUBJ-1…4）/ enterprise filings"),
         (name = "产品目录 catalogue", description = "重要产品分类目录（R-PROD-1）/ the product catalogue"),
         (name = "概览 dashboard", description = "首页关键数字、图表与地图数据 / dashboard figures, charts and map data"),
     ),

@@ -37,6 +37,10 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "createCategory" => json!({"code": "99", "name": "x"}),
         "updateCategory" => json!({"name": "x", "parent_id": null, "code": "99"}),
         "selectCategories" => json!({"category_ids": []}),
+        "createEnterprise" | "updateEnterprise" => json!({
+            "name": "x", "uscc": "91110108551385082Q", "enterprise_type": "producer", "categories": ["0101"],
+            "stages": ["sale"], "address": "x", "division_code": "320100", "contact_name": "x", "contact_phone": "1"}),
+        "rejectEnterprise" => json!({"reason": "x"}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -100,6 +104,19 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_category = sd_category["id"].as_str().unwrap().to_owned();
+    let sd_enterprise: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/enterprises"))
+        .json(&json!({"name": "山东企业", "uscc": "91350100M000100Y43", "enterprise_type": "producer",
+                      "categories": ["0101"], "stages": ["sale"], "address": "济南", "division_code": "370100",
+                      "contact_name": "王", "contact_phone": "0531-1", "submit": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_enterprise = sd_enterprise["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -121,7 +138,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/policies/{id}", "/policies/1")
                 .replace("/role-grants/{username}", "/role-grants/sd_operator")
                 .replace("/tenant-applications/{id}", &format!("/tenant-applications/{application}"))
-                .replace("/catalogue/{id}", &format!("/catalogue/{sd_category}")),
+                .replace("/catalogue/{id}", &format!("/catalogue/{sd_category}"))
+                .replace("/enterprises/{id}", &format!("/enterprises/{sd_enterprise}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

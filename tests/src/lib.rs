@@ -377,6 +377,9 @@ impl TestApp {
             "tenant_applications",
             "product_categories",
             "tenant_categories",
+            "enterprises",
+            "enterprise_versions",
+            "outbox",
         ] {
             let row = self
                 .db

@@ -1,0 +1,196 @@
+//! R-SUBJ-1…4 (enterprise part): filing, platform-issued codes, review, versions, the outbox
+//! row for the parent, and the tenant boundary (a sibling is refused; a parent reads but never
+//! writes a child's filing).
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use suyuan_tests::{TestApp, problem, spawn_app};
+
+fn filing(name: &str, uscc: &str) -> Value {
+    json!({
+        "name": name, "uscc": uscc, "enterprise_type": "producer", "categories": ["0101"],
+        "stages": ["primary_production", "sale"], "licence_no": "JY13707830012345",
+        "address": "寿光市文圣街道农圣街 1 号", "division_code": "370783",
+        "longitude": 118.79, "latitude": 36.86,
+        "contact_name": "王强", "contact_phone": "0536-5211234", "contact_email": "wq@sgveg.cn",
+    })
+}
+
+async fn outbox_rows(app: &TestApp) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM outbox",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn an_enterprise_is_filed_reviewed_versioned_and_queued_for_the_parent() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let (_, operator) = app.user_with_roles(&sd.admin, "sd_operator", &["operator"]).await;
+
+    // Bad input: every field named, nothing written.
+    let before = app.write_counts().await;
+    let res = operator
+        .post(app.url("/api/v1/enterprises"))
+        .json(&json!({"name": "", "uscc": "91350100M000100Y44", "enterprise_type": "factory", "categories": ["9999"],
+                      "stages": ["cooking"], "address": "x", "division_code": "320100",
+                      "longitude": 118.0, "contact_name": "王", "contact_phone": "abc"}))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        ["name", "uscc", "enterprise_type", "categories[0]", "stages[0]", "division_code", "latitude", "contact_phone"],
+        "{p}"
+    );
+    assert!(
+        p["errors"][1]["message"].as_str().unwrap().contains("校验位"),
+        "the GB 32100 check names the right character"
+    );
+    assert_eq!(app.write_counts().await, before);
+
+    // Filed as a draft with a platform-issued code.
+    let res = operator
+        .post(app.url("/api/v1/enterprises"))
+        .json(&filing("寿光蔬菜集团", "91350100M000100Y43"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["status"], "draft");
+    assert_eq!(e["code"], suyuan_platform::modules::subjects::service::enterprise_code("370000", 1));
+    assert!(e["code"].as_str().unwrap().starts_with("E3700000000001"));
+    let id = e["id"].as_str().unwrap().to_owned();
+    let res = operator
+        .post(app.url("/api/v1/enterprises"))
+        .json(&filing("同码企业", "91350100M000100Y43"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "one filing per credit code");
+
+    // Review: the operator submits, cannot approve; the manager approves.
+    let res = operator.post(app.url(&format!("/api/v1/enterprises/{id}/submit"))).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "submitted");
+    let res = operator.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = operator
+        .put(app.url(&format!("/api/v1/enterprises/{id}")))
+        .json(&filing("改名", "91350100M000100Y43"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "no changes while under review");
+    let res = sd.admin.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap();
+    let e: Value = res.json().await.unwrap();
+    assert_eq!((e["status"].as_str(), e["version"].as_i64()), (Some("approved"), Some(1)));
+    assert_eq!(outbox_rows(&app).await, 1, "the approval queues the filing for the parent in its transaction");
+
+    // A change of an approved filing needs review again and makes version 2 with the diff.
+    let mut changed = filing("寿光蔬菜产业集团", "91350100M000100Y43");
+    changed["contact_phone"] = json!("0536-5219999");
+    let res = operator.put(app.url(&format!("/api/v1/enterprises/{id}"))).json(&changed).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "changed");
+    let res = operator.post(app.url(&format!("/api/v1/enterprises/{id}/submit"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = sd
+        .admin
+        .post(app.url(&format!("/api/v1/enterprises/{id}/reject")))
+        .json(&json!({"reason": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "reason");
+    let res = sd
+        .admin
+        .post(app.url(&format!("/api/v1/enterprises/{id}/reject")))
+        .json(&json!({"reason": "请上传新的许可证号"}))
+        .send()
+        .await
+        .unwrap();
+    let e: Value = res.json().await.unwrap();
+    assert_eq!((e["status"].as_str(), e["reason"].as_str()), (Some("rejected"), Some("请上传新的许可证号")));
+    operator.post(app.url(&format!("/api/v1/enterprises/{id}/submit"))).send().await.unwrap();
+    let res = sd.admin.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["version"], 2);
+    let versions: Value = operator
+        .get(app.url(&format!("/api/v1/enterprises/{id}/versions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(versions[1]["changed_fields"], json!(["contact_phone", "name"]));
+    assert_eq!(outbox_rows(&app).await, 2);
+    assert_eq!(app.audit_rows("enterprise.approve").await, 2);
+}
+
+#[tokio::test]
+async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let key: Value = sd
+        .admin
+        .post(app.url("/api/v1/api-keys"))
+        .json(&json!({"name": "寿光蔬菜集团追溯系统", "role": "operator"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"].as_str().unwrap();
+    let mut body = filing("寿光蔬菜集团", "91350100M000100Y43");
+    body["submit"] = json!(true);
+    let res = TestApp::new_client()
+        .post(app.url("/api/v1/enterprises"))
+        .bearer_auth(secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "an enterprise's own system files through the API");
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["status"], "submitted");
+    let id = e["id"].as_str().unwrap().to_owned();
+
+    // A sibling sees nothing and is refused; the parent reads, and is refused any change.
+    let list: Value = js.admin.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
+    assert!(list.as_array().unwrap().is_empty());
+    assert_eq!(js.admin.get(app.url(&format!("/api/v1/enterprises/{id}"))).send().await.unwrap().status(), 403);
+    let list: Value = national.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["code"], e["code"], "the parent reads its child's filings");
+    let before = app.write_counts().await;
+    for res in [
+        national.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap(),
+        national
+            .put(app.url(&format!("/api/v1/enterprises/{id}")))
+            .json(&filing("改", "91350100M000100Y43"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(res.status(), 403);
+    }
+    assert_eq!(app.write_counts().await, before, "a parent never writes a child's filing");
+    // An address outside the tenant's region is refused.
+    let mut outside = filing("南京企业", "91110108551385082Q");
+    outside["division_code"] = json!("320100");
+    let res = sd.admin.post(app.url("/api/v1/enterprises")).json(&outside).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "outside");
+}
