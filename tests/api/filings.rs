@@ -173,6 +173,13 @@ async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own()
     let list: Value = js.admin.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
     assert!(list.as_array().unwrap().is_empty());
     assert_eq!(js.admin.get(app.url(&format!("/api/v1/enterprises/{id}"))).send().await.unwrap().status(), 403);
+    assert_eq!(
+        js.admin.get(app.url(&format!("/console/enterprises/{id}"))).send().await.unwrap().status(),
+        403,
+        "the page too"
+    );
+    let page = national.get(app.url(&format!("/console/enterprises/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("只能查看") && !page.contains("/approve\""), "the parent's page offers no review");
     let list: Value = national.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list[0]["code"], e["code"], "the parent reads its child's filings");
     let before = app.write_counts().await;

@@ -43,6 +43,7 @@ const PAGES: &[&str] = &[
     "/console/sso",
     "/console/audit",
     "/console/catalogue",
+    "/console/enterprises",
 ];
 
 #[tokio::test]

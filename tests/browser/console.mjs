@@ -293,6 +293,29 @@ try {
   await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
   check(!(await page.isVisible("[data-catalogue] tr[data-code='010201']")), "a category nobody uses is deleted after confirmation");
 
+  // Enterprise filing: a wrong credit code is refused beside the field; filed, reviewed, versioned.
+  await nav(page, "企业备案");
+  await page.fill("#f-name", "寿光蔬菜产业集团");
+  await page.fill("#f-uscc", "91350100M000100Y44");
+  await page.selectOption("#f-enterprise_type", "producer");
+  await page.check("input[name=categories][value='0101']");
+  await page.check("input[name=stages][value='primary_production']");
+  await page.fill("#f-address", "寿光市农圣街 1 号");
+  await page.fill("#f-division_code", "370783");
+  await page.fill("#f-contact_name", "王强");
+  await page.fill("#f-contact_phone", "0536-5211234");
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存备案')")]);
+  check((await page.textContent("#f-uscc-error")).includes("校验位"), "a credit code with a wrong check character is refused beside the field");
+  await page.fill("#f-uscc", "91350100M000100Y43");
+  await page.check("input[name=submit]");
+  await Promise.all([page.waitForURL(/\/console\/enterprises\/[0-9a-f-]{36}$/), page.click("button:has-text('保存备案')")]);
+  check((await page.getAttribute("[data-status]", "data-status")) === "submitted", "the filing is submitted for review");
+  await page.click("button:has-text('审核通过')");
+  await Promise.all([page.waitForEvent("load"), page.click("[data-confirm-ok]")]);
+  check((await page.getAttribute("[data-status]", "data-status")) === "approved", "the manager approves it");
+  check((await page.$$eval("[data-versions] tbody tr", (r) => r.length)) === 1, "the approval is version 1");
+  await shot(page, "enterprise");
+
   // SSO settings: a bad issuer is refused inline.
   await nav(page, "单点登录");
   await page.fill("#f-issuer", "not a url");

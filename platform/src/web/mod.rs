@@ -9,6 +9,7 @@ pub mod assets;
 mod auth_pages;
 mod catalogue_pages;
 mod console;
+mod filing_pages;
 pub mod page;
 mod public;
 
@@ -63,6 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/catalogue", web::post().to(catalogue_pages::create))
         .route("/console/catalogue/selection", web::post().to(catalogue_pages::select))
         .route("/console/catalogue/{id}/delete", web::post().to(catalogue_pages::delete))
+        .route("/console/enterprises", web::get().to(filing_pages::enterprises))
+        .route("/console/enterprises", web::post().to(filing_pages::create))
+        .route("/console/enterprises/{id}", web::get().to(filing_pages::detail))
+        .route("/console/enterprises/{id}/{action}", web::post().to(filing_pages::review))
         .route("/console/{tail:.*}", web::to(admin_pages::not_found));
 }
 

@@ -166,6 +166,13 @@ pub struct NavDef {
 pub const NAV: &[NavDef] = &[
     NavDef { group: "概览", label: "首页", href: "/console", module: None, permission: None },
     NavDef {
+        group: "追溯主体管理",
+        label: "企业备案",
+        href: "/console/enterprises",
+        module: Some("subjects"),
+        permission: Some(("enterprise", "read")),
+    },
+    NavDef {
         group: "重要产品管理",
         label: "产品分类",
         href: "/console/catalogue",

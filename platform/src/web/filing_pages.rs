@@ -1,0 +1,259 @@
+//! Enterprise filing pages (追溯主体管理 → 企业备案): list, file, review, versions.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::page::{FormErrors, Layout, PageError, PageResult, PageUser, redirect_with};
+use crate::error::ApiError;
+use crate::modules::products::dto::CategoryResponse;
+use crate::modules::subjects::dto::{ENTERPRISE_TYPES, EnterpriseRequest, EnterpriseResponse, STAGES, VersionResponse};
+use crate::modules::subjects::service;
+
+/// A status in Chinese, with its badge class.
+#[must_use]
+pub fn status_label(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "draft" => ("草稿", "badge"),
+        "submitted" => ("待审核", "badge badge-warn"),
+        "approved" => ("已备案", "badge badge-ok"),
+        "rejected" => ("已驳回", "badge badge-danger"),
+        "changed" => ("变更待提交", "badge badge-warn"),
+        _ => ("未知", "badge"),
+    }
+}
+
+/// Values of the filing form as typed.
+#[derive(Default)]
+struct FilingForm {
+    name: String,
+    uscc: String,
+    enterprise_type: String,
+    categories: Vec<String>,
+    stages: Vec<String>,
+    licence_no: String,
+    address: String,
+    division_code: String,
+    longitude: String,
+    latitude: String,
+    contact_name: String,
+    contact_phone: String,
+    contact_email: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/enterprises.html")]
+struct EnterprisesPage {
+    page: Layout,
+    rows: Vec<EnterpriseResponse>,
+    status: String,
+    can_create: bool,
+    categories: Vec<CategoryResponse>,
+    types: &'static [(&'static str, &'static str)],
+    stages: &'static [(&'static str, &'static str)],
+    form: FilingForm,
+    errors: FormErrors,
+}
+
+impl EnterprisesPage {
+    fn label(&self, status: &str) -> (&'static str, &'static str) {
+        status_label(status)
+    }
+
+    fn type_label(&self, t: &str) -> &'static str {
+        ENTERPRISE_TYPES.iter().find(|(k, _)| *k == t).map_or("", |(_, l)| *l)
+    }
+}
+
+/// Query of the list.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+async fn enterprises_page(
+    user: &PageUser,
+    status: &str,
+    form: FilingForm,
+    errors: FormErrors,
+) -> Result<EnterprisesPage, PageError> {
+    let can_create = user.state.authz.require_own(&user.who, "enterprise", "create").is_ok();
+    let categories = if can_create && user.state.authz.require_own(&user.who, "catalogue", "read").is_ok() {
+        crate::modules::products::service::list(&user.ctx()).await?.into_iter().filter(|c| c.depth >= 2).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(EnterprisesPage {
+        page: user.layout("企业备案").crumb("企业备案", None),
+        rows: service::list(&user.ctx(), Some(status)).await?.into_iter().map(Into::into).collect(),
+        status: status.to_owned(),
+        can_create,
+        categories,
+        types: ENTERPRISE_TYPES,
+        stages: STAGES,
+        form,
+        errors,
+    })
+}
+
+/// `GET /console/enterprises`.
+pub async fn enterprises(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
+    let status = q.status.clone().unwrap_or_default();
+    let page = enterprises_page(&user, &status, FilingForm::default(), FormErrors::none()).await?;
+    Ok(user.render(StatusCode::OK, &page))
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+fn fields(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+}
+
+/// `POST /console/enterprises`: file an enterprise.
+pub async fn create(user: PageUser, form: web::Form<Vec<(String, String)>>) -> PageResult {
+    let pairs = form.into_inner();
+    user.check_csrf(Some(field(&pairs, "_csrf")))?;
+    let values = FilingForm {
+        name: field(&pairs, "name").to_owned(),
+        uscc: field(&pairs, "uscc").to_owned(),
+        enterprise_type: field(&pairs, "enterprise_type").to_owned(),
+        categories: fields(&pairs, "categories"),
+        stages: fields(&pairs, "stages"),
+        licence_no: field(&pairs, "licence_no").to_owned(),
+        address: field(&pairs, "address").to_owned(),
+        division_code: field(&pairs, "division_code").to_owned(),
+        longitude: field(&pairs, "longitude").to_owned(),
+        latitude: field(&pairs, "latitude").to_owned(),
+        contact_name: field(&pairs, "contact_name").to_owned(),
+        contact_phone: field(&pairs, "contact_phone").to_owned(),
+        contact_email: field(&pairs, "contact_email").to_owned(),
+    };
+    let mut errors = Vec::new();
+    let coord = |name: &str, raw: &str, errors: &mut Vec<crate::error::FieldError>| {
+        let t = raw.trim();
+        if t.is_empty() {
+            return None;
+        }
+        t.parse::<f64>().map_err(|_| errors.push(crate::error::FieldError::new(name, "format", "请填写数字"))).ok()
+    };
+    let longitude = coord("longitude", &values.longitude, &mut errors);
+    let latitude = coord("latitude", &values.latitude, &mut errors);
+    let result = if errors.is_empty() {
+        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let req = EnterpriseRequest {
+            name: values.name.clone(),
+            uscc: values.uscc.clone(),
+            enterprise_type: values.enterprise_type.clone(),
+            categories: values.categories.clone(),
+            stages: values.stages.clone(),
+            licence_no: opt(&values.licence_no),
+            address: values.address.clone(),
+            division_code: values.division_code.clone(),
+            longitude,
+            latitude,
+            contact_name: values.contact_name.clone(),
+            contact_phone: values.contact_phone.clone(),
+            contact_email: opt(&values.contact_email),
+            submit: !field(&pairs, "submit").is_empty(),
+        };
+        service::create(&user.ctx(), &req).await
+    } else {
+        Err(ApiError::validation(errors))
+    };
+    match result {
+        Ok(e) => {
+            Ok(redirect_with(&format!("/console/enterprises/{}", e.id), "ok", &format!("已备案，企业编码 {}", e.code)))
+        }
+        Err(e) if e.http_status().is_client_error() && e.http_status() != StatusCode::FORBIDDEN => {
+            let status = e.http_status();
+            let page = enterprises_page(&user, "", values, FormErrors::from_api(&e)).await?;
+            Ok(user.render(status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/enterprise_detail.html")]
+struct EnterpriseDetailPage {
+    page: Layout,
+    e: EnterpriseResponse,
+    versions: Vec<VersionResponse>,
+    own: bool,
+    can_submit: bool,
+    can_approve: bool,
+}
+
+impl EnterpriseDetailPage {
+    fn label(&self, status: &str) -> (&'static str, &'static str) {
+        status_label(status)
+    }
+
+    fn type_label(&self, t: &str) -> &'static str {
+        ENTERPRISE_TYPES.iter().find(|(k, _)| *k == t).map_or("", |(_, l)| *l)
+    }
+
+    fn stage_label(&self, s: &str) -> &'static str {
+        STAGES.iter().find(|(k, _)| *k == s).map_or("", |(_, l)| *l)
+    }
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw).map_err(|_| PageError::from(ApiError::not_found("备案不存在")))
+}
+
+/// `GET /console/enterprises/{id}`.
+pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
+    let id = parse_id(&id)?;
+    let e = service::get(&user.ctx(), id).await?;
+    let versions = service::versions(&user.ctx(), id).await?;
+    let own = e.tenant_id == user.who.tenant.id;
+    let page = EnterpriseDetailPage {
+        page: user.layout(&e.name).crumb("企业备案", Some("/console/enterprises")).crumb(e.name.clone(), None),
+        can_submit: own && user.state.authz.require_own(&user.who, "enterprise", "submit").is_ok(),
+        can_approve: own && user.state.authz.require_own(&user.who, "enterprise", "approve").is_ok(),
+        own,
+        e: e.into(),
+        versions,
+    };
+    Ok(user.render(StatusCode::OK, &page))
+}
+
+/// The review form.
+#[derive(Debug, Deserialize)]
+pub struct ReviewForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/enterprises/{id}/{submit|approve|reject}`.
+pub async fn review(user: PageUser, path: web::Path<(String, String)>, form: web::Form<ReviewForm>) -> PageResult {
+    user.check_csrf(Some(&form.csrf))?;
+    let (id, action) = path.into_inner();
+    let id = parse_id(&id)?;
+    let back = format!("/console/enterprises/{id}");
+    let result = match action.as_str() {
+        "submit" => service::submit(&user.ctx(), id).await.map(|_| "已提交审核"),
+        "approve" => service::approve(&user.ctx(), id).await.map(|_| "已审核通过，并已排队报送上级"),
+        "reject" => service::reject(&user.ctx(), id, &form.reason).await.map(|_| "已驳回"),
+        _ => return Err(ApiError::not_found("没有这个操作").into()),
+    };
+    match result {
+        Ok(msg) => Ok(redirect_with(&back, "ok", msg)),
+        Err(e) if matches!(e.http_status().as_u16(), 409 | 422) => {
+            let msg = if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY {
+                "驳回时请填写原因".to_owned()
+            } else {
+                e.to_problem(None).detail.unwrap_or_default()
+            };
+            Ok(redirect_with(&back, "error", &msg))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
