@@ -22,6 +22,7 @@ mod m20261127_000013_add_sso_link;
 mod m20261127_000014_create_tenant_applications;
 mod m20261127_000015_create_product_catalogue;
 mod m20261127_000016_create_enterprise_filings;
+mod m20261127_000017_index_enterprise_search;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000014_create_tenant_applications::Migration),
             Box::new(m20261127_000015_create_product_catalogue::Migration),
             Box::new(m20261127_000016_create_enterprise_filings::Migration),
+            Box::new(m20261127_000017_index_enterprise_search::Migration),
         ]
     }
 }

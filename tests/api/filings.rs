@@ -171,7 +171,7 @@ async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own()
 
     // A sibling sees nothing and is refused; the parent reads, and is refused any change.
     let list: Value = js.admin.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
-    assert!(list.as_array().unwrap().is_empty());
+    assert_eq!(list["total"], 0);
     assert_eq!(js.admin.get(app.url(&format!("/api/v1/enterprises/{id}"))).send().await.unwrap().status(), 403);
     assert_eq!(
         js.admin.get(app.url(&format!("/console/enterprises/{id}"))).send().await.unwrap().status(),
@@ -181,7 +181,7 @@ async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own()
     let page = national.get(app.url(&format!("/console/enterprises/{id}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("只能查看") && !page.contains("/approve\""), "the parent's page offers no review");
     let list: Value = national.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list[0]["code"], e["code"], "the parent reads its child's filings");
+    assert_eq!(list["items"][0]["code"], e["code"], "the parent reads its child's filings");
     let before = app.write_counts().await;
     for res in [
         national.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap(),
@@ -200,4 +200,44 @@ async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own()
     outside["division_code"] = json!("320100");
     let res = sd.admin.post(app.url("/api/v1/enterprises")).json(&outside).send().await.unwrap();
     assert_eq!(problem(res).await["errors"][0]["rule"], "outside");
+}
+
+#[tokio::test]
+async fn filings_are_searched_by_region_type_category_and_name_with_paging() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let codes = ["91350100M000100Y43", "91110108551385082Q"];
+    for (i, (name, division, kind, category)) in
+        [("寿光蔬菜集团", "370783", "producer", "0101"), ("济南乳业", "370102", "processor", "0201")].iter().enumerate()
+    {
+        let mut body = filing(name, codes[i]);
+        body["division_code"] = json!(division);
+        body["enterprise_type"] = json!(kind);
+        body["categories"] = json!([category]);
+        let res = sd.admin.post(app.url("/api/v1/enterprises")).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let search = |q: &str| {
+        let c = sd.admin.clone();
+        let url = app.url(&format!("/api/v1/enterprises?{q}"));
+        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&search("region=370700").await), ["寿光蔬菜集团"], "a city includes its counties");
+    assert_eq!(search("region=370000").await["total"], 2);
+    assert_eq!(names(&search("enterprise_type=processor").await), ["济南乳业"]);
+    assert_eq!(names(&search("category=0101").await), ["寿光蔬菜集团"]);
+    assert_eq!(names(&search("name=乳业").await), ["济南乳业"]);
+    assert_eq!(names(&search("sort=code").await), ["寿光蔬菜集团", "济南乳业"], "in the order they were filed");
+    assert_eq!(names(&search("sort=-code").await), ["济南乳业", "寿光蔬菜集团"]);
+    assert_eq!(names(&search("sort=code&page_size=1&page=2").await), ["济南乳业"], "the second page");
+    let page = search("page_size=1").await;
+    assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(2), 1));
+    let res = sd.admin.get(app.url("/api/v1/enterprises?region=37&sort=size&page_size=500")).send().await.unwrap();
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["page_size", "region", "sort"]);
 }

@@ -48,6 +48,10 @@ struct FilingForm {
 struct EnterprisesPage {
     page: Layout,
     rows: Vec<EnterpriseResponse>,
+    total: u64,
+    page_no: u64,
+    pages: u64,
+    q: ListQuery,
     status: String,
     can_create: bool,
     categories: Vec<CategoryResponse>,
@@ -65,17 +69,36 @@ impl EnterprisesPage {
     fn type_label(&self, t: &str) -> &'static str {
         ENTERPRISE_TYPES.iter().find(|(k, _)| *k == t).map_or("", |(_, l)| *l)
     }
+
+    fn page_link(&self, page: u64) -> String {
+        let qs: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("status", &self.q.status)
+            .append_pair("region", &self.q.region)
+            .append_pair("enterprise_type", &self.q.enterprise_type)
+            .append_pair("name", &self.q.name)
+            .append_pair("page", &page.to_string())
+            .finish();
+        format!("/console/enterprises?{qs}")
+    }
 }
 
 /// Query of the list.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    status: Option<String>,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    enterprise_type: String,
+    #[serde(default)]
+    name: String,
+    page: Option<u64>,
 }
 
 async fn enterprises_page(
     user: &PageUser,
-    status: &str,
+    q: ListQuery,
     form: FilingForm,
     errors: FormErrors,
 ) -> Result<EnterprisesPage, PageError> {
@@ -85,23 +108,60 @@ async fn enterprises_page(
     } else {
         Vec::new()
     };
-    Ok(EnterprisesPage {
+    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let search = crate::modules::subjects::dto::EnterpriseQuery {
+        status: opt(&q.status),
+        region: opt(&q.region),
+        enterprise_type: opt(&q.enterprise_type),
+        name: opt(&q.name),
+        page: q.page,
+        page_size: Some(20),
+        ..Default::default()
+    };
+    let (rows, page_no, page_size, total) = match service::search(&user.ctx(), &search).await {
+        Ok(found) => found,
+        // A malformed filter (a region code, say) shows the whole list with the message.
+        Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let all = crate::modules::subjects::dto::EnterpriseQuery { page_size: Some(20), ..Default::default() };
+            let found = service::search(&user.ctx(), &all).await?;
+            return Ok(EnterprisesPage {
+                errors: FormErrors::from_api(&e),
+                ..build(user, found, q, form, can_create, categories)
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(EnterprisesPage { errors, ..build(user, (rows, page_no, page_size, total), q, form, can_create, categories) })
+}
+
+fn build(
+    user: &PageUser,
+    (rows, page_no, page_size, total): (Vec<crate::modules::subjects::entity::enterprise::Model>, u64, u64, u64),
+    q: ListQuery,
+    form: FilingForm,
+    can_create: bool,
+    categories: Vec<CategoryResponse>,
+) -> EnterprisesPage {
+    EnterprisesPage {
         page: user.layout("企业备案").crumb("企业备案", None),
-        rows: service::list(&user.ctx(), Some(status)).await?.into_iter().map(Into::into).collect(),
-        status: status.to_owned(),
+        rows: rows.into_iter().map(Into::into).collect(),
+        total,
+        page_no,
+        pages: total.div_ceil(page_size).max(1),
+        status: q.status.clone(),
+        q,
         can_create,
         categories,
         types: ENTERPRISE_TYPES,
         stages: STAGES,
         form,
-        errors,
-    })
+        errors: FormErrors::none(),
+    }
 }
 
 /// `GET /console/enterprises`.
 pub async fn enterprises(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
-    let status = q.status.clone().unwrap_or_default();
-    let page = enterprises_page(&user, &status, FilingForm::default(), FormErrors::none()).await?;
+    let page = enterprises_page(&user, q.into_inner(), FilingForm::default(), FormErrors::none()).await?;
     Ok(user.render(StatusCode::OK, &page))
 }
 
@@ -170,7 +230,7 @@ pub async fn create(user: PageUser, form: web::Form<Vec<(String, String)>>) -> P
         }
         Err(e) if e.http_status().is_client_error() && e.http_status() != StatusCode::FORBIDDEN => {
             let status = e.http_status();
-            let page = enterprises_page(&user, "", values, FormErrors::from_api(&e)).await?;
+            let page = enterprises_page(&user, ListQuery::default(), values, FormErrors::from_api(&e)).await?;
             Ok(user.render(status, &page))
         }
         Err(e) => Err(e.into()),

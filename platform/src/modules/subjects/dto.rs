@@ -147,12 +147,46 @@ impl From<enterprise::Model> for EnterpriseResponse {
     }
 }
 
-/// Filters of the filing list.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Search of filings (R-SUBJ-5): every filter optional, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EnterpriseQuery {
-    /// Status.
+    /// Status: `draft`, `submitted`, `approved`, `rejected`, `changed`.
     pub status: Option<String>,
+    /// Region: a division code; the filings of it and every region below it.
+    #[param(example = "370700")]
+    pub region: Option<String>,
+    /// Enterprise type.
+    pub enterprise_type: Option<String>,
+    /// A catalogue code among the business categories.
+    pub category: Option<String>,
+    /// Part of the name.
+    pub name: Option<String>,
+    /// Start of the enterprise code.
+    pub code: Option<String>,
+    /// Filed from this time (inclusive).
+    pub filed_from: Option<DateTime<Utc>>,
+    /// Filed before this time.
+    pub filed_to: Option<DateTime<Utc>>,
+    /// `code` (default), `name` or `created_at`; `-` in front for descending.
+    pub sort: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 20).
+    pub page_size: Option<u64>,
+}
+
+/// A page of filings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnterprisePage {
+    /// The filings.
+    pub items: Vec<EnterpriseResponse>,
+    /// Page, from 1.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+    /// Filings matching the filters.
+    pub total: u64,
 }
 
 /// An approved version.

@@ -19,18 +19,24 @@ pub async fn create_enterprise(caller: Caller, body: web::Json<EnterpriseRequest
     Ok(HttpResponse::Created().json(EnterpriseResponse::from(e)))
 }
 
-/// Enterprise filings the caller may read: its tenant's, and those below it for roles that
-/// read the subtree (first 1 000 by code; search comes with the filings issue).
+/// Search the enterprise filings the caller may read — its tenant's, and those below it for
+/// roles that read the subtree — by region (with every region below), type, category, name,
+/// code, status and filing time, with paging and sorting.
 #[utoipa::path(tag = "主体备案 filings", operation_id = "listEnterprises", security(("session_cookie" = []), ("api_key" = [])),
     params(EnterpriseQuery),
-    responses((status = 200, description = "企业备案 / filings", body = Vec<EnterpriseResponse>), GuardErrors, ParamErrors))]
+    responses((status = 200, description = "企业备案 / filings", body = super::dto::EnterprisePage), GuardErrors, ParamErrors))]
 #[get("/api/v1/enterprises")]
 pub async fn list_enterprises(
     caller: Caller,
     q: web::Query<EnterpriseQuery>,
-) -> ApiResult<web::Json<Vec<EnterpriseResponse>>> {
-    let list = service::list(&caller.ctx(), q.status.as_deref()).await?;
-    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+) -> ApiResult<web::Json<super::dto::EnterprisePage>> {
+    let (items, page, page_size, total) = service::search(&caller.ctx(), &q).await?;
+    Ok(web::Json(super::dto::EnterprisePage {
+        items: items.into_iter().map(Into::into).collect(),
+        page,
+        page_size,
+        total,
+    }))
 }
 
 /// One enterprise filing.

@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use suyuan_policies::Scope;
 use suyuan_tenancy::DivisionCode;
@@ -227,17 +227,92 @@ pub async fn create(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<enterpr
     Ok(row)
 }
 
-/// Filings the caller may read: its tenant's, and its subtree's when a role allows that.
+/// Searches the filings the caller may read (its tenant's, and its subtree's when a role
+/// allows that), with paging and sorting.
 ///
 /// # Errors
-/// 403.
-pub async fn list(ctx: &Ctx<'_>, status: Option<&str>) -> ApiResult<Vec<enterprise::Model>> {
+/// 422 naming a bad filter; 403.
+pub async fn search(
+    ctx: &Ctx<'_>,
+    q: &super::dto::EnterpriseQuery,
+) -> ApiResult<(Vec<enterprise::Model>, u64, u64, u64)> {
     let scope = ctx.read_scope("enterprise", "read").await?;
-    let mut q = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId));
-    if let Some(s) = status.filter(|s| !s.is_empty()) {
-        q = q.filter(enterprise::Column::Status.eq(s));
+    let mut errors = Vec::new();
+    let page = q.page.unwrap_or(1);
+    let page_size = q.page_size.unwrap_or(20);
+    if page == 0 {
+        errors.push(FieldError::new("page", "range", "页码从 1 开始"));
     }
-    Ok(q.order_by_asc(enterprise::Column::Code).limit(1000).all(ctx.db).await?)
+    if !(1..=200).contains(&page_size) {
+        errors.push(FieldError::new("page_size", "range", "每页 1–200 条"));
+    }
+    let mut query = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId));
+    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match DivisionCode::parse(r) {
+            // The prefix that every code inside the region shares: 37, 3707, 370783.
+            Ok(d) => {
+                let s = d.as_str();
+                let prefix = match d.level() {
+                    suyuan_tenancy::TenantLevel::National => "",
+                    suyuan_tenancy::TenantLevel::Provincial => &s[..2],
+                    suyuan_tenancy::TenantLevel::Municipal => &s[..4],
+                    suyuan_tenancy::TenantLevel::County => s,
+                };
+                query = query.filter(enterprise::Column::DivisionCode.starts_with(prefix));
+            }
+            Err(e) => errors.push(FieldError::new("region", "format", e.to_string())),
+        }
+    }
+    if let Some(t) = q.enterprise_type.as_deref().filter(|s| !s.is_empty()) {
+        if ENTERPRISE_TYPES.iter().any(|(k, _)| *k == t) {
+            query = query.filter(enterprise::Column::EnterpriseType.eq(t));
+        } else {
+            errors.push(FieldError::new("enterprise_type", "unknown", "没有这个企业类型"));
+        }
+    }
+    if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if c.bytes().all(|b| b.is_ascii_digit()) {
+            query = query.filter(enterprise::Column::Categories.contains(format!("\"{c}\"")));
+        } else {
+            errors.push(FieldError::new("category", "format", "分类代码只含数字"));
+        }
+    }
+    if let Some(n) = q.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(enterprise::Column::Name.contains(n));
+    }
+    if let Some(c) = q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(enterprise::Column::Code.starts_with(c.to_ascii_uppercase()));
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(enterprise::Column::Status.eq(s));
+    }
+    if let Some(f) = q.filed_from {
+        query = query.filter(enterprise::Column::CreatedAt.gte(f));
+    }
+    if let Some(t) = q.filed_to {
+        query = query.filter(enterprise::Column::CreatedAt.lt(t));
+    }
+    let sort = q.sort.as_deref().unwrap_or("code");
+    let (desc, key) = sort.strip_prefix('-').map_or((false, sort), |k| (true, k));
+    let column = match key {
+        "code" => Some(enterprise::Column::Code),
+        "name" => Some(enterprise::Column::Name),
+        "created_at" => Some(enterprise::Column::CreatedAt),
+        _ => None,
+    };
+    let Some(column) = column else {
+        errors.push(FieldError::new("sort", "unknown", "排序字段只能是 code、name 或 created_at（前加 - 为降序）"));
+        return Err(ApiError::validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    query = if desc { query.order_by_desc(column) } else { query.order_by_asc(column) };
+    // A stable order within equal keys, so pages never repeat or skip a row.
+    let paginator = query.order_by_asc(enterprise::Column::Id).paginate(ctx.db, page_size);
+    let total = paginator.num_items().await?;
+    let items = paginator.fetch_page(page - 1).await?;
+    Ok((items, page, page_size, total))
 }
 
 /// One filing and the scope the guard granted on it for `action`.
