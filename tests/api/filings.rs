@@ -236,6 +236,20 @@ async fn filings_are_searched_by_region_type_category_and_name_with_paging() {
     assert_eq!(names(&search("sort=code&page_size=1&page=2").await), ["济南乳业"], "the second page");
     let page = search("page_size=1").await;
     assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(2), 1));
+    // Export: the same filters, as CSV or XLSX, audited.
+    let res = sd.admin.get(app.url("/api/v1/enterprises/export?region=370700")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("企业编码,企业名称,统一社会信用代码"));
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].contains("寿光蔬菜集团") && lines[1].contains("生产企业") && lines[1].contains("初级生产"));
+    let res = sd.admin.get(app.url("/api/v1/enterprises/export?format=xlsx")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(res.bytes().await.unwrap().starts_with(b"PK"), "an XLSX is a zip file");
+    let res = sd.admin.get(app.url("/api/v1/enterprises/export?format=pdf")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "format");
+    assert_eq!(app.audit_rows("enterprise.export").await, 2);
     let res = sd.admin.get(app.url("/api/v1/enterprises?region=37&sort=size&page_size=500")).send().await.unwrap();
     let p = problem(res).await;
     let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();

@@ -70,6 +70,22 @@ impl EnterprisesPage {
         ENTERPRISE_TYPES.iter().find(|(k, _)| *k == t).map_or("", |(_, l)| *l)
     }
 
+    fn export_link(&self, format: &str) -> String {
+        let mut qs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("status", &self.q.status),
+            ("region", &self.q.region),
+            ("enterprise_type", &self.q.enterprise_type),
+            ("name", &self.q.name),
+        ] {
+            if !v.trim().is_empty() {
+                qs.append_pair(k, v.trim());
+            }
+        }
+        qs.append_pair("format", format);
+        format!("/api/v1/enterprises/export?{}", qs.finish())
+    }
+
     fn page_link(&self, page: u64) -> String {
         let qs: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("status", &self.q.status)

@@ -81,3 +81,9 @@ pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// The page for an unknown address outside the API (the API answers problem+json).
 pub use public::not_found as page_not_found;
+
+/// A filing status in Chinese.
+#[must_use]
+pub fn filing_status_label(status: &str) -> &'static str {
+    filing_pages::status_label(status).0
+}

@@ -679,7 +679,7 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
 /// A cell a spreadsheet program will not run as a formula: text starting with `= + - @`, a tab
 /// or a carriage return gets a leading apostrophe (names typed at a failed login or in an
 /// application end up in the export).
-fn csv_safe(v: String) -> String {
+pub(crate) fn csv_safe(v: String) -> String {
     if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v }
 }
 

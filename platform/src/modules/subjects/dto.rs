@@ -174,6 +174,8 @@ pub struct EnterpriseQuery {
     pub page: Option<u64>,
     /// Rows per page, 1–200 (default 20).
     pub page_size: Option<u64>,
+    /// Export only: `csv` (default) or `xlsx`.
+    pub format: Option<String>,
 }
 
 /// A page of filings.

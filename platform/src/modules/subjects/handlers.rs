@@ -39,6 +39,36 @@ pub async fn list_enterprises(
     }))
 }
 
+/// Export the filings matching the search's filters (paging ignored) as CSV (UTF-8 with BOM)
+/// or XLSX; at most 100 000 rows. Recorded in the audit log.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "exportEnterprises", security(("session_cookie" = []), ("api_key" = [])),
+    params(EnterpriseQuery),
+    responses(
+        (status = 200, description = "CSV 或 Excel 文件 / CSV or XLSX file", content(
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        GuardErrors, ParamErrors))]
+#[get("/api/v1/enterprises/export")]
+pub async fn export_enterprises(caller: Caller, q: web::Query<EnterpriseQuery>) -> ApiResult<HttpResponse> {
+    let format = q.format.as_deref().unwrap_or("csv");
+    if !matches!(format, "csv" | "xlsx") {
+        return Err(crate::error::ApiError::invalid_field("format", "unknown", "导出格式只能是 csv 或 xlsx"));
+    }
+    let rows = service::export(&caller.ctx(), &q).await?;
+    Ok(if format == "xlsx" {
+        HttpResponse::Ok()
+            .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            .insert_header(("Content-Disposition", "attachment; filename=\"enterprises.xlsx\""))
+            .body(super::export::to_xlsx(rows)?)
+    } else {
+        HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header(("Content-Disposition", "attachment; filename=\"enterprises.csv\""))
+            .body(super::export::to_csv(rows)?)
+    })
+}
+
 /// One enterprise filing.
 #[utoipa::path(tag = "主体备案 filings", operation_id = "getEnterprise", security(("session_cookie" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "备案 id")),

@@ -8,6 +8,7 @@
 
 pub mod dto;
 pub mod entity;
+pub mod export;
 mod handlers;
 pub mod service;
 pub mod uscc;
@@ -16,6 +17,8 @@ pub mod uscc;
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::create_enterprise)
         .service(handlers::list_enterprises)
+        // `export` before `{id}`: the first matching route wins.
+        .service(handlers::export_enterprises)
         .service(handlers::get_enterprise)
         .service(handlers::update_enterprise)
         .service(handlers::submit_enterprise)

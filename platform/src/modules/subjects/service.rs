@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use suyuan_policies::Scope;
 use suyuan_tenancy::DivisionCode;
@@ -246,6 +246,51 @@ pub async fn search(
     if !(1..=200).contains(&page_size) {
         errors.push(FieldError::new("page_size", "range", "每页 1–200 条"));
     }
+    let query = filtered(&scope, q, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    // A stable order within equal keys, so pages never repeat or skip a row.
+    let paginator = query.order_by_asc(enterprise::Column::Id).paginate(ctx.db, page_size);
+    let total = paginator.num_items().await?;
+    let items = paginator.fetch_page(page - 1).await?;
+    Ok((items, page, page_size, total))
+}
+
+/// The most rows one export holds.
+pub const MAX_EXPORT_ROWS: u64 = 100_000;
+
+/// Every filing matching the search's filters (paging ignored), for an export; recorded in
+/// the audit log.
+///
+/// # Errors
+/// 422 for a bad filter or more than [`MAX_EXPORT_ROWS`] rows; 403.
+pub async fn export(ctx: &Ctx<'_>, q: &super::dto::EnterpriseQuery) -> ApiResult<Vec<enterprise::Model>> {
+    let scope = ctx.read_scope("enterprise", "read").await?;
+    let mut errors = Vec::new();
+    let query = filtered(&scope, q, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let rows = query.order_by_asc(enterprise::Column::Id).limit(MAX_EXPORT_ROWS + 1).all(ctx.db).await?;
+    if u64::try_from(rows.len()).unwrap_or(u64::MAX) > MAX_EXPORT_ROWS {
+        return Err(ApiError::invalid_field(
+            "region",
+            "too_many",
+            format!("一次最多导出 {MAX_EXPORT_ROWS} 条，请缩小地区、类型或时间范围"),
+        ));
+    }
+    let detail = serde_json::json!({"rows": rows.len()});
+    audit::record(ctx.db, ctx.entry("enterprise.export", "enterprise", scope.tenant_id().to_string(), detail)).await?;
+    Ok(rows)
+}
+
+/// The search's filters and order on the filings of `scope`; bad filters go to `errors`.
+fn filtered(
+    scope: &suyuan_tenancy::TenantScope,
+    q: &super::dto::EnterpriseQuery,
+    errors: &mut Vec<FieldError>,
+) -> sea_orm::Select<enterprise::Entity> {
     let mut query = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId));
     if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         match DivisionCode::parse(r) {
@@ -295,24 +340,15 @@ pub async fn search(
     let sort = q.sort.as_deref().unwrap_or("code");
     let (desc, key) = sort.strip_prefix('-').map_or((false, sort), |k| (true, k));
     let column = match key {
-        "code" => Some(enterprise::Column::Code),
-        "name" => Some(enterprise::Column::Name),
-        "created_at" => Some(enterprise::Column::CreatedAt),
-        _ => None,
+        "code" => enterprise::Column::Code,
+        "name" => enterprise::Column::Name,
+        "created_at" => enterprise::Column::CreatedAt,
+        _ => {
+            errors.push(FieldError::new("sort", "unknown", "排序字段只能是 code、name 或 created_at（前加 - 为降序）"));
+            enterprise::Column::Code
+        }
     };
-    let Some(column) = column else {
-        errors.push(FieldError::new("sort", "unknown", "排序字段只能是 code、name 或 created_at（前加 - 为降序）"));
-        return Err(ApiError::validation(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    query = if desc { query.order_by_desc(column) } else { query.order_by_asc(column) };
-    // A stable order within equal keys, so pages never repeat or skip a row.
-    let paginator = query.order_by_asc(enterprise::Column::Id).paginate(ctx.db, page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page - 1).await?;
-    Ok((items, page, page_size, total))
+    if desc { query.order_by_desc(column) } else { query.order_by_asc(column) }
 }
 
 /// One filing and the scope the guard granted on it for `action`.
