@@ -315,6 +315,14 @@ try {
   check((await page.getAttribute("[data-status]", "data-status")) === "approved", "the manager approves it");
   check((await page.$$eval("[data-versions] tbody tr", (r) => r.length)) === 1, "the approval is version 1");
   await shot(page, "enterprise");
+  await Promise.all([page.waitForURL(/\/edit$/), page.click("main a[href$='/edit']")]);
+  check((await page.inputValue("#f-uscc")) === "91350100M000100Y43", "the edit form holds the filing");
+  await page.fill("#f-contact_phone", "电话");
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('保存修改')")]);
+  check(await page.isVisible("#f-contact_phone-error"), "a bad change is refused beside the field");
+  await page.fill("#f-contact_phone", "0536-5219999");
+  await Promise.all([page.waitForURL(/\/console\/enterprises\/[0-9a-f-]{36}$/), page.click("button:has-text('保存修改')")]);
+  check((await page.getAttribute("[data-status]", "data-status")) === "changed", "a change of an approved filing waits for review again");
 
   // SSO settings: a bad issuer is refused inline.
   await nav(page, "单点登录");

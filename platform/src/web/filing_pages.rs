@@ -47,6 +47,8 @@ struct FilingForm {
 #[template(path = "console/enterprises.html")]
 struct EnterprisesPage {
     page: Layout,
+    form_action: &'static str,
+    form_button: &'static str,
     rows: Vec<EnterpriseResponse>,
     total: u64,
     page_no: u64,
@@ -160,6 +162,8 @@ fn build(
 ) -> EnterprisesPage {
     EnterprisesPage {
         page: user.layout("企业备案").crumb("企业备案", None),
+        form_action: "/console/enterprises",
+        form_button: "保存备案",
         rows: rows.into_iter().map(Into::into).collect(),
         total,
         page_no,
@@ -189,25 +193,26 @@ fn fields(pairs: &[(String, String)], name: &str) -> Vec<String> {
     pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
 }
 
-/// `POST /console/enterprises`: file an enterprise.
-pub async fn create(user: PageUser, form: web::Form<Vec<(String, String)>>) -> PageResult {
-    let pairs = form.into_inner();
-    user.check_csrf(Some(field(&pairs, "_csrf")))?;
-    let values = FilingForm {
-        name: field(&pairs, "name").to_owned(),
-        uscc: field(&pairs, "uscc").to_owned(),
-        enterprise_type: field(&pairs, "enterprise_type").to_owned(),
-        categories: fields(&pairs, "categories"),
-        stages: fields(&pairs, "stages"),
-        licence_no: field(&pairs, "licence_no").to_owned(),
-        address: field(&pairs, "address").to_owned(),
-        division_code: field(&pairs, "division_code").to_owned(),
-        longitude: field(&pairs, "longitude").to_owned(),
-        latitude: field(&pairs, "latitude").to_owned(),
-        contact_name: field(&pairs, "contact_name").to_owned(),
-        contact_phone: field(&pairs, "contact_phone").to_owned(),
-        contact_email: field(&pairs, "contact_email").to_owned(),
-    };
+fn values_of(pairs: &[(String, String)]) -> FilingForm {
+    FilingForm {
+        name: field(pairs, "name").to_owned(),
+        uscc: field(pairs, "uscc").to_owned(),
+        enterprise_type: field(pairs, "enterprise_type").to_owned(),
+        categories: fields(pairs, "categories"),
+        stages: fields(pairs, "stages"),
+        licence_no: field(pairs, "licence_no").to_owned(),
+        address: field(pairs, "address").to_owned(),
+        division_code: field(pairs, "division_code").to_owned(),
+        longitude: field(pairs, "longitude").to_owned(),
+        latitude: field(pairs, "latitude").to_owned(),
+        contact_name: field(pairs, "contact_name").to_owned(),
+        contact_phone: field(pairs, "contact_phone").to_owned(),
+        contact_email: field(pairs, "contact_email").to_owned(),
+    }
+}
+
+/// The API request of a typed form (coordinates must be numbers).
+fn request_of(values: &FilingForm, submit: bool) -> Result<EnterpriseRequest, ApiError> {
     let mut errors = Vec::new();
     let coord = |name: &str, raw: &str, errors: &mut Vec<crate::error::FieldError>| {
         let t = raw.trim();
@@ -218,27 +223,128 @@ pub async fn create(user: PageUser, form: web::Form<Vec<(String, String)>>) -> P
     };
     let longitude = coord("longitude", &values.longitude, &mut errors);
     let latitude = coord("latitude", &values.latitude, &mut errors);
-    let result = if errors.is_empty() {
-        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let req = EnterpriseRequest {
-            name: values.name.clone(),
-            uscc: values.uscc.clone(),
-            enterprise_type: values.enterprise_type.clone(),
-            categories: values.categories.clone(),
-            stages: values.stages.clone(),
-            licence_no: opt(&values.licence_no),
-            address: values.address.clone(),
-            division_code: values.division_code.clone(),
-            longitude,
-            latitude,
-            contact_name: values.contact_name.clone(),
-            contact_phone: values.contact_phone.clone(),
-            contact_email: opt(&values.contact_email),
-            submit: !field(&pairs, "submit").is_empty(),
-        };
-        service::create(&user.ctx(), &req).await
-    } else {
-        Err(ApiError::validation(errors))
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    Ok(EnterpriseRequest {
+        name: values.name.clone(),
+        uscc: values.uscc.clone(),
+        enterprise_type: values.enterprise_type.clone(),
+        categories: values.categories.clone(),
+        stages: values.stages.clone(),
+        licence_no: opt(&values.licence_no),
+        address: values.address.clone(),
+        division_code: values.division_code.clone(),
+        longitude,
+        latitude,
+        contact_name: values.contact_name.clone(),
+        contact_phone: values.contact_phone.clone(),
+        contact_email: opt(&values.contact_email),
+        submit,
+    })
+}
+
+impl FilingForm {
+    fn of(e: &EnterpriseResponse) -> Self {
+        Self {
+            name: e.name.clone(),
+            uscc: e.uscc.clone(),
+            enterprise_type: e.enterprise_type.clone(),
+            categories: e.categories.clone(),
+            stages: e.stages.clone(),
+            licence_no: e.licence_no.clone().unwrap_or_default(),
+            address: e.address.clone(),
+            division_code: e.division_code.clone(),
+            longitude: e.longitude.map(|v| v.to_string()).unwrap_or_default(),
+            latitude: e.latitude.map(|v| v.to_string()).unwrap_or_default(),
+            contact_name: e.contact_name.clone(),
+            contact_phone: e.contact_phone.clone(),
+            contact_email: e.contact_email.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/enterprise_edit.html")]
+struct EditPage {
+    page: Layout,
+    form_action: String,
+    form_button: &'static str,
+    categories: Vec<CategoryResponse>,
+    types: &'static [(&'static str, &'static str)],
+    stages: &'static [(&'static str, &'static str)],
+    form: FilingForm,
+    errors: FormErrors,
+    approved: bool,
+}
+
+async fn edit_page(
+    user: &PageUser,
+    e: &EnterpriseResponse,
+    form: FilingForm,
+    errors: FormErrors,
+) -> Result<EditPage, PageError> {
+    let categories =
+        crate::modules::products::service::list(&user.ctx()).await?.into_iter().filter(|c| c.depth >= 2).collect();
+    Ok(EditPage {
+        page: user
+            .layout("修改备案")
+            .crumb("企业备案", Some("/console/enterprises"))
+            .crumb(e.name.clone(), Some(&format!("/console/enterprises/{}", e.id)))
+            .crumb("修改", None),
+        form_action: format!("/console/enterprises/{}/edit", e.id),
+        form_button: "保存修改",
+        categories,
+        types: ENTERPRISE_TYPES,
+        stages: STAGES,
+        form,
+        errors,
+        approved: e.version > 0,
+    })
+}
+
+/// `GET /console/enterprises/{id}/edit`.
+pub async fn edit_form(user: PageUser, id: web::Path<String>) -> PageResult {
+    let e: EnterpriseResponse = service::get(&user.ctx(), parse_id(&id)?).await?.into();
+    if e.tenant_id != user.who.tenant.id {
+        return Err(ApiError::forbidden("下级单位的备案由该单位自己维护，上级单位只能查看").into());
+    }
+    user.ctx().require_own("enterprise", "update").await?;
+    let page = edit_page(&user, &e, FilingForm::of(&e), FormErrors::none()).await?;
+    Ok(user.render(StatusCode::OK, &page))
+}
+
+/// `POST /console/enterprises/{id}/edit`.
+pub async fn edit(user: PageUser, id: web::Path<String>, form: web::Form<Vec<(String, String)>>) -> PageResult {
+    let pairs = form.into_inner();
+    user.check_csrf(Some(field(&pairs, "_csrf")))?;
+    let id = parse_id(&id)?;
+    let values = values_of(&pairs);
+    let result = match request_of(&values, !field(&pairs, "submit").is_empty()) {
+        Ok(req) => service::update(&user.ctx(), id, &req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(redirect_with(&format!("/console/enterprises/{id}"), "ok", "修改已保存")),
+        Err(e) if matches!(e.http_status().as_u16(), 409 | 422) => {
+            let status = e.http_status();
+            let current: EnterpriseResponse = service::get(&user.ctx(), id).await?.into();
+            let page = edit_page(&user, &current, values, FormErrors::from_api(&e)).await?;
+            Ok(user.render(status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /console/enterprises`: file an enterprise.
+pub async fn create(user: PageUser, form: web::Form<Vec<(String, String)>>) -> PageResult {
+    let pairs = form.into_inner();
+    user.check_csrf(Some(field(&pairs, "_csrf")))?;
+    let values = values_of(&pairs);
+    let result = match request_of(&values, !field(&pairs, "submit").is_empty()) {
+        Ok(req) => service::create(&user.ctx(), &req).await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(e) => {
@@ -260,6 +366,7 @@ struct EnterpriseDetailPage {
     e: EnterpriseResponse,
     versions: Vec<VersionResponse>,
     own: bool,
+    can_edit: bool,
     can_submit: bool,
     can_approve: bool,
 }
@@ -290,6 +397,7 @@ pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
     let own = e.tenant_id == user.who.tenant.id;
     let page = EnterpriseDetailPage {
         page: user.layout(&e.name).crumb("企业备案", Some("/console/enterprises")).crumb(e.name.clone(), None),
+        can_edit: own && user.state.authz.require_own(&user.who, "enterprise", "update").is_ok(),
         can_submit: own && user.state.authz.require_own(&user.who, "enterprise", "submit").is_ok(),
         can_approve: own && user.state.authz.require_own(&user.who, "enterprise", "approve").is_ok(),
         own,

@@ -67,6 +67,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/enterprises", web::get().to(filing_pages::enterprises))
         .route("/console/enterprises", web::post().to(filing_pages::create))
         .route("/console/enterprises/{id}", web::get().to(filing_pages::detail))
+        .route("/console/enterprises/{id}/edit", web::get().to(filing_pages::edit_form))
+        .route("/console/enterprises/{id}/edit", web::post().to(filing_pages::edit))
         .route("/console/enterprises/{id}/{action}", web::post().to(filing_pages::review))
         .route("/console/{tail:.*}", web::to(admin_pages::not_found));
 }
