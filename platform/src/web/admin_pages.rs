@@ -12,6 +12,7 @@ use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
 use super::page::{FormErrors, Layout, PageError, PageResult, PageUser, redirect_with};
+use super::page::{form_field as field, form_fields as fields};
 use crate::error::ApiError;
 use crate::modules::admin::dto::{
     AuditQuery, CreateApiKeyRequest, CreateRoleRequest, CreateTenantRequest, CreateUserRequest, TenantProfileRequest,
@@ -22,14 +23,6 @@ use crate::modules::identity::sso::{self, SsoConfigRequest};
 
 /// Form posts with a list field (`roles=a&roles=b`) arrive as pairs.
 type Pairs = web::Form<Vec<(String, String)>>;
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-}
-
-fn fields(pairs: &[(String, String)], name: &str) -> Vec<String> {
-    pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
-}
 
 fn opt(s: &str) -> Option<String> {
     let t = s.trim();

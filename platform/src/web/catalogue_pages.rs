@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 
+use super::page::form_field as field;
 use super::page::{FormErrors, Layout, PageError, PageResult, PageUser, redirect_with};
 use crate::modules::products::dto::{CategoryResponse, CreateCategoryRequest, SelectCategoriesRequest};
 use crate::modules::products::service::{self, MAX_DEPTH};
@@ -47,10 +48,6 @@ async fn catalogue_page(user: &PageUser, form: NewCategory, errors: FormErrors) 
 pub async fn catalogue(user: PageUser) -> PageResult {
     let page = catalogue_page(&user, NewCategory::default(), FormErrors::none()).await?;
     Ok(user.render(StatusCode::OK, &page))
-}
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
 /// `POST /console/catalogue`: a sub-category.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{FormErrors, Layout, PageError, PageResult, PageUser, redirect_with};
+use super::page::{form_field as field, form_fields as fields};
 use crate::error::ApiError;
 use crate::modules::products::dto::CategoryResponse;
 use crate::modules::subjects::dto::{ENTERPRISE_TYPES, EnterpriseRequest, EnterpriseResponse, STAGES, VersionResponse};
@@ -183,14 +184,6 @@ fn build(
 pub async fn enterprises(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
     let page = enterprises_page(&user, q.into_inner(), FilingForm::default(), FormErrors::none()).await?;
     Ok(user.render(StatusCode::OK, &page))
-}
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-}
-
-fn fields(pairs: &[(String, String)], name: &str) -> Vec<String> {
-    pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
 }
 
 fn values_of(pairs: &[(String, String)]) -> FilingForm {

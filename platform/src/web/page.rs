@@ -120,6 +120,19 @@ pub fn form_token_ok(req: &HttpRequest, cookie: &str, posted: &str) -> bool {
     req.cookie(cookie).is_some_and(|c| !c.value().is_empty() && same_token(c.value(), posted))
 }
 
+/// The value of a field of a posted form read as pairs (`roles=a&roles=b` arrives as pairs);
+/// empty when absent.
+#[must_use]
+pub fn form_field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// Every value of a repeated field of a posted form.
+#[must_use]
+pub fn form_fields(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+}
+
 /// Constant-time comparison of two tokens.
 #[must_use]
 pub fn same_token(a: &str, b: &str) -> bool {
