@@ -24,7 +24,8 @@ async fn the_dashboard_counts_real_rows_and_leaves_unbuilt_modules_empty() {
     assert_eq!(figure(&d, "descendant_tenants")["value"], 3);
     assert_eq!(figure(&d, "users")["value"], 1, "the national tenant has its administrator");
     assert_eq!(figure(&d, "api_keys")["value"], 0);
-    for unbuilt in ["filings", "trace_records", "anomalies"] {
+    assert_eq!(figure(&d, "filings")["value"], 0, "no approved filing yet: a real zero");
+    for unbuilt in ["trace_records", "anomalies"] {
         assert!(figure(&d, unbuilt)["value"].is_null(), "{unbuilt} is not made up");
     }
     // Logins of the whole subtree, per day: national + 3 agencies' administrators.

@@ -136,6 +136,12 @@ async fn an_enterprise_is_filed_reviewed_versioned_and_queued_for_the_parent() {
     assert_eq!(versions[1]["changed_fields"], json!(["contact_phone", "name"]));
     assert_eq!(outbox_rows(&app).await, 2);
     assert_eq!(app.audit_rows("enterprise.approve").await, 2);
+    // The dashboards count it: the agency's own, and the national level's roll-up.
+    for who in [&sd.admin, &national] {
+        let d: Value = who.get(app.url("/api/v1/dashboard")).send().await.unwrap().json().await.unwrap();
+        let filings = d["figures"].as_array().unwrap().iter().find(|f| f["key"] == "filings").unwrap().clone();
+        assert_eq!(filings["value"], 1, "{filings}");
+    }
 }
 
 #[tokio::test]

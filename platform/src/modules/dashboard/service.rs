@@ -172,10 +172,35 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
             note: "已接入的追溯系统和第三方平台".into(),
         });
     }
+    // Approved enterprise filings of the tenant and, for roles that read it, its subtree.
+    if allowed(ctx, "enterprise", "read") {
+        use crate::modules::subjects::entity::enterprise;
+        use sea_orm::PaginatorTrait as _;
+        let reach = if ctx.authz.allows(ctx.who, suyuan_policies::Scope::Descendant, "enterprise", "read") {
+            Reach::Subtree
+        } else {
+            Reach::Own
+        };
+        let scope = TenantScope::new(me, reach);
+        let approved = enterprise::Entity::find()
+            .filter(scope.condition(enterprise::Column::TenantId))
+            .filter(enterprise::Column::Status.eq("approved"))
+            .count(ctx.db)
+            .await?;
+        figures.push(Figure {
+            key: "filings".into(),
+            label: "备案企业".into(),
+            value: Some(i64::try_from(approved).unwrap_or(i64::MAX)),
+            unit: "家".into(),
+            note: if reach == Reach::Subtree {
+                "已通过审核，含下级单位".into()
+            } else {
+                "已通过审核".into()
+            },
+        });
+    }
     // Modules that have not landed yet: an honest empty state, not a zero.
-    for (key, label, unit) in
-        [("filings", "备案主体", "家"), ("trace_records", "追溯记录", "条"), ("anomalies", "数据异常", "条")]
-    {
+    for (key, label, unit) in [("trace_records", "追溯记录", "条"), ("anomalies", "数据异常", "条")] {
         figures.push(Figure {
             key: key.into(),
             label: label.into(),
