@@ -423,13 +423,9 @@ pub async fn purge_before(
     before: chrono::DateTime<Utc>,
 ) -> Result<Option<Purged>, DbErr> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    // Take the head's write lock before reading anything, as every writer does, so two purges
-    // (or a purge and a writer) never interleave; a no-op update takes it on both databases.
-    head::Entity::update_many()
-        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq))
-        .filter(head::Column::TenantId.eq(tenant_id))
-        .exec(&txn)
-        .await?;
+    // Take the chain's write lock before reading anything, as every writer does, so two purges
+    // (or a purge and a writer) never interleave.
+    lock_chain(&txn, tenant_id).await?;
     let anchor_now = head::Entity::find_by_id(tenant_id).one(&txn).await?.map_or(0, |h| h.anchor_seq);
     let last_old = record::Entity::find()
         .filter(record::Column::TenantId.eq(tenant_id))

@@ -22,6 +22,7 @@ pub mod ops;
 pub mod request_id;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 pub mod web;
 
 pub use app::Application;

@@ -13,7 +13,7 @@ use suyuan_tenancy::{DivisionCode, TenantLevel};
 use uuid::Uuid;
 
 use super::dto::{CreateTenantRequest, TenantApplicationRequest};
-use super::service::{Ctx, check_new_tenant, insert_tenant, is_email};
+use super::service::{Ctx, check_new_tenant, insert_tenant};
 use crate::audit::{self, Actor, ClientInfo};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::identity::entity::user;
@@ -121,13 +121,9 @@ pub async fn submit(
     let name = required("name", &req.name, 100, &mut errors);
     let contact_name = required("contact_name", &req.contact_name, 100, &mut errors);
     let contact_phone = required("contact_phone", &req.contact_phone, 32, &mut errors);
-    if !contact_phone.is_empty() && !contact_phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
-        errors.push(FieldError::new("contact_phone", "format", "电话号码只能包含数字、空格和 + - ( )"));
-    }
+    crate::validate::phone("contact_phone", &contact_phone, &mut errors);
     let contact_email = required("contact_email", &req.contact_email, 255, &mut errors);
-    if !contact_email.is_empty() && !is_email(&contact_email) {
-        errors.push(FieldError::new("contact_email", "format", "电子邮箱格式不正确"));
-    }
+    crate::validate::email("contact_email", &contact_email, &mut errors);
     let parent = match &code {
         Some(c) if c.level() == TenantLevel::National => {
             errors.push(FieldError::new("code", "nesting", "全国平台不能申请入驻"));

@@ -219,11 +219,7 @@ pub(crate) fn check_new_tenant(parent: &tenant::Model, req: &CreateTenantRequest
     check_username("admin_username", &admin_username, &mut errors);
     check_name("admin_display_name", &req.admin_display_name, &mut errors);
     let admin_email = optional_text("admin_email", req.admin_email.as_ref(), 255, &mut errors);
-    if let Some(e) = &admin_email
-        && !is_email(e)
-    {
-        errors.push(FieldError::new("admin_email", "format", "电子邮箱格式不正确"));
-    }
+    crate::validate::email("admin_email", admin_email.as_deref().unwrap_or_default(), &mut errors);
     let (Some(code), true) = (code, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
@@ -234,11 +230,6 @@ pub(crate) fn check_new_tenant(parent: &tenant::Model, req: &CreateTenantRequest
         admin_display_name: req.admin_display_name.trim().to_owned(),
         admin_email,
     })
-}
-
-/// A plausible e-mail address (the mail server decides the rest).
-pub(crate) fn is_email(e: &str) -> bool {
-    e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.'))
 }
 
 /// Inserts a checked tenant with its first administrator and invitation, and the audit entry,
@@ -983,17 +974,9 @@ pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequ
     let mut errors = Vec::new();
     let contact_name = optional_text("contact_name", req.contact_name.as_ref(), 100, &mut errors);
     let contact_phone = optional_text("contact_phone", req.contact_phone.as_ref(), 32, &mut errors);
-    if let Some(p) = &contact_phone
-        && !p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
-    {
-        errors.push(FieldError::new("contact_phone", "format", "电话号码只能包含数字、空格和 + - ( )"));
-    }
+    crate::validate::phone("contact_phone", contact_phone.as_deref().unwrap_or_default(), &mut errors);
     let contact_email = optional_text("contact_email", req.contact_email.as_ref(), 255, &mut errors);
-    if let Some(e) = &contact_email
-        && !e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-    {
-        errors.push(FieldError::new("contact_email", "format", "电子邮箱格式不正确"));
-    }
+    crate::validate::email("contact_email", contact_email.as_deref().unwrap_or_default(), &mut errors);
     let allowed: Vec<&str> = suyuan_tenancy::OPTIONAL_MODULES.iter().map(|(k, _)| *k).collect();
     for (i, m) in req.modules.iter().enumerate() {
         if !allowed.contains(&m.as_str()) {
@@ -1010,19 +993,7 @@ pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequ
     {
         errors.push(FieldError::new("federation_parent_url", "format", "应为 http(s) 开头的网址"));
     }
-    match (req.longitude, req.latitude) {
-        (Some(lon), Some(lat)) => {
-            if !(73.0..=136.0).contains(&lon) {
-                errors.push(FieldError::new("longitude", "range", "经度应在 73–136 之间（中国境内）"));
-            }
-            if !(3.0..=54.0).contains(&lat) {
-                errors.push(FieldError::new("latitude", "range", "纬度应在 3–54 之间（中国境内）"));
-            }
-        }
-        (None, None) => {}
-        (None, Some(_)) => errors.push(FieldError::new("longitude", "required", "经度和纬度需同时填写")),
-        (Some(_), None) => errors.push(FieldError::new("latitude", "required", "经度和纬度需同时填写")),
-    }
+    crate::validate::coordinates(req.longitude, req.latitude, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

@@ -283,18 +283,23 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
                 .into_tuple()
                 .all(ctx.db)
                 .await?;
-            let mut ranked: Vec<(String, f64)> = children
-                .iter()
-                .map(|c| {
-                    let n: i64 = counts
-                        .iter()
-                        .filter(|(tid, _)| subtree.iter().any(|t| t.id == *tid && t.path.starts_with(&c.path)))
-                        .map(|(_, n)| *n)
-                        .sum();
-                    #[allow(clippy::cast_precision_loss)]
-                    (c.name.clone(), n as f64)
-                })
-                .collect();
+            // Each tenant's count goes to the direct child its path runs through: one map
+            // lookup per count, however many tenants the subtree holds.
+            let path_of: std::collections::HashMap<uuid::Uuid, &str> =
+                subtree.iter().map(|t| (t.id, t.path.as_str())).collect();
+            let child_of = |path: &str| -> Option<usize> {
+                let code = path.strip_prefix(me.path.as_str())?.split('/').next()?;
+                children.iter().position(|c| c.code == code)
+            };
+            let mut per_child = vec![0i64; children.len()];
+            for (tid, n) in &counts {
+                if let Some(i) = path_of.get(tid).and_then(|p| child_of(p)) {
+                    per_child[i] += n;
+                }
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let mut ranked: Vec<(String, f64)> =
+                children.iter().zip(per_child).map(|(c, n)| (c.name.clone(), n as f64)).collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             ranked.truncate(10);
             charts.push(Chart {

@@ -117,28 +117,12 @@ async fn check(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<Checked> {
         Ok(_) => errors.push(FieldError::new("division_code", "outside", "地址应在本单位辖区内")),
         Err(e) => errors.push(FieldError::new("division_code", "format", e.to_string())),
     }
-    match (req.longitude, req.latitude) {
-        (Some(lon), Some(lat)) => {
-            if !(73.0..=136.0).contains(&lon) {
-                errors.push(FieldError::new("longitude", "range", "经度应在 73–136 之间（中国境内）"));
-            }
-            if !(3.0..=54.0).contains(&lat) {
-                errors.push(FieldError::new("latitude", "range", "纬度应在 3–54 之间（中国境内）"));
-            }
-        }
-        (None, None) => {}
-        (None, Some(_)) => errors.push(FieldError::new("longitude", "required", "经度和纬度需同时填写")),
-        (Some(_), None) => errors.push(FieldError::new("latitude", "required", "经度和纬度需同时填写")),
-    }
+    crate::validate::coordinates(req.longitude, req.latitude, &mut errors);
     let contact_name = text("contact_name", &req.contact_name, 100, &mut errors);
     let contact_phone = text("contact_phone", &req.contact_phone, 32, &mut errors);
-    if !contact_phone.is_empty() && !contact_phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
-        errors.push(FieldError::new("contact_phone", "format", "电话号码只能包含数字、空格和 + - ( )"));
-    }
+    crate::validate::phone("contact_phone", &contact_phone, &mut errors);
     let contact_email = req.contact_email.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    if contact_email.as_ref().is_some_and(|e| !crate::modules::admin::service::is_email(e)) {
-        errors.push(FieldError::new("contact_email", "format", "电子邮箱格式不正确"));
-    }
+    crate::validate::email("contact_email", contact_email.as_deref().unwrap_or_default(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
