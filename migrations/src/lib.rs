@@ -23,6 +23,7 @@ mod m20261127_000014_create_tenant_applications;
 mod m20261127_000015_create_product_catalogue;
 mod m20261127_000016_create_enterprise_filings;
 mod m20261127_000017_index_enterprise_search;
+mod m20261127_000018_create_merchants_products;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000015_create_product_catalogue::Migration),
             Box::new(m20261127_000016_create_enterprise_filings::Migration),
             Box::new(m20261127_000017_index_enterprise_search::Migration),
+            Box::new(m20261127_000018_create_merchants_products::Migration),
         ]
     }
 }

@@ -97,10 +97,24 @@ async fn an_enterprise_is_filed_reviewed_versioned_and_queued_for_the_parent() {
     assert_eq!((e["status"].as_str(), e["version"].as_i64()), (Some("approved"), Some(1)));
     assert_eq!(outbox_rows(&app).await, 1, "the approval queues the filing for the parent in its transaction");
 
-    // A change of an approved filing needs review again and makes version 2 with the diff.
-    let mut changed = filing("寿光蔬菜产业集团", "91350100M000100Y43");
+    // Change control (R-SUBJ-4), built-in rules: a contact change takes effect at once as
+    // version 2; the name is protected — the operator is refused, naming the field, and nothing
+    // is written; the manager's change needs review again.
+    let mut changed = filing("寿光蔬菜集团", "91350100M000100Y43");
     changed["contact_phone"] = json!("0536-5219999");
     let res = operator.put(app.url(&format!("/api/v1/enterprises/{id}"))).json(&changed).send().await.unwrap();
+    let e: Value = res.json().await.unwrap();
+    assert_eq!((e["status"].as_str(), e["version"].as_i64()), (Some("approved"), Some(2)), "{e}");
+    assert_eq!(outbox_rows(&app).await, 2, "the change goes to the parent too");
+    changed["name"] = json!("寿光蔬菜产业集团");
+    let before = app.write_counts().await;
+    let res = operator.put(app.url(&format!("/api/v1/enterprises/{id}"))).json(&changed).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let p = problem(res).await;
+    assert_eq!(p["code"], "field_protected");
+    assert!(p["detail"].as_str().unwrap().contains("企业名称（name）"), "{p}");
+    assert_eq!(app.write_counts().await, before, "a refused change writes nothing");
+    let res = sd.admin.put(app.url(&format!("/api/v1/enterprises/{id}"))).json(&changed).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "changed");
     let res = operator.post(app.url(&format!("/api/v1/enterprises/{id}/submit"))).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -115,15 +129,15 @@ async fn an_enterprise_is_filed_reviewed_versioned_and_queued_for_the_parent() {
     let res = sd
         .admin
         .post(app.url(&format!("/api/v1/enterprises/{id}/reject")))
-        .json(&json!({"reason": "请上传新的许可证号"}))
+        .json(&json!({"reason": "请上传新的营业执照"}))
         .send()
         .await
         .unwrap();
     let e: Value = res.json().await.unwrap();
-    assert_eq!((e["status"].as_str(), e["reason"].as_str()), (Some("rejected"), Some("请上传新的许可证号")));
+    assert_eq!((e["status"].as_str(), e["reason"].as_str()), (Some("rejected"), Some("请上传新的营业执照")));
     operator.post(app.url(&format!("/api/v1/enterprises/{id}/submit"))).send().await.unwrap();
     let res = sd.admin.post(app.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["version"], 2);
+    assert_eq!(res.json::<Value>().await.unwrap()["version"], 3);
     let versions: Value = operator
         .get(app.url(&format!("/api/v1/enterprises/{id}/versions")))
         .send()
@@ -132,9 +146,10 @@ async fn an_enterprise_is_filed_reviewed_versioned_and_queued_for_the_parent() {
         .json()
         .await
         .unwrap();
-    assert_eq!(versions.as_array().unwrap().len(), 2);
-    assert_eq!(versions[1]["changed_fields"], json!(["contact_phone", "name"]));
-    assert_eq!(outbox_rows(&app).await, 2);
+    assert_eq!(versions.as_array().unwrap().len(), 3);
+    assert_eq!(versions[1]["changed_fields"], json!(["contact_phone"]));
+    assert_eq!(versions[2]["changed_fields"], json!(["name"]));
+    assert_eq!(outbox_rows(&app).await, 3);
     assert_eq!(app.audit_rows("enterprise.approve").await, 2);
     // The dashboards count it: the agency's own, and the national level's roll-up.
     for who in [&sd.admin, &national] {

@@ -40,7 +40,14 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         "createEnterprise" | "updateEnterprise" => json!({
             "name": "x", "uscc": "91110108551385082Q", "enterprise_type": "producer", "categories": ["0101"],
             "stages": ["sale"], "address": "x", "division_code": "320100", "contact_name": "x", "contact_phone": "1"}),
-        "rejectEnterprise" => json!({"reason": "x"}),
+        "rejectEnterprise" | "rejectMerchant" | "rejectProduct" => json!({"reason": "x"}),
+        "createMerchant" | "updateMerchant" => json!({
+            "name": "x", "merchant_type": "stall", "categories": ["0101"], "node_code": "E3200000000001X",
+            "contact_name": "x", "contact_phone": "1"}),
+        "createProduct" | "updateProduct" => {
+            json!({"name": "x", "category_code": "0101", "unit": "箱", "enterprise_code": "E3200000000001X"})
+        }
+        "setFilingRules" => json!({"rules": []}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -107,7 +114,7 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
     let sd_enterprise: serde_json::Value = shandong
         .admin
         .post(app.url("/api/v1/enterprises"))
-        .json(&json!({"name": "山东企业", "uscc": "91350100M000100Y43", "enterprise_type": "producer",
+        .json(&json!({"name": "山东企业", "uscc": "91350100M000100Y43", "enterprise_type": "market",
                       "categories": ["0101"], "stages": ["sale"], "address": "济南", "division_code": "370100",
                       "contact_name": "王", "contact_phone": "0531-1", "submit": true}))
         .send()
@@ -117,6 +124,39 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_enterprise = sd_enterprise["id"].as_str().unwrap().to_owned();
+    let market: serde_json::Value = shandong
+        .admin
+        .post(app.url(&format!("/api/v1/enterprises/{sd_enterprise}/approve")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let market = market["code"].as_str().unwrap().to_owned();
+    let sd_product: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/products"))
+        .json(&json!({"name": "番茄", "category_code": "0101", "unit": "箱", "enterprise_code": market}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_product = sd_product["id"].as_str().unwrap().to_owned();
+    let sd_merchant: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/merchants"))
+        .json(&json!({"name": "摊位", "merchant_type": "stall", "categories": ["0101"], "node_code": market,
+                      "contact_name": "王", "contact_phone": "0531-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_merchant = sd_merchant["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -139,7 +179,10 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/role-grants/{username}", "/role-grants/sd_operator")
                 .replace("/tenant-applications/{id}", &format!("/tenant-applications/{application}"))
                 .replace("/catalogue/{id}", &format!("/catalogue/{sd_category}"))
-                .replace("/enterprises/{id}", &format!("/enterprises/{sd_enterprise}")),
+                .replace("/enterprises/{id}", &format!("/enterprises/{sd_enterprise}"))
+                .replace("/merchants/{id}", &format!("/merchants/{sd_merchant}"))
+                .replace("/products/{id}", &format!("/products/{sd_product}"))
+                .replace("/filing-rules/{kind}", "/filing-rules/enterprise"),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

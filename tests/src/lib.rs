@@ -378,7 +378,11 @@ impl TestApp {
             "product_categories",
             "tenant_categories",
             "enterprises",
-            "enterprise_versions",
+            "merchants",
+            "product_filings",
+            "filing_versions",
+            "filing_rules",
+            "import_jobs",
             "outbox",
         ] {
             let row = self

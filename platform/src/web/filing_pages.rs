@@ -386,7 +386,12 @@ fn parse_id(raw: &str) -> Result<Uuid, PageError> {
 pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
     let id = parse_id(&id)?;
     let e = service::get(&user.ctx(), id).await?;
-    let versions = service::versions(&user.ctx(), id).await?;
+    let versions = crate::modules::subjects::workflow::versions(
+        &user.ctx(),
+        crate::modules::subjects::workflow::Kind::Enterprise,
+        id,
+    )
+    .await?;
     let own = e.tenant_id == user.who.tenant.id;
     let page = EnterpriseDetailPage {
         page: user.layout(&e.name).crumb("企业备案", Some("/console/enterprises")).crumb(e.name.clone(), None),

@@ -27,7 +27,8 @@ pub struct CategoryResponse {
     pub own: bool,
     /// The caller's tenant traces it.
     pub selected: bool,
-    /// Has sub-categories or is chosen by a tenant: cannot be moved or deleted.
+    /// Has sub-categories or is chosen by a tenant: cannot be moved or deleted. (Filings naming
+    /// it also forbid that; they are checked when a move or deletion is asked for.)
     pub in_use: bool,
 }
 

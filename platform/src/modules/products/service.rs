@@ -119,10 +119,20 @@ async fn in_use_ids(db: &impl ConnectionTrait) -> ApiResult<HashSet<Uuid>> {
     Ok(used)
 }
 
-async fn in_use(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<bool> {
-    let children = category::Entity::find().filter(category::Column::ParentId.eq(id)).count(db).await?;
-    let chosen = selection::Entity::find().filter(selection::Column::CategoryId.eq(id)).count(db).await?;
-    Ok(children + chosen > 0)
+/// True when the category has children, is chosen by a tenant, or is named by a filing (an
+/// enterprise's or merchant's business categories, a product's category).
+async fn in_use(db: &impl ConnectionTrait, c: &category::Model) -> ApiResult<bool> {
+    use crate::modules::subjects::entity::{enterprise, merchant, product};
+    let children = category::Entity::find().filter(category::Column::ParentId.eq(c.id)).count(db).await?;
+    let chosen = selection::Entity::find().filter(selection::Column::CategoryId.eq(c.id)).count(db).await?;
+    if children + chosen > 0 {
+        return Ok(true);
+    }
+    let quoted = format!("\"{}\"", c.code);
+    let filed = product::Entity::find().filter(product::Column::CategoryCode.eq(c.code.as_str())).count(db).await?
+        + enterprise::Entity::find().filter(enterprise::Column::Categories.contains(quoted.as_str())).count(db).await?
+        + merchant::Entity::find().filter(merchant::Column::Categories.contains(quoted.as_str())).count(db).await?;
+    Ok(filed > 0)
 }
 
 /// Checks a name, a parent and a code for the caller's tenant; returns the parent.
@@ -243,9 +253,9 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &UpdateCategoryRequest) -> Api
     }
     let txn = ctx.db.begin().await?;
     if moving {
-        if in_use(&txn, c.id).await? {
+        if in_use(&txn, &c).await? {
             return Err(ApiError::conflict(format!(
-                "分类 {}（{}）已有下级分类或已被单位选用，不能移动或改代码",
+                "分类 {}（{}）已有下级分类、已被单位选用或已有备案使用，不能移动或改代码",
                 c.name, c.code
             )));
         }
@@ -274,8 +284,11 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &UpdateCategoryRequest) -> Api
 pub async fn delete(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<()> {
     let c = own_category(ctx, id, "delete").await?;
     let txn = ctx.db.begin().await?;
-    if in_use(&txn, c.id).await? {
-        return Err(ApiError::conflict(format!("分类 {}（{}）已有下级分类或已被单位选用，不能删除", c.name, c.code)));
+    if in_use(&txn, &c).await? {
+        return Err(ApiError::conflict(format!(
+            "分类 {}（{}）已有下级分类、已被单位选用或已有备案使用，不能删除",
+            c.name, c.code
+        )));
     }
     category::Entity::delete_by_id(c.id).exec(&txn).await?;
     let detail = serde_json::json!({"code": c.code, "name": c.name});

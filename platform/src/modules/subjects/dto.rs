@@ -213,3 +213,356 @@ pub struct RejectFilingRequest {
     /// Why, told to the filer.
     pub reason: String,
 }
+
+// ---- change control ----
+
+/// The change control of one field (R-SUBJ-4).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilingRuleResponse {
+    /// Field name, as in the request body.
+    pub field: String,
+    /// zh-CN name.
+    pub label: String,
+    /// Who may change it once the filing is approved: `operator` (经办人员) or `manager`
+    /// (审核人员: roles that may approve filings of the kind).
+    pub editable_by: String,
+    /// A change sends the approved filing back to review; otherwise it takes effect at once
+    /// as a new version.
+    pub needs_review: bool,
+    /// Set by the tenant (otherwise the built-in rule).
+    pub customised: bool,
+}
+
+/// One field's rule to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilingRuleRequest {
+    /// Field name.
+    pub field: String,
+    /// `operator` or `manager`.
+    pub editable_by: String,
+    /// A change needs review again.
+    pub needs_review: bool,
+}
+
+/// `PUT /api/v1/filing-rules/{kind}`: the rules to set (fields not named keep theirs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilingRulesRequest {
+    /// Rules.
+    pub rules: Vec<FilingRuleRequest>,
+}
+
+// ---- merchants ----
+
+/// Merchant types (个体经营户类型).
+pub const MERCHANT_TYPES: &[(&str, &str)] = &[
+    ("stall", "摊位经营户"),
+    ("shop", "门店经营户"),
+    ("farmer", "农户/家庭农场"),
+    ("vendor", "流动商贩"),
+    ("online", "网店经营户"),
+    ("other", "其他"),
+];
+
+/// Enterprise types a merchant's node may have (markets and the traders that host stalls).
+pub const NODE_TYPES: &[&str] = &["market", "wholesaler", "retailer"];
+
+/// `POST /api/v1/merchants` and `PUT /api/v1/merchants/{id}`: an individual merchant filing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantRequest {
+    /// Name (the stall's or the owner's).
+    #[schema(example = "王记蔬菜")]
+    pub name: String,
+    /// One of `stall`, `shop`, `farmer`, `vendor`, `online`, `other`.
+    pub merchant_type: String,
+    /// Credit code of a registered individual business (GB 32100), if it has one.
+    pub uscc: Option<String>,
+    /// Catalogue codes of its business categories.
+    #[schema(example = json!(["0101"]))]
+    pub categories: Vec<String>,
+    /// Code of the node enterprise (the market) it trades in: an approved filing of type
+    /// `market`, `wholesaler` or `retailer`, in the caller's tenant or below. Its name and
+    /// region are taken from that filing.
+    #[schema(example = "E3701000000019")]
+    pub node_code: String,
+    /// Stall number.
+    pub stall_no: Option<String>,
+    /// Contact person.
+    pub contact_name: String,
+    /// Contact phone.
+    pub contact_phone: String,
+    /// Submit for review at once.
+    #[serde(default)]
+    pub submit: bool,
+}
+
+/// An individual merchant filing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MerchantResponse {
+    /// Id.
+    pub id: Uuid,
+    /// The filing tenant.
+    pub tenant_id: Uuid,
+    /// Platform-issued code, unique nationwide (`M` + division code + serial + check).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub merchant_type: String,
+    /// Credit code.
+    pub uscc: Option<String>,
+    /// Catalogue codes.
+    pub categories: Vec<String>,
+    /// The node enterprise's code.
+    pub node_code: String,
+    /// The node enterprise's name.
+    pub node_name: String,
+    /// Stall number.
+    pub stall_no: Option<String>,
+    /// Division code (the node's).
+    pub division_code: String,
+    /// Contact person.
+    pub contact_name: String,
+    /// Contact phone.
+    pub contact_phone: String,
+    /// Review status.
+    pub status: String,
+    /// The last approved version (0: never approved).
+    pub version: i32,
+    /// Reason of the last rejection.
+    pub reason: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<super::entity::merchant::Model> for MerchantResponse {
+    fn from(m: super::entity::merchant::Model) -> Self {
+        Self {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            code: m.code,
+            name: m.name,
+            merchant_type: m.merchant_type,
+            uscc: m.uscc,
+            categories: serde_json::from_str(&m.categories).unwrap_or_default(),
+            node_code: m.node_code,
+            node_name: m.node_name,
+            stall_no: m.stall_no,
+            division_code: m.division_code,
+            contact_name: m.contact_name,
+            contact_phone: m.contact_phone,
+            status: m.status,
+            version: m.version,
+            reason: m.reason,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Search of merchant filings (R-SUBJ-5): every filter optional, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantQuery {
+    /// Status.
+    pub status: Option<String>,
+    /// Region: a division code; the filings of it and every region below it.
+    pub region: Option<String>,
+    /// Merchant type.
+    pub merchant_type: Option<String>,
+    /// The node enterprise: its code, or part of its name.
+    pub node: Option<String>,
+    /// A catalogue code among the business categories.
+    pub category: Option<String>,
+    /// Part of the name.
+    pub name: Option<String>,
+    /// Start of the merchant code.
+    pub code: Option<String>,
+    /// Filed from this time (inclusive).
+    pub filed_from: Option<DateTime<Utc>>,
+    /// Filed before this time.
+    pub filed_to: Option<DateTime<Utc>>,
+    /// `code` (default), `name` or `created_at`; `-` in front for descending.
+    pub sort: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 20).
+    pub page_size: Option<u64>,
+    /// Export only: `csv` (default) or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// A page of merchant filings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MerchantPage {
+    /// The filings.
+    pub items: Vec<MerchantResponse>,
+    /// Page, from 1.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+    /// Filings matching the filters.
+    pub total: u64,
+}
+
+// ---- products ----
+
+/// `POST /api/v1/products` and `PUT /api/v1/products/{id}`: a product filing (R-PROD-2).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRequest {
+    /// Name.
+    #[schema(example = "寿光番茄")]
+    pub name: String,
+    /// Catalogue code.
+    #[schema(example = "0101")]
+    pub category_code: String,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Specification.
+    #[schema(example = "5kg/箱")]
+    pub specification: Option<String>,
+    /// Unit of quantity.
+    #[schema(example = "箱")]
+    pub unit: String,
+    /// Shelf life in days.
+    pub shelf_life_days: Option<i32>,
+    /// GS1 GTIN (8, 12, 13 or 14 digits, check digit verified), if it has one.
+    #[schema(example = "06901234567892")]
+    pub gtin: Option<String>,
+    /// Code of the producing enterprise: an approved filing in the caller's tenant or below.
+    pub enterprise_code: String,
+    /// Submit for review at once.
+    #[serde(default)]
+    pub submit: bool,
+}
+
+/// A product filing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductResponse {
+    /// Id.
+    pub id: Uuid,
+    /// The filing tenant.
+    pub tenant_id: Uuid,
+    /// Platform-issued code (`P` + division code + serial + check).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Catalogue code.
+    pub category_code: String,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Specification.
+    pub specification: Option<String>,
+    /// Unit.
+    pub unit: String,
+    /// Shelf life in days.
+    pub shelf_life_days: Option<i32>,
+    /// GTIN, 14 digits.
+    pub gtin: Option<String>,
+    /// The producing enterprise's code.
+    pub enterprise_code: String,
+    /// Its name.
+    pub enterprise_name: String,
+    /// Division code (the enterprise's).
+    pub division_code: String,
+    /// Review status.
+    pub status: String,
+    /// The last approved version (0: never approved).
+    pub version: i32,
+    /// Reason of the last rejection.
+    pub reason: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<super::entity::product::Model> for ProductResponse {
+    fn from(p: super::entity::product::Model) -> Self {
+        Self {
+            id: p.id,
+            tenant_id: p.tenant_id,
+            code: p.code,
+            name: p.name,
+            category_code: p.category_code,
+            brand: p.brand,
+            specification: p.specification,
+            unit: p.unit,
+            shelf_life_days: p.shelf_life_days,
+            gtin: p.gtin,
+            enterprise_code: p.enterprise_code,
+            enterprise_name: p.enterprise_name,
+            division_code: p.division_code,
+            status: p.status,
+            version: p.version,
+            reason: p.reason,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Search of product filings: every filter optional, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProductQuery {
+    /// Status.
+    pub status: Option<String>,
+    /// Region: a division code; the filings of it and every region below it.
+    pub region: Option<String>,
+    /// A catalogue code: products in it or below it.
+    pub category: Option<String>,
+    /// The producing enterprise: its code, or part of its name.
+    pub enterprise: Option<String>,
+    /// Part of the name.
+    pub name: Option<String>,
+    /// Start of the product code.
+    pub code: Option<String>,
+    /// GTIN.
+    pub gtin: Option<String>,
+    /// Filed from this time (inclusive).
+    pub filed_from: Option<DateTime<Utc>>,
+    /// Filed before this time.
+    pub filed_to: Option<DateTime<Utc>>,
+    /// `code` (default), `name` or `created_at`; `-` in front for descending.
+    pub sort: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 20).
+    pub page_size: Option<u64>,
+    /// Export only: `csv` (default) or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// A page of product filings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    /// The filings.
+    pub items: Vec<ProductResponse>,
+    /// Page, from 1.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+    /// Filings matching the filters.
+    pub total: u64,
+}
+
+/// The review state of a filing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilingStateResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Issued code.
+    pub code: String,
+    /// Review status.
+    pub status: String,
+    /// The last approved version.
+    pub version: i32,
+    /// Reason of the last rejection.
+    pub reason: Option<String>,
+}

@@ -2,61 +2,31 @@
 //! outbox row of every approved filing, in the approval's transaction.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
-use suyuan_policies::Scope;
-use suyuan_tenancy::DivisionCode;
-use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::dto::{ENTERPRISE_TYPES, EnterpriseRequest, STAGES, VersionResponse};
-use super::entity::{enterprise, outbox, version};
+use super::dto::{ENTERPRISE_TYPES, EnterpriseRequest, EnterpriseResponse, STAGES};
+use super::entity::{enterprise, outbox};
 use super::uscc;
+use super::workflow::{self, Kind, Refs};
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
-use crate::modules::products::entity::category;
-
-/// The characters of issued codes' check character (those of GB 32100).
-const CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-
-/// The check character of an issued code's body (weights 3^i mod 31, as GB 32100 does).
-#[must_use]
-pub fn code_check(body: &str) -> char {
-    let mut sum = 0usize;
-    let mut w = 1usize;
-    for b in body.bytes() {
-        let v = CHARSET.iter().position(|&c| c == b).unwrap_or(0);
-        sum += v * w;
-        w = w * 3 % 31;
-    }
-    char::from(CHARSET[(31 - sum % 31) % 31])
-}
 
 /// An enterprise code: `E`, the issuing tenant's division code, a 7-digit serial, a check
-/// character. The division code makes it unique across deployments, the serial within one.
+/// character ([`workflow::issue_code`]).
 #[must_use]
 pub fn enterprise_code(division: &str, serial: u32) -> String {
-    let body = format!("E{division}{serial:07}");
-    let check = code_check(&body);
-    format!("{body}{check}")
+    workflow::issue_code(Kind::Enterprise, division, serial)
 }
 
-fn text(field: &str, v: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let t = v.trim();
-    if t.is_empty() {
-        errors.push(FieldError::new(field, "required", "不能为空"));
-    } else if t.chars().count() > max {
-        errors.push(FieldError::new(field, "too_long", format!("不能超过 {max} 个字符")));
-    }
-    t.to_owned()
-}
+use workflow::text;
 
 /// The checked values of a filing.
-struct Checked {
+pub struct Checked {
     name: String,
     uscc: String,
     enterprise_type: String,
@@ -73,6 +43,15 @@ struct Checked {
 }
 
 async fn check(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<Checked> {
+    let refs = Refs::load(ctx, &[]).await?;
+    check_with(&refs, req).map_err(ApiError::validation)
+}
+
+/// Checks a filing against what the database holds ([`Refs`]); every problem is named.
+///
+/// # Errors
+/// Every bad field.
+pub fn check_with(refs: &Refs, req: &EnterpriseRequest) -> Result<Checked, Vec<FieldError>> {
     let mut errors = Vec::new();
     let name = text("name", &req.name, 100, &mut errors);
     let uscc = uscc::parse(&req.uscc).unwrap_or_else(|e| {
@@ -83,21 +62,7 @@ async fn check(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<Checked> {
         let allowed: Vec<&str> = ENTERPRISE_TYPES.iter().map(|(k, _)| *k).collect();
         errors.push(FieldError::new("enterprise_type", "unknown", format!("企业类型应为: {}", allowed.join(", "))));
     }
-    if req.categories.is_empty() {
-        errors.push(FieldError::new("categories", "required", "请至少选择一个经营品类"));
-    }
-    let known: Vec<String> = category::Entity::find()
-        .filter(category::Column::Code.is_in(req.categories.clone()))
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .map(|c| c.code)
-        .collect();
-    for (i, c) in req.categories.iter().enumerate() {
-        if !known.contains(c) {
-            errors.push(FieldError::new(format!("categories[{i}]"), "unknown", format!("产品目录中没有分类 {c}")));
-        }
-    }
+    let categories = refs.categories("categories", &req.categories, &mut errors);
     for (i, s) in req.stages.iter().enumerate() {
         if !STAGES.iter().any(|(k, _)| k == s) {
             errors.push(FieldError::new(format!("stages[{i}]"), "unknown", format!("没有追溯环节 {s}")));
@@ -111,12 +76,7 @@ async fn check(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<Checked> {
         errors.push(FieldError::new("licence_no", "too_long", "不能超过 64 个字符"));
     }
     let address = text("address", &req.address, 200, &mut errors);
-    let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
-    match DivisionCode::parse(req.division_code.trim()) {
-        Ok(d) if d.is_within(&own) => {}
-        Ok(_) => errors.push(FieldError::new("division_code", "outside", "地址应在本单位辖区内")),
-        Err(e) => errors.push(FieldError::new("division_code", "format", e.to_string())),
-    }
+    refs.division("division_code", &req.division_code, &mut errors);
     crate::validate::coordinates(req.longitude, req.latitude, &mut errors);
     let contact_name = text("contact_name", &req.contact_name, 100, &mut errors);
     let contact_phone = text("contact_phone", &req.contact_phone, 32, &mut errors);
@@ -124,14 +84,11 @@ async fn check(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<Checked> {
     let contact_email = req.contact_email.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     crate::validate::email("contact_email", contact_email.as_deref().unwrap_or_default(), &mut errors);
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(errors);
     }
     let mut stages = req.stages.clone();
     stages.sort();
     stages.dedup();
-    let mut categories = req.categories.clone();
-    categories.sort();
-    categories.dedup();
     Ok(Checked {
         name,
         uscc,
@@ -189,8 +146,7 @@ pub async fn create(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<enterpr
     if uscc_taken(&txn, &checked.uscc, None).await? {
         return Err(ApiError::conflict(format!("统一社会信用代码 {} 的企业已备案", checked.uscc)));
     }
-    let issued = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId)).count(&txn).await?;
-    let serial = u32::try_from(issued + 1).map_err(ApiError::internal)?;
+    let serial = workflow::next_serial(&txn, Kind::Enterprise, scope.tenant_id()).await?;
     let now = Utc::now();
     let mut am = enterprise::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -222,14 +178,7 @@ pub async fn search(
 ) -> ApiResult<(Vec<enterprise::Model>, u64, u64, u64)> {
     let scope = ctx.read_scope("enterprise", "read").await?;
     let mut errors = Vec::new();
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(20);
-    if page == 0 {
-        errors.push(FieldError::new("page", "range", "页码从 1 开始"));
-    }
-    if !(1..=200).contains(&page_size) {
-        errors.push(FieldError::new("page_size", "range", "每页 1–200 条"));
-    }
+    let (page, page_size) = workflow::paging(q.page, q.page_size, &mut errors);
     let query = filtered(&scope, q, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -277,19 +226,8 @@ fn filtered(
 ) -> sea_orm::Select<enterprise::Entity> {
     let mut query = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId));
     if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        match DivisionCode::parse(r) {
-            // The prefix that every code inside the region shares: 37, 3707, 370783.
-            Ok(d) => {
-                let s = d.as_str();
-                let prefix = match d.level() {
-                    suyuan_tenancy::TenantLevel::National => "",
-                    suyuan_tenancy::TenantLevel::Provincial => &s[..2],
-                    suyuan_tenancy::TenantLevel::Municipal => &s[..4],
-                    suyuan_tenancy::TenantLevel::County => s,
-                };
-                query = query.filter(enterprise::Column::DivisionCode.starts_with(prefix));
-            }
-            Err(e) => errors.push(FieldError::new("region", "format", e.to_string())),
+        if let Some(prefix) = workflow::region_prefix(r, errors) {
+            query = query.filter(enterprise::Column::DivisionCode.starts_with(prefix));
         }
     }
     if let Some(t) = q.enterprise_type.as_deref().filter(|s| !s.is_empty()) {
@@ -300,10 +238,8 @@ fn filtered(
         }
     }
     if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if c.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(c) = workflow::category_filter(c, errors) {
             query = query.filter(enterprise::Column::Categories.contains(format!("\"{c}\"")));
-        } else {
-            errors.push(FieldError::new("category", "format", "分类代码只含数字"));
         }
     }
     if let Some(n) = q.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -321,33 +257,24 @@ fn filtered(
     if let Some(t) = q.filed_to {
         query = query.filter(enterprise::Column::CreatedAt.lt(t));
     }
-    let sort = q.sort.as_deref().unwrap_or("code");
-    let (desc, key) = sort.strip_prefix('-').map_or((false, sort), |k| (true, k));
+    let (key, desc) = workflow::sort_key(q.sort.as_deref(), errors);
     let column = match key {
-        "code" => enterprise::Column::Code,
         "name" => enterprise::Column::Name,
         "created_at" => enterprise::Column::CreatedAt,
-        _ => {
-            errors.push(FieldError::new("sort", "unknown", "排序字段只能是 code、name 或 created_at（前加 - 为降序）"));
-            enterprise::Column::Code
-        }
+        _ => enterprise::Column::Code,
     };
     if desc { query.order_by_desc(column) } else { query.order_by_asc(column) }
 }
 
-/// One filing and the scope the guard granted on it for `action`.
-async fn load(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<(enterprise::Model, Scope)> {
+/// One filing, once the guard allows `action` on it.
+async fn load(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<(enterprise::Model, workflow::Head)> {
+    let h = workflow::load(ctx, Kind::Enterprise, id, action).await?;
     let e = enterprise::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
-    let owner = tenant::Entity::find_by_id(e.tenant_id)
-        .one(ctx.db)
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("filing without tenant")))?;
-    let scope = ctx.require(&owner, "enterprise", action).await?;
-    if action != "read" && scope != Scope::Own {
-        let refused = ApiError::forbidden("下级单位的备案由该单位自己维护，上级单位只能查看");
-        return Err(ctx.deny(&owner, "enterprise", action, refused).await?);
-    }
-    Ok((e, scope))
+    Ok((e, h))
+}
+
+fn json(e: &enterprise::Model) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(EnterpriseResponse::from(e.clone())).map_err(ApiError::internal)
 }
 
 /// One filing (the caller's tenant's, or below it for a role that reads the subtree).
@@ -358,14 +285,17 @@ pub async fn get(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<enterprise::Model> {
     Ok(load(ctx, id, "read").await?.0)
 }
 
-/// Changes a filing of the caller's tenant. A draft or rejected filing stays a draft; an
-/// approved one becomes `changed` and needs review again (the approved version stays in force
-/// until then). A filing under review cannot be changed.
+/// Changes a filing of the caller's tenant under its change control
+/// ([`workflow::control`]): before the first approval freely; after it, protected fields
+/// only by reviewers, and the change either takes effect at once as a new version (fields
+/// that need no review) or waits for review as `changed` (the approved version stays in
+/// force until then). A filing under review cannot be changed.
 ///
 /// # Errors
-/// 422, 409 (under review, credit code taken), 404, 403 (another tenant's, a child's).
+/// 422, 409 (under review, credit code taken), 404, 403 (another tenant's, a child's, a
+/// protected field).
 pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &EnterpriseRequest) -> ApiResult<enterprise::Model> {
-    let (e, _) = load(ctx, id, "update").await?;
+    let (e, h) = load(ctx, id, "update").await?;
     if req.submit {
         ctx.require_own("enterprise", "submit").await?;
     }
@@ -373,48 +303,32 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &EnterpriseRequest) -> ApiResu
         return Err(ApiError::conflict("备案正在审核中，审核完成后才能修改"));
     }
     let checked = check(ctx, req).await?;
-    let txn = ctx.db.begin().await?;
-    if uscc_taken(&txn, &checked.uscc, Some(e.id)).await? {
-        return Err(ApiError::conflict(format!("统一社会信用代码 {} 的企业已备案", checked.uscc)));
-    }
-    let next = if req.submit {
-        "submitted"
-    } else if e.version > 0 {
-        "changed"
-    } else {
-        "draft"
-    };
+    let before = json(&e)?;
     let mut am = e.into_active_model();
     apply(&mut am, checked);
-    am.status = Set(next.to_owned());
-    am.updated_at = Set(Utc::now());
+    let mut after = am.clone().try_into_model()?;
+    let change = workflow::control(ctx, Kind::Enterprise, &h, &before, &json(&after)?, req.submit).await?;
+    let txn = ctx.db.begin().await?;
+    if uscc_taken(&txn, &after.uscc, Some(id)).await? {
+        return Err(ApiError::conflict(format!("统一社会信用代码 {} 的企业已备案", after.uscc)));
+    }
+    let now = Utc::now();
+    am.status = Set(change.status.to_owned());
+    am.updated_at = Set(now);
+    am.reason = Set(None);
+    if change.auto_approved {
+        after.version = h.version + 1;
+        after.status = change.status.to_owned();
+        after.reason = None;
+        after.updated_at = now;
+        workflow::approve_in_place(ctx, &txn, Kind::Enterprise, &h, json(&after)?).await?;
+        am.version = Set(after.version);
+    }
     let row = am.update(&txn).await?;
-    let detail = serde_json::json!({"code": row.code, "status": row.status});
+    let detail = serde_json::json!({"code": row.code, "status": row.status, "fields": change.fields, "auto_approved": change.auto_approved});
     audit::record(&txn, ctx.entry("enterprise.update", "enterprise", row.id.to_string(), detail)).await?;
     txn.commit().await?;
     Ok(row)
-}
-
-/// Moves a filing from `from` statuses to `to`, only if nothing changed it meanwhile.
-async fn transition(
-    txn: &DatabaseTransaction,
-    e: &enterprise::Model,
-    from: &[&str],
-    to: &str,
-    reason: Option<String>,
-) -> ApiResult<()> {
-    let done = enterprise::Entity::update_many()
-        .col_expr(enterprise::Column::Status, Expr::value(to))
-        .col_expr(enterprise::Column::Reason, Expr::value(reason))
-        .col_expr(enterprise::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(enterprise::Column::Id.eq(e.id))
-        .filter(enterprise::Column::Status.is_in(from.iter().copied()))
-        .exec(txn)
-        .await?;
-    if done.rows_affected == 0 {
-        return Err(ApiError::conflict(format!("备案当前状态为 {}，不能执行此操作", e.status)));
-    }
-    Ok(())
 }
 
 /// Submits a draft, rejected or changed filing for review.
@@ -422,15 +336,7 @@ async fn transition(
 /// # Errors
 /// 409 in another status; 404, 403.
 pub async fn submit(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<enterprise::Model> {
-    let (e, _) = load(ctx, id, "submit").await?;
-    let txn = ctx.db.begin().await?;
-    transition(&txn, &e, &["draft", "rejected", "changed"], "submitted", None).await?;
-    audit::record(
-        &txn,
-        ctx.entry("enterprise.submit", "enterprise", e.id.to_string(), serde_json::json!({"code": e.code})),
-    )
-    .await?;
-    txn.commit().await?;
+    workflow::submit(ctx, Kind::Enterprise, id).await?;
     get(ctx, id).await
 }
 
@@ -440,43 +346,19 @@ pub async fn submit(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<enterprise::Model> {
 /// # Errors
 /// 409 when not submitted; 404, 403.
 pub async fn approve(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<enterprise::Model> {
-    let (e, _) = load(ctx, id, "approve").await?;
-    let txn = ctx.db.begin().await?;
-    // The tenant's chain lock orders the outbox sequence of concurrent approvals.
-    audit::lock_chain(&txn, e.tenant_id).await?;
-    transition(&txn, &e, &["submitted"], "approved", None).await?;
-    let number = e.version + 1;
-    enterprise::Entity::update_many()
-        .col_expr(enterprise::Column::Version, Expr::value(number))
-        .filter(enterprise::Column::Id.eq(e.id))
-        .exec(&txn)
-        .await?;
-    let approved = enterprise::Model { status: "approved".to_owned(), version: number, reason: None, ..e };
-    let data =
-        serde_json::to_value(super::dto::EnterpriseResponse::from(approved.clone())).map_err(ApiError::internal)?;
-    let by = ctx.who.actor().name;
-    version::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        enterprise_id: Set(approved.id),
-        version: Set(number),
-        data: Set(data.to_string()),
-        approved_at: Set(Utc::now()),
-        approved_by: Set(by),
-    }
-    .insert(&txn)
-    .await?;
-    let kind = if number == 1 { "filing.created" } else { "filing.changed" };
-    write_outbox(
-        &txn,
-        approved.tenant_id,
-        kind,
-        &serde_json::json!({"type": "enterprise", "version": number, "filing": data}),
-    )
-    .await?;
-    let detail = serde_json::json!({"code": approved.code, "version": number});
-    audit::record(&txn, ctx.entry("enterprise.approve", "enterprise", approved.id.to_string(), detail)).await?;
-    txn.commit().await?;
-    Ok(approved)
+    let (txn, h) = workflow::begin_approval(ctx, Kind::Enterprise, id).await?;
+    let row = enterprise::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
+    workflow::finish_approval(ctx, txn, Kind::Enterprise, &h, json(&row)?).await?;
+    Ok(row)
+}
+
+/// Rejects a submitted filing with a reason.
+///
+/// # Errors
+/// 422 without a reason; 409 when not submitted; 404, 403.
+pub async fn reject(ctx: &Ctx<'_>, id: Uuid, reason: &str) -> ApiResult<enterprise::Model> {
+    workflow::reject(ctx, Kind::Enterprise, id, reason).await?;
+    get(ctx, id).await
 }
 
 /// Appends a change for the parent to the origin's outbox. Call it after
@@ -508,63 +390,4 @@ pub async fn write_outbox(
     }
     .insert(txn)
     .await?)
-}
-
-/// Rejects a submitted filing with a reason.
-///
-/// # Errors
-/// 422 without a reason; 409 when not submitted; 404, 403.
-pub async fn reject(ctx: &Ctx<'_>, id: Uuid, reason: &str) -> ApiResult<enterprise::Model> {
-    let mut errors = Vec::new();
-    let reason = text("reason", reason, 500, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let (e, _) = load(ctx, id, "approve").await?;
-    let txn = ctx.db.begin().await?;
-    transition(&txn, &e, &["submitted"], "rejected", Some(reason.clone())).await?;
-    let detail = serde_json::json!({"code": e.code, "reason": reason});
-    audit::record(&txn, ctx.entry("enterprise.reject", "enterprise", e.id.to_string(), detail)).await?;
-    txn.commit().await?;
-    get(ctx, id).await
-}
-
-/// The approved versions, oldest first, each with the fields changed from the one before.
-///
-/// # Errors
-/// 404, 403.
-pub async fn versions(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<Vec<VersionResponse>> {
-    let (e, _) = load(ctx, id, "read").await?;
-    let rows = version::Entity::find()
-        .filter(version::Column::EnterpriseId.eq(e.id))
-        .order_by_asc(version::Column::Version)
-        .all(ctx.db)
-        .await?;
-    let mut out: Vec<VersionResponse> = Vec::new();
-    for r in rows {
-        let data: serde_json::Value = serde_json::from_str(&r.data).unwrap_or_default();
-        let changed_fields = match out.last() {
-            Some(prev) => data
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter(|(k, v)| {
-                            !matches!(k.as_str(), "status" | "version" | "updated_at" | "reason")
-                                && prev.data.get(k.as_str()) != Some(v)
-                        })
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        out.push(VersionResponse {
-            version: r.version,
-            approved_at: r.approved_at,
-            approved_by: r.approved_by,
-            data,
-            changed_fields,
-        });
-    }
-    Ok(out)
 }
