@@ -157,6 +157,18 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_merchant = sd_merchant["id"].as_str().unwrap().to_owned();
+    let sd_import: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/imports?kind=product"))
+        .header("content-type", "text/csv")
+        .body("产品名称,产品分类,计量单位,生产企业编码\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_import = sd_import["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -182,7 +194,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/enterprises/{id}", &format!("/enterprises/{sd_enterprise}"))
                 .replace("/merchants/{id}", &format!("/merchants/{sd_merchant}"))
                 .replace("/products/{id}", &format!("/products/{sd_product}"))
-                .replace("/filing-rules/{kind}", "/filing-rules/enterprise"),
+                .replace("/filing-rules/{kind}", "/filing-rules/enterprise")
+                .replace("/imports/{id}", &format!("/imports/{sd_import}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -11,6 +11,7 @@ mod errors;
 mod filings;
 mod guard;
 mod health;
+mod imports;
 mod merchants_products;
 mod openapi;
 mod pages;

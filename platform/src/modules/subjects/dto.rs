@@ -566,3 +566,92 @@ pub struct FilingStateResponse {
     /// Reason of the last rejection.
     pub reason: Option<String>,
 }
+
+// ---- import ----
+
+/// `POST /api/v1/imports`: what to import and how; the body is the file.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `enterprise`, `merchant` or `product`.
+    pub kind: String,
+    /// `dry_run` (default: check only, write nothing), `all_or_nothing` (write every row, or
+    /// none when any row is bad) or `good_rows` (write the good rows, report the bad ones).
+    pub mode: Option<String>,
+    /// Write the rows as submitted for review (otherwise drafts).
+    #[serde(default)]
+    pub submit: bool,
+    /// `csv` or `xlsx`; by default from the `Content-Type`.
+    pub format: Option<String>,
+    /// The file's name, for the record.
+    pub file_name: Option<String>,
+}
+
+/// A bad row's problem.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportError {
+    /// Row in the spreadsheet (the header is row 1).
+    pub row: u64,
+    /// Column heading.
+    pub column: String,
+    /// Field, as in the API (`categories[1]`).
+    pub field: String,
+    /// Rule broken.
+    pub rule: String,
+    /// zh-CN message.
+    pub message: String,
+}
+
+/// An import and its progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJobResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Kind of filing.
+    pub kind: String,
+    /// File name.
+    pub file_name: String,
+    /// `dry_run`, `all_or_nothing` or `good_rows`.
+    pub mode: String,
+    /// `checking`, `writing`, `done` or `failed`.
+    pub status: String,
+    /// Data rows in the file.
+    pub total_rows: i64,
+    /// Rows checked so far.
+    pub processed_rows: i64,
+    /// Rows without problems.
+    pub good_rows: i64,
+    /// Rows with problems.
+    pub bad_rows: i64,
+    /// Rows written (0 for a dry run, or when a bad row stopped an all-or-nothing import).
+    pub imported_rows: i64,
+    /// The problems (the first 1 000; `bad_rows` counts them all).
+    pub errors: Vec<ImportError>,
+    /// Who.
+    pub created_by: String,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<super::entity::import_job::Model> for ImportJobResponse {
+    fn from(j: super::entity::import_job::Model) -> Self {
+        Self {
+            id: j.id,
+            kind: j.kind,
+            file_name: j.file_name,
+            mode: j.mode,
+            status: j.status,
+            total_rows: j.total_rows,
+            processed_rows: j.processed_rows,
+            good_rows: j.good_rows,
+            bad_rows: j.bad_rows,
+            imported_rows: j.imported_rows,
+            errors: serde_json::from_str(&j.errors).unwrap_or_default(),
+            created_by: j.created_by,
+            created_at: j.created_at,
+            finished_at: j.finished_at,
+        }
+    }
+}

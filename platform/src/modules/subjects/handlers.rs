@@ -8,9 +8,10 @@ use super::dto::{
     FilingStateResponse, MerchantPage, MerchantQuery, MerchantRequest, MerchantResponse, ProductPage, ProductQuery,
     ProductRequest, ProductResponse, RejectFilingRequest, VersionResponse,
 };
+use super::dto::{ImportJobResponse, ImportQuery};
 use super::service;
 use super::workflow::{self, Kind};
-use super::{merchants, products};
+use super::{import, merchants, products};
 use crate::error::{ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::admin::handlers::Caller;
 
@@ -383,4 +384,77 @@ pub async fn set_filing_rules(
     body: web::Json<FilingRulesRequest>,
 ) -> ApiResult<web::Json<Vec<FilingRuleResponse>>> {
     Ok(web::Json(workflow::set_rules(&caller.ctx(), rule_kind(&kind)?, &body.rules).await?))
+}
+
+// ---- import ----
+
+/// Import enterprises, merchants or products from a CSV (UTF-8) or XLSX file sent as the
+/// body, with the columns of the export. The answer comes at once (202) with the import's id;
+/// the rows are checked and written in the background — poll `GET /api/v1/imports/{id}` for
+/// progress and every bad row (row, column, rule). At most 64 MiB and 200 000 rows.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "startImport", security(("session_cookie" = []), ("api_key" = [])),
+    params(ImportQuery),
+    request_body(content(
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ), description = "CSV 或 Excel 文件 / the file"),
+    responses((status = 202, description = "已开始 / started", body = ImportJobResponse), BodyErrors, GuardErrors, ParamErrors,
+        (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/imports")]
+pub async fn start_import(
+    caller: Caller,
+    req: actix_web::HttpRequest,
+    q: web::Query<ImportQuery>,
+    mut payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    use futures_util::StreamExt;
+    let kind = Kind::parse(&q.kind).ok_or_else(|| {
+        crate::error::ApiError::invalid_field("kind", "unknown", "kind 只能是 enterprise、merchant 或 product")
+    })?;
+    let mode = import::Mode::parse(q.mode.as_deref())?;
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let xlsx = match q.format.as_deref() {
+        Some("xlsx") => true,
+        Some("csv") => false,
+        Some(_) => return Err(crate::error::ApiError::invalid_field("format", "unknown", "format 只能是 csv 或 xlsx")),
+        None => content_type.contains("spreadsheetml"),
+    };
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| crate::error::ApiError::bad_request(e.to_string()))?;
+        if body.len() + chunk.len() > import::MAX_IMPORT_BYTES {
+            return Err(crate::error::ApiError::payload_too_large(import::MAX_IMPORT_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let upload = import::Upload {
+        kind,
+        mode,
+        submit: q.submit,
+        file_name: q
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}", kind.as_str(), if xlsx { "xlsx" } else { "csv" })),
+        xlsx,
+        bytes: body.freeze(),
+    };
+    let job = import::start(caller, upload).await?;
+    Ok(HttpResponse::Accepted().json(ImportJobResponse::from(job)))
+}
+
+/// One import of the caller's tenant: its progress and the problems found.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "getImport", security(("session_cookie" = []), ("api_key" = [])),
+    params(("id" = Uuid, Path, description = "导入 id")),
+    responses((status = 200, description = "导入进度 / import", body = ImportJobResponse), GuardErrors, NotFoundError, ParamErrors))]
+#[get("/api/v1/imports/{id}")]
+pub async fn get_import(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<ImportJobResponse>> {
+    Ok(web::Json(import::get(&caller.ctx(), *id).await?))
+}
+
+/// The caller's tenant's last 50 imports, newest first.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "listImports", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "导入记录 / imports", body = Vec<ImportJobResponse>), GuardErrors))]
+#[get("/api/v1/imports")]
+pub async fn list_imports(caller: Caller) -> ApiResult<web::Json<Vec<ImportJobResponse>>> {
+    Ok(web::Json(import::list(&caller.ctx()).await?))
 }

@@ -9,6 +9,7 @@ pub mod dto;
 pub mod entity;
 pub mod export;
 mod handlers;
+pub mod import;
 pub mod merchants;
 pub mod products;
 pub mod service;
@@ -46,5 +47,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::reject_product)
         .service(handlers::list_product_versions)
         .service(handlers::get_filing_rules)
-        .service(handlers::set_filing_rules);
+        .service(handlers::set_filing_rules)
+        .service(handlers::start_import)
+        .service(handlers::list_imports)
+        .service(handlers::get_import);
 }

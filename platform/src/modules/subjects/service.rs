@@ -106,7 +106,8 @@ pub fn check_with(refs: &Refs, req: &EnterpriseRequest) -> Result<Checked, Vec<F
     })
 }
 
-fn apply(am: &mut enterprise::ActiveModel, c: Checked) {
+/// Writes checked values into a row.
+pub fn apply(am: &mut enterprise::ActiveModel, c: Checked) {
     am.name = Set(c.name);
     am.uscc = Set(c.uscc);
     am.enterprise_type = Set(c.enterprise_type);
@@ -120,6 +121,23 @@ fn apply(am: &mut enterprise::ActiveModel, c: Checked) {
     am.contact_name = Set(c.contact_name);
     am.contact_phone = Set(c.contact_phone);
     am.contact_email = Set(c.contact_email);
+}
+
+/// A new row of a tenant with its issued code (call under the tenant's chain lock).
+#[must_use]
+pub fn new_row(tenant_id: Uuid, code: String, status: &str) -> enterprise::ActiveModel {
+    let now = Utc::now();
+    enterprise::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        code: Set(code),
+        status: Set(status.to_owned()),
+        version: Set(0),
+        reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
 }
 
 async fn uscc_taken(db: &impl ConnectionTrait, uscc: &str, except: Option<Uuid>) -> ApiResult<bool> {
@@ -147,18 +165,8 @@ pub async fn create(ctx: &Ctx<'_>, req: &EnterpriseRequest) -> ApiResult<enterpr
         return Err(ApiError::conflict(format!("统一社会信用代码 {} 的企业已备案", checked.uscc)));
     }
     let serial = workflow::next_serial(&txn, Kind::Enterprise, scope.tenant_id()).await?;
-    let now = Utc::now();
-    let mut am = enterprise::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(scope.tenant_id()),
-        code: Set(enterprise_code(&ctx.who.tenant.code, serial)),
-        status: Set(if req.submit { "submitted" } else { "draft" }.to_owned()),
-        version: Set(0),
-        reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
+    let code = enterprise_code(&ctx.who.tenant.code, serial);
+    let mut am = new_row(scope.tenant_id(), code, if req.submit { "submitted" } else { "draft" });
     apply(&mut am, checked);
     let row = am.insert(&txn).await?;
     let detail = serde_json::json!({"code": row.code, "name": row.name, "status": row.status});
