@@ -307,6 +307,44 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(ImportJobs::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(FilingRules::Table).to_owned()).await?;
+        // The enterprise versions go back to their own table.
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("enterprise_versions"))
+                    .col(ColumnDef::new(FilingVersions::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Alias::new("enterprise_id")).uuid().not_null())
+                    .col(ColumnDef::new(FilingVersions::Version).integer().not_null())
+                    .col(ColumnDef::new(FilingVersions::Data).text().not_null())
+                    .col(ts(FilingVersions::ApprovedAt))
+                    .col(ColumnDef::new(FilingVersions::ApprovedBy).string_len(100).not_null())
+                    .foreign_key(&mut fk(
+                        "fk_enterprise_versions_enterprise",
+                        (Alias::new("enterprise_versions"), Alias::new("enterprise_id")),
+                        (Enterprises::Table, Enterprises::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_enterprise_versions")
+                    .table(Alias::new("enterprise_versions"))
+                    .col(Alias::new("enterprise_id"))
+                    .col(FilingVersions::Version)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO enterprise_versions (id, enterprise_id, version, data, approved_at, approved_by) \
+                 SELECT id, filing_id, version, data, approved_at, approved_by FROM filing_versions WHERE kind = 'enterprise'",
+            )
+            .await?;
         manager.drop_table(Table::drop().table(FilingVersions::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(ProductFilings::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Merchants::Table).to_owned()).await

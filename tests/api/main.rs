@@ -8,6 +8,7 @@ mod browser;
 mod catalogue;
 mod dashboard;
 mod errors;
+mod filing_analysis;
 mod filings;
 mod guard;
 mod health;

@@ -44,6 +44,11 @@ const PAGES: &[&str] = &[
     "/console/audit",
     "/console/catalogue",
     "/console/enterprises",
+    "/console/merchants",
+    "/console/products",
+    "/console/imports",
+    "/console/filing-rules",
+    "/console/filing-analysis",
 ];
 
 #[tokio::test]

@@ -10,6 +10,8 @@ mod auth_pages;
 mod catalogue_pages;
 mod console;
 mod filing_pages;
+mod filing_tools_pages;
+mod kind_pages;
 pub mod page;
 mod public;
 
@@ -70,6 +72,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/enterprises/{id}/edit", web::get().to(filing_pages::edit_form))
         .route("/console/enterprises/{id}/edit", web::post().to(filing_pages::edit))
         .route("/console/enterprises/{id}/{action}", web::post().to(filing_pages::review))
+        .route("/console/filing-analysis", web::get().to(filing_tools_pages::analysis))
+        .route("/console/imports", web::get().to(filing_tools_pages::imports))
+        .route("/console/filing-rules", web::get().to(filing_tools_pages::rules))
+        .route("/console/filing-rules/{kind}", web::post().to(filing_tools_pages::save_rules))
+        .route("/console/{kind:(merchants|products)}", web::get().to(kind_pages::list))
+        .route("/console/{kind:(merchants|products)}", web::post().to(kind_pages::create))
+        .route("/console/{kind:(merchants|products)}/{id}", web::get().to(kind_pages::detail))
+        .route("/console/{kind:(merchants|products)}/{id}/edit", web::get().to(kind_pages::edit_form))
+        .route("/console/{kind:(merchants|products)}/{id}/edit", web::post().to(kind_pages::edit))
+        .route("/console/{kind:(merchants|products)}/{id}/{action}", web::post().to(kind_pages::review))
         .route("/console/{tail:.*}", web::to(admin_pages::not_found));
 }
 

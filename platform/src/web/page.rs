@@ -186,6 +186,41 @@ pub const NAV: &[NavDef] = &[
         permission: Some(("enterprise", "read")),
     },
     NavDef {
+        group: "追溯主体管理",
+        label: "个体经营户备案",
+        href: "/console/merchants",
+        module: Some("subjects"),
+        permission: Some(("merchant", "read")),
+    },
+    NavDef {
+        group: "追溯主体管理",
+        label: "备案分析",
+        href: "/console/filing-analysis",
+        module: Some("subjects"),
+        permission: Some(("enterprise", "read")),
+    },
+    NavDef {
+        group: "追溯主体管理",
+        label: "批量导入",
+        href: "/console/imports",
+        module: Some("subjects"),
+        permission: Some(("import", "read")),
+    },
+    NavDef {
+        group: "追溯主体管理",
+        label: "变更规则",
+        href: "/console/filing-rules",
+        module: Some("subjects"),
+        permission: Some(("filing_rule", "read")),
+    },
+    NavDef {
+        group: "重要产品管理",
+        label: "产品备案",
+        href: "/console/products",
+        module: Some("products"),
+        permission: Some(("product", "read")),
+    },
+    NavDef {
         group: "重要产品管理",
         label: "产品分类",
         href: "/console/catalogue",
@@ -496,6 +531,15 @@ impl FormErrors {
     #[must_use]
     pub fn get(&self, field: &str) -> Option<&str> {
         self.fields.get(field).map(String::as_str)
+    }
+
+    /// The message of `field` or of one of its items (`categories[1]`).
+    #[must_use]
+    pub fn get_any(&self, field: &str) -> Option<&str> {
+        self.get(field).or_else(|| {
+            let items = format!("{field}[");
+            self.fields.iter().find(|(k, _)| k.starts_with(&items)).map(|(_, v)| v.as_str())
+        })
     }
 
     /// Whether there is anything to show.

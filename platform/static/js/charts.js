@@ -144,6 +144,21 @@
     });
   }
 
+  // Points coloured by kind (one series each, with a legend); a clustered point's value is
+  // how many it stands for, shown by its size.
+  function kinds(points) {
+    var seen = [];
+    points.forEach(function (p) { if (seen.indexOf(p.kind) < 0) seen.push(p.kind); });
+    return seen;
+  }
+  function pointSeries(points) {
+    return kinds(points).map(function (k, i) {
+      return { type: "scatter", coordinateSystem: "geo", name: k, itemStyle: { color: PALETTE[(i + 3) % PALETTE.length], opacity: 0.85 },
+        symbolSize: function (v) { return Math.min(32, 7 + Math.sqrt(v[2] || 1) * 2); },
+        data: points.filter(function (p) { return p.kind === k; }).map(function (p) { return { name: p.name, value: [p.longitude, p.latitude, p.value] }; }) };
+    });
+  }
+
   function initMap(el) {
     var chart = null;
     var stack = [];
@@ -166,7 +181,8 @@
     }
 
     function show(region, cityOnly) {
-      return getJson(el.getAttribute("data-map-src") + "?region=" + encodeURIComponent(region)).then(function (data) {
+      var src = el.getAttribute("data-map-src");
+      return getJson(src + (src.indexOf("?") >= 0 ? "&" : "?") + "region=" + encodeURIComponent(region)).then(function (data) {
         // A city has no map of its own (no county outlines shipped): draw it from its province.
         var mapCode = cityOnly ? cityOnly : region;
         return loadMap(mapCode).then(function (geo) { return [data, geo]; });
@@ -205,9 +221,8 @@
           geo: { map: mapName, roam: true, label: { show: !!cityOnly || features.length < 40, fontSize: 10 }, itemStyle: { borderColor: "#7a8ca3" } },
           series: [
             { type: "map", geoIndex: 0, name: data.metric, data: seriesData },
-            { type: "scatter", coordinateSystem: "geo", name: "单位所在地", symbolSize: 9, itemStyle: { color: "#b4232a" },
-              data: data.points.map(function (p) { return { name: p.name, value: [p.longitude, p.latitude, p.value] }; }) }
-          ]
+          ].concat(pointSeries(data.points)),
+          legend: kinds(data.points).length > 1 ? { top: 0, right: 8, data: kinds(data.points) } : undefined
         }, true);
         el.dataset.rendered = "map";
         el.dataset.region = region;

@@ -655,3 +655,37 @@ impl From<super::entity::import_job::Model> for ImportJobResponse {
         }
     }
 }
+
+// ---- map and statistics ----
+
+/// Filters of the filings map and statistics (as the search's).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FilingMapQuery {
+    /// Region (division code) to draw and count, inside the caller's; default the caller's.
+    #[param(example = "370000")]
+    pub region: Option<String>,
+    /// `all` (default), `enterprise` or `merchant` (the map; statistics count both).
+    pub kind: Option<String>,
+    /// Enterprise type.
+    pub enterprise_type: Option<String>,
+    /// A catalogue code among the business categories.
+    pub category: Option<String>,
+    /// Status; default `approved`, `all` for every status.
+    pub status: Option<String>,
+    /// Filed from this time (inclusive).
+    pub filed_from: Option<DateTime<Utc>>,
+    /// Filed before this time.
+    pub filed_to: Option<DateTime<Utc>>,
+}
+
+/// Filing statistics of a region.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilingStatistics {
+    /// The region counted.
+    pub region: String,
+    /// Totals.
+    pub figures: Vec<crate::modules::dashboard::dto::Figure>,
+    /// Charts: `by_child`, `by_type`, `by_stage`, `by_kind`, `merchant_types`, `trend`.
+    pub charts: Vec<crate::modules::dashboard::dto::Chart>,
+}

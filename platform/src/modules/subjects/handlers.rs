@@ -8,10 +8,10 @@ use super::dto::{
     FilingStateResponse, MerchantPage, MerchantQuery, MerchantRequest, MerchantResponse, ProductPage, ProductQuery,
     ProductRequest, ProductResponse, RejectFilingRequest, VersionResponse,
 };
-use super::dto::{ImportJobResponse, ImportQuery};
+use super::dto::{FilingMapQuery, FilingStatistics, ImportJobResponse, ImportQuery};
 use super::service;
 use super::workflow::{self, Kind};
-use super::{import, merchants, products};
+use super::{analysis, import, merchants, products};
 use crate::error::{ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::admin::handlers::Caller;
 
@@ -457,4 +457,33 @@ pub async fn get_import(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::J
 #[get("/api/v1/imports")]
 pub async fn list_imports(caller: Caller) -> ApiResult<web::Json<Vec<ImportJobResponse>>> {
     Ok(web::Json(import::list(&caller.ctx()).await?))
+}
+
+// ---- map and statistics ----
+
+/// The filings of a region on the map (R-SUBJ-6): a count per sub-region, and the filings as
+/// points clustered on a grid and coloured by type (merchants at their market). Filters as the
+/// search's; approved filings unless `status` says otherwise.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "filingsMap", security(("session_cookie" = []), ("api_key" = [])),
+    params(FilingMapQuery),
+    responses((status = 200, description = "地图数据 / map data", body = crate::modules::dashboard::dto::RegionMap), GuardErrors, ParamErrors))]
+#[get("/api/v1/filings/map")]
+pub async fn filings_map(
+    caller: Caller,
+    q: web::Query<FilingMapQuery>,
+) -> ApiResult<web::Json<crate::modules::dashboard::dto::RegionMap>> {
+    Ok(web::Json(analysis::map(&caller.ctx(), &q).await?))
+}
+
+/// Filing statistics of a region (R-SUBJ-7): totals, and counts and shares by child tenant,
+/// enterprise type, trace stage, product kind, merchant type and month.
+#[utoipa::path(tag = "主体备案 filings", operation_id = "filingStatistics", security(("session_cookie" = []), ("api_key" = [])),
+    params(FilingMapQuery),
+    responses((status = 200, description = "统计 / statistics", body = FilingStatistics), GuardErrors, ParamErrors))]
+#[get("/api/v1/filings/statistics")]
+pub async fn filing_statistics(
+    caller: Caller,
+    q: web::Query<FilingMapQuery>,
+) -> ApiResult<web::Json<FilingStatistics>> {
+    Ok(web::Json(analysis::statistics(&caller.ctx(), &q).await?))
 }

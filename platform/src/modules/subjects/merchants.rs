@@ -135,7 +135,8 @@ pub async fn create(ctx: &Ctx<'_>, req: &MerchantRequest) -> ApiResult<merchant:
     Ok(row)
 }
 
-fn filtered(
+/// The search's filters on the filings of `scope` (no order); bad filters go to `errors`.
+pub fn filters(
     scope: &suyuan_tenancy::TenantScope,
     q: &MerchantQuery,
     errors: &mut Vec<FieldError>,
@@ -180,6 +181,16 @@ fn filtered(
     if let Some(t) = q.filed_to {
         query = query.filter(merchant::Column::CreatedAt.lt(t));
     }
+    query
+}
+
+/// [`filters`] and the search's order.
+fn filtered(
+    scope: &suyuan_tenancy::TenantScope,
+    q: &MerchantQuery,
+    errors: &mut Vec<FieldError>,
+) -> sea_orm::Select<merchant::Entity> {
+    let query = filters(scope, q, errors);
     let (key, desc) = workflow::sort_key(q.sort.as_deref(), errors);
     let column = match key {
         "name" => merchant::Column::Name,

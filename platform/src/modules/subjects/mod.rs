@@ -5,6 +5,7 @@
 //! draft → submitted → approved/rejected → changed, a version per approval with the changed
 //! fields, an outbox row per approval for the parent, and the tenant's change control.
 
+pub mod analysis;
 pub mod dto;
 pub mod entity;
 pub mod export;
@@ -50,5 +51,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::set_filing_rules)
         .service(handlers::start_import)
         .service(handlers::list_imports)
-        .service(handlers::get_import);
+        .service(handlers::get_import)
+        .service(handlers::filings_map)
+        .service(handlers::filing_statistics);
 }

@@ -226,8 +226,8 @@ pub async fn export(ctx: &Ctx<'_>, q: &super::dto::EnterpriseQuery) -> ApiResult
     Ok(rows)
 }
 
-/// The search's filters and order on the filings of `scope`; bad filters go to `errors`.
-fn filtered(
+/// The search's filters on the filings of `scope` (no order); bad filters go to `errors`.
+pub fn filters(
     scope: &suyuan_tenancy::TenantScope,
     q: &super::dto::EnterpriseQuery,
     errors: &mut Vec<FieldError>,
@@ -265,6 +265,16 @@ fn filtered(
     if let Some(t) = q.filed_to {
         query = query.filter(enterprise::Column::CreatedAt.lt(t));
     }
+    query
+}
+
+/// [`filters`] and the search's order.
+fn filtered(
+    scope: &suyuan_tenancy::TenantScope,
+    q: &super::dto::EnterpriseQuery,
+    errors: &mut Vec<FieldError>,
+) -> sea_orm::Select<enterprise::Entity> {
+    let query = filters(scope, q, errors);
     let (key, desc) = workflow::sort_key(q.sort.as_deref(), errors);
     let column = match key {
         "name" => enterprise::Column::Name,
