@@ -22,7 +22,7 @@ NEW='Bench-Pass-2027'
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; rm -rf "$DIR"; }
 trap cleanup EXIT
 
-(cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn "$BIN" serve >"$DIR/log" 2>&1) &
+(cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 

@@ -37,7 +37,7 @@ if [ "$DB" = postgres ]; then
   export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
 fi
 
-(cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn "$BIN" serve >"$DIR/log" 2>&1) &
+(cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 

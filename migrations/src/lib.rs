@@ -24,6 +24,7 @@ mod m20261127_000015_create_product_catalogue;
 mod m20261127_000016_create_enterprise_filings;
 mod m20261127_000017_index_enterprise_search;
 mod m20261127_000018_create_merchants_products;
+mod m20261127_000019_cover_filing_search;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000016_create_enterprise_filings::Migration),
             Box::new(m20261127_000017_index_enterprise_search::Migration),
             Box::new(m20261127_000018_create_merchants_products::Migration),
+            Box::new(m20261127_000019_cover_filing_search::Migration),
         ]
     }
 }

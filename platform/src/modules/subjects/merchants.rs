@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -144,7 +144,7 @@ pub fn filters(
     let mut query = merchant::Entity::find().filter(scope.condition(merchant::Column::TenantId));
     if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(prefix) = workflow::region_prefix(r, errors) {
-            query = query.filter(merchant::Column::DivisionCode.starts_with(prefix));
+            query = query.filter(workflow::starts_with(merchant::Column::DivisionCode, &prefix));
         }
     }
     if let Some(t) = q.merchant_type.as_deref().filter(|s| !s.is_empty()) {
@@ -170,7 +170,7 @@ pub fn filters(
         query = query.filter(merchant::Column::Name.contains(n));
     }
     if let Some(c) = q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = query.filter(merchant::Column::Code.starts_with(c.to_ascii_uppercase()));
+        query = query.filter(workflow::starts_with(merchant::Column::Code, &c.to_ascii_uppercase()));
     }
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(merchant::Column::Status.eq(s));
@@ -208,13 +208,13 @@ pub async fn search(ctx: &Ctx<'_>, q: &MerchantQuery) -> ApiResult<(Vec<merchant
     let scope = ctx.read_scope("merchant", "read").await?;
     let mut errors = Vec::new();
     let (page, page_size) = workflow::paging(q.page, q.page_size, &mut errors);
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(merchant::Column::Id);
+    // The same filters without the order, for the count (their problems are reported above).
+    let base = filters(&scope, q, &mut Vec::new());
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let paginator = query.order_by_asc(merchant::Column::Id).paginate(ctx.db, page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page - 1).await?;
+    let (items, total) = workflow::page_of(ctx.db, base, sorted, merchant::Column::Id, page, page_size).await?;
     Ok((items, page, page_size, total))
 }
 

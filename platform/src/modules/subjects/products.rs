@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -149,7 +149,8 @@ pub async fn create(ctx: &Ctx<'_>, req: &ProductRequest) -> ApiResult<product::M
     Ok(row)
 }
 
-fn filtered(
+/// The search's filters on the filings of `scope` (no order); bad filters go to `errors`.
+pub fn filters(
     scope: &suyuan_tenancy::TenantScope,
     q: &ProductQuery,
     errors: &mut Vec<FieldError>,
@@ -157,7 +158,7 @@ fn filtered(
     let mut query = product::Entity::find().filter(scope.condition(product::Column::TenantId));
     if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(prefix) = workflow::region_prefix(r, errors) {
-            query = query.filter(product::Column::DivisionCode.starts_with(prefix));
+            query = query.filter(workflow::starts_with(product::Column::DivisionCode, &prefix));
         }
     }
     if let Some(n) = q.enterprise.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -170,7 +171,7 @@ fn filtered(
     if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(c) = workflow::category_filter(c, errors) {
             // Codes extend their parent's: a category and everything below it.
-            query = query.filter(product::Column::CategoryCode.starts_with(c));
+            query = query.filter(workflow::starts_with(product::Column::CategoryCode, &c));
         }
     }
     if let Some(g) = q.gtin.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -180,7 +181,7 @@ fn filtered(
         query = query.filter(product::Column::Name.contains(n));
     }
     if let Some(c) = q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = query.filter(product::Column::Code.starts_with(c.to_ascii_uppercase()));
+        query = query.filter(workflow::starts_with(product::Column::Code, &c.to_ascii_uppercase()));
     }
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(product::Column::Status.eq(s));
@@ -191,6 +192,16 @@ fn filtered(
     if let Some(t) = q.filed_to {
         query = query.filter(product::Column::CreatedAt.lt(t));
     }
+    query
+}
+
+/// [`filters`] and the search's order.
+fn filtered(
+    scope: &suyuan_tenancy::TenantScope,
+    q: &ProductQuery,
+    errors: &mut Vec<FieldError>,
+) -> sea_orm::Select<product::Entity> {
+    let query = filters(scope, q, errors);
     let (key, desc) = workflow::sort_key(q.sort.as_deref(), errors);
     let column = match key {
         "name" => product::Column::Name,
@@ -208,13 +219,13 @@ pub async fn search(ctx: &Ctx<'_>, q: &ProductQuery) -> ApiResult<(Vec<product::
     let scope = ctx.read_scope("product", "read").await?;
     let mut errors = Vec::new();
     let (page, page_size) = workflow::paging(q.page, q.page_size, &mut errors);
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(product::Column::Id);
+    // The same filters without the order, for the count (their problems are reported above).
+    let base = filters(&scope, q, &mut Vec::new());
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let paginator = query.order_by_asc(product::Column::Id).paginate(ctx.db, page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page - 1).await?;
+    let (items, total) = workflow::page_of(ctx.db, base, sorted, product::Column::Id, page, page_size).await?;
     Ok((items, page, page_size, total))
 }
 
@@ -300,4 +311,19 @@ pub async fn approve(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<product::Model> {
     let row = product::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
     workflow::finish_approval(ctx, txn, Kind::Product, &h, json(&row)?).await?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gtin;
+
+    #[test]
+    fn gtins_are_checked_and_widened_to_14_digits() {
+        assert_eq!(gtin("4006381333931").as_deref(), Ok("04006381333931"));
+        assert_eq!(gtin("96385074").as_deref(), Ok("00000096385074"), "GTIN-8");
+        assert_eq!(gtin("036000291452").as_deref(), Ok("00036000291452"), "GTIN-12 (UPC-A)");
+        assert!(gtin("4006381333932").is_err_and(|e| e.contains("应为 1")));
+        assert!(gtin("400638133393").is_err(), "a GTIN-12 with the wrong check digit");
+        assert!(gtin("12345").is_err() && gtin("40063813339X1").is_err());
+    }
 }

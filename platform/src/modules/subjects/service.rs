@@ -187,14 +187,13 @@ pub async fn search(
     let scope = ctx.read_scope("enterprise", "read").await?;
     let mut errors = Vec::new();
     let (page, page_size) = workflow::paging(q.page, q.page_size, &mut errors);
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(enterprise::Column::Id);
+    // The same filters without the order, for the count (their problems are reported above).
+    let base = filters(&scope, q, &mut Vec::new());
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    // A stable order within equal keys, so pages never repeat or skip a row.
-    let paginator = query.order_by_asc(enterprise::Column::Id).paginate(ctx.db, page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page - 1).await?;
+    let (items, total) = workflow::page_of(ctx.db, base, sorted, enterprise::Column::Id, page, page_size).await?;
     Ok((items, page, page_size, total))
 }
 
@@ -235,7 +234,7 @@ pub fn filters(
     let mut query = enterprise::Entity::find().filter(scope.condition(enterprise::Column::TenantId));
     if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(prefix) = workflow::region_prefix(r, errors) {
-            query = query.filter(enterprise::Column::DivisionCode.starts_with(prefix));
+            query = query.filter(workflow::starts_with(enterprise::Column::DivisionCode, &prefix));
         }
     }
     if let Some(t) = q.enterprise_type.as_deref().filter(|s| !s.is_empty()) {
@@ -254,7 +253,7 @@ pub fn filters(
         query = query.filter(enterprise::Column::Name.contains(n));
     }
     if let Some(c) = q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = query.filter(enterprise::Column::Code.starts_with(c.to_ascii_uppercase()));
+        query = query.filter(workflow::starts_with(enterprise::Column::Code, &c.to_ascii_uppercase()));
     }
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(enterprise::Column::Status.eq(s));
