@@ -28,7 +28,7 @@ PGDB="suyuan_bench_search"
 cleanup() {
   [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
   if [ -n "${KEEP:-}" ]; then echo "kept $DIR" >&2; else rm -rf "$DIR"; fi
-  if [ "$DB" = postgres ]; then psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true; fi
+  if [ "$DB" = postgres ] && [ -z "${KEEP:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -102,7 +102,8 @@ else:
             w.writerow(["" if v is None else v for v in r])
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", pgdb, "-qc"]
     subprocess.run(psql + [f"\\copy enterprises ({cols}) FROM '{path}' WITH (FORMAT csv)"], check=True)
-    subprocess.run(psql + ["VACUUM ANALYZE enterprises"], check=True)
+    # As autovacuum would have by the time anyone searches: statistics of every table.
+    subprocess.run(psql + ["VACUUM ANALYZE"], check=True)
 print(f"loaded in {time.perf_counter() - t0:.1f} s")
 PY
 

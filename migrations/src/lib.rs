@@ -25,6 +25,7 @@ mod m20261127_000016_create_enterprise_filings;
 mod m20261127_000017_index_enterprise_search;
 mod m20261127_000018_create_merchants_products;
 mod m20261127_000019_cover_filing_search;
+mod m20261127_000020_trigram_filing_search;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000017_index_enterprise_search::Migration),
             Box::new(m20261127_000018_create_merchants_products::Migration),
             Box::new(m20261127_000019_cover_filing_search::Migration),
+            Box::new(m20261127_000020_trigram_filing_search::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Covering indexes for the filing searches at a million filings (R-SUBJ-5): the region range
-//! (and the type) with the tenant, the default sort key and the id, so the count and the page's
-//! ids come from the index alone; the page's rows are then read by id.
+//! (and the type) with the tenant, the default sort key and the id, the filing time and the
+//! name likewise, so the count and the page's ids come from the index alone; the page's rows
+//! are then read by id.
 
 use sea_orm_migration::prelude::*;
 
@@ -11,6 +12,8 @@ pub struct Migration;
 const NEW: &[(&str, &str, &[&str])] = &[
     ("idx_enterprises_region_cover", "enterprises", &["division_code", "tenant_id", "code", "id"]),
     ("idx_enterprises_type_cover", "enterprises", &["enterprise_type", "division_code", "tenant_id", "code", "id"]),
+    ("idx_enterprises_created_cover", "enterprises", &["created_at", "tenant_id", "id"]),
+    ("idx_enterprises_name_cover", "enterprises", &["name", "tenant_id", "id"]),
     ("idx_merchants_region_cover", "merchants", &["division_code", "tenant_id", "code", "id"]),
     ("idx_merchants_type_cover", "merchants", &["merchant_type", "division_code", "tenant_id", "code", "id"]),
 ];
@@ -19,6 +22,7 @@ const NEW: &[(&str, &str, &[&str])] = &[
 const OLD: &[(&str, &str, &[&str])] = &[
     ("idx_enterprises_division", "enterprises", &["division_code"]),
     ("idx_enterprises_tenant_type", "enterprises", &["tenant_id", "enterprise_type"]),
+    ("idx_enterprises_tenant_created", "enterprises", &["tenant_id", "created_at"]),
     ("idx_merchants_division", "merchants", &["division_code"]),
     ("idx_merchants_tenant_type", "merchants", &["tenant_id", "merchant_type"]),
 ];

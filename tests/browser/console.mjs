@@ -322,7 +322,33 @@ try {
   check(await page.isVisible("#f-contact_phone-error"), "a bad change is refused beside the field");
   await page.fill("#f-contact_phone", "0536-5219999");
   await Promise.all([page.waitForURL(/\/console\/enterprises\/[0-9a-f-]{36}$/), page.click("button:has-text('保存修改')")]);
-  check((await page.getAttribute("[data-status]", "data-status")) === "changed", "a change of an approved filing waits for review again");
+  check((await page.getAttribute("[data-status]", "data-status")) === "approved", "a contact change takes effect at once (change control)");
+  check((await page.$$eval("[data-versions] tbody tr", (r) => r.length)) === 2, "as version 2");
+
+  // Bulk import: a check lists the bad row, then the good rows are imported, with progress.
+  await nav(page, "批量导入");
+  const csv = "企业名称,统一社会信用代码,企业类型,经营品类,追溯环节,地址,地区代码,联系人,联系电话\n" +
+    "济南示范乳业,91110108551385082Q,加工企业,0201,生产加工,济南,370112,李,0531-1\n" +
+    "坏的企业,91370100MA3C0001AX,加工企业,0201,生产加工,济南,370112,李,0531-2\n" +
+    "青岛示范水产,91370000MA3C5EX46G,批发市场,0104,产品消费或使用,青岛,370214,张,0532-3\n";
+  await page.setInputFiles("#i-file", { name: "企业.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.click("[data-import] button[type=submit]");
+  await page.waitForSelector("[data-import-errors] table");
+  check((await page.textContent("[data-import-status]")).includes("1 行有问题"), "the check counts the bad row");
+  check((await page.textContent("[data-import-errors] tbody tr td:nth-child(2)")) === "统一社会信用代码", "and names its column");
+  await shot(page, "import");
+  await page.click("[data-import-good]");
+  await page.waitForFunction(() => document.querySelector("[data-import-status]").textContent.includes("已导入 2 行"));
+  check((await page.getAttribute("[data-import-progress]", "aria-valuenow")) === "100", "the progress bar is full");
+
+  // Filings on the map and in charts.
+  await nav(page, "备案分析");
+  await page.waitForSelector("[data-map][data-rendered=map]");
+  await page.waitForSelector("[data-chart=by_type][data-rendered=chart]");
+  check(await canvasDrawn(page, "[data-chart=by_type]"), "the type chart draws");
+  check((await page.textContent("[data-figure=enterprise_filings] .value")).trim().startsWith("1"), "one approved enterprise filing");
+  if (SHOTS) await page.waitForTimeout(1500); // let the charts' animations finish for the picture
+  await shot(page, "filing-analysis");
 
   // SSO settings: a bad issuer is refused inline.
   await nav(page, "单点登录");

@@ -142,10 +142,10 @@ pub fn filters(
     errors: &mut Vec<FieldError>,
 ) -> sea_orm::Select<merchant::Entity> {
     let mut query = merchant::Entity::find().filter(scope.condition(merchant::Column::TenantId));
-    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if let Some(prefix) = workflow::region_prefix(r, errors) {
-            query = query.filter(workflow::starts_with(merchant::Column::DivisionCode, &prefix));
-        }
+    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(prefix) = workflow::region_prefix(r, errors)
+    {
+        query = query.filter(workflow::starts_with(merchant::Column::DivisionCode, &prefix));
     }
     if let Some(t) = q.merchant_type.as_deref().filter(|s| !s.is_empty()) {
         if MERCHANT_TYPES.iter().any(|(k, _)| *k == t) {
@@ -161,10 +161,10 @@ pub fn filters(
                 .add(merchant::Column::NodeName.contains(n)),
         );
     }
-    if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if let Some(c) = workflow::category_filter(c, errors) {
-            query = query.filter(merchant::Column::Categories.contains(format!("\"{c}\"")));
-        }
+    if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(c) = workflow::category_filter(c, errors)
+    {
+        query = query.filter(merchant::Column::Categories.contains(format!("\"{c}\"")));
     }
     if let Some(n) = q.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         query = query.filter(merchant::Column::Name.contains(n));
@@ -192,12 +192,15 @@ fn filtered(
 ) -> sea_orm::Select<merchant::Entity> {
     let query = filters(scope, q, errors);
     let (key, desc) = workflow::sort_key(q.sort.as_deref(), errors);
-    let column = match key {
-        "name" => merchant::Column::Name,
-        "created_at" => merchant::Column::CreatedAt,
-        _ => merchant::Column::Code,
-    };
-    if desc { query.order_by_desc(column) } else { query.order_by_asc(column) }
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    // With a filter, sort the matches rather than walk the code index (see the enterprises').
+    let scan = given(&q.name) || given(&q.region) || given(&q.merchant_type) || given(&q.node);
+    match key {
+        "created_at" if desc => query.order_by_desc(merchant::Column::CreatedAt),
+        "created_at" => query.order_by_asc(merchant::Column::CreatedAt),
+        "name" => workflow::order_text(query, merchant::Column::Name, desc, scan),
+        _ => workflow::order_text(query, merchant::Column::Code, desc, scan),
+    }
 }
 
 /// Searches the merchant filings the caller may read (R-SUBJ-5), with paging and sorting.

@@ -156,10 +156,10 @@ pub fn filters(
     errors: &mut Vec<FieldError>,
 ) -> sea_orm::Select<product::Entity> {
     let mut query = product::Entity::find().filter(scope.condition(product::Column::TenantId));
-    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if let Some(prefix) = workflow::region_prefix(r, errors) {
-            query = query.filter(workflow::starts_with(product::Column::DivisionCode, &prefix));
-        }
+    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(prefix) = workflow::region_prefix(r, errors)
+    {
+        query = query.filter(workflow::starts_with(product::Column::DivisionCode, &prefix));
     }
     if let Some(n) = q.enterprise.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         query = query.filter(
@@ -168,11 +168,11 @@ pub fn filters(
                 .add(product::Column::EnterpriseName.contains(n)),
         );
     }
-    if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if let Some(c) = workflow::category_filter(c, errors) {
-            // Codes extend their parent's: a category and everything below it.
-            query = query.filter(workflow::starts_with(product::Column::CategoryCode, &c));
-        }
+    if let Some(c) = q.category.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(c) = workflow::category_filter(c, errors)
+    {
+        // Codes extend their parent's: a category and everything below it.
+        query = query.filter(workflow::starts_with(product::Column::CategoryCode, &c));
     }
     if let Some(g) = q.gtin.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         query = query.filter(product::Column::Gtin.eq(format!("{g:0>14}")));

@@ -904,40 +904,6 @@ pub async fn state(ctx: &Ctx<'_>, kind: Kind, id: Uuid) -> ApiResult<super::dto:
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_become_ranges() {
-        assert_eq!(prefix_upper("37").as_deref(), Some("38"));
-        assert_eq!(prefix_upper("3799").as_deref(), Some("379A"), "the next character of the alphabet");
-        assert_eq!(prefix_upper("E37").as_deref(), Some("E38"));
-        assert_eq!(prefix_upper("E3Z").as_deref(), Some("E4"));
-        assert_eq!(prefix_upper(""), None);
-        assert_eq!(prefix_upper("ZZ"), None);
-    }
-
-    #[test]
-    fn issued_codes_carry_their_check_character() {
-        let code = issue_code(Kind::Merchant, "370100", 42);
-        assert!(code.starts_with("M3701000000042") && code.len() == 15);
-        assert!(code_valid(Kind::Merchant, &code));
-        assert!(!code_valid(Kind::Enterprise, &code), "the kind is part of the code");
-        let last = code.chars().last().unwrap_or('0');
-        let other = if last == '0' { '1' } else { '0' };
-        assert!(!code_valid(Kind::Merchant, &format!("{}{other}", &code[..14])), "one character off");
-        assert!(!code_valid(Kind::Merchant, "M37010000000四2"), "not ASCII, no panic");
-    }
-
-    #[test]
-    fn the_content_diff_leaves_out_the_state() {
-        let a = serde_json::json!({"name": "甲", "status": "draft", "version": 0, "phone": "1"});
-        let b = serde_json::json!({"name": "乙", "status": "approved", "version": 1, "phone": "1"});
-        assert_eq!(diff(&a, &b), ["name"]);
-    }
-}
-
 /// One page of a search: the count from the filters alone (no ORDER BY to sort away), the
 /// page's ids from the sorted query (index-only where the covering indexes serve it), then
 /// those rows by id, in the page's order. At a million filings this keeps a page from reading
@@ -977,4 +943,58 @@ where
         order.iter().position(|o| *o == v).unwrap_or(usize::MAX)
     });
     Ok((rows, total))
+}
+
+/// Orders a search by a text `column`. With `scan` (a selective filter) the order is by an
+/// expression of the column, so the database finds the matches by the filter's index (or one
+/// read of the table) and sorts them, instead of walking the sort key's index past every row
+/// that fails the filter (at a million filings: 0.3 s instead of 1.7 s on SQLite for part of a
+/// name, 40 ms instead of 0.5 s on PostgreSQL for a city).
+pub fn order_text<E: EntityTrait>(
+    query: sea_orm::Select<E>,
+    column: E::Column,
+    desc: bool,
+    scan: bool,
+) -> sea_orm::Select<E> {
+    use sea_orm::{IdenStatic, QueryOrder};
+    let ord = if desc { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
+    if scan {
+        query.order_by(Expr::cust(format!("{} || ''", column.as_str())), ord)
+    } else {
+        query.order_by(column, ord)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_become_ranges() {
+        assert_eq!(prefix_upper("37").as_deref(), Some("38"));
+        assert_eq!(prefix_upper("3799").as_deref(), Some("379A"), "the next character of the alphabet");
+        assert_eq!(prefix_upper("E37").as_deref(), Some("E38"));
+        assert_eq!(prefix_upper("E3Z").as_deref(), Some("E4"));
+        assert_eq!(prefix_upper(""), None);
+        assert_eq!(prefix_upper("ZZ"), None);
+    }
+
+    #[test]
+    fn issued_codes_carry_their_check_character() {
+        let code = issue_code(Kind::Merchant, "370100", 42);
+        assert!(code.starts_with("M3701000000042") && code.len() == 15);
+        assert!(code_valid(Kind::Merchant, &code));
+        assert!(!code_valid(Kind::Enterprise, &code), "the kind is part of the code");
+        let last = code.chars().last().unwrap_or('0');
+        let other = if last == '0' { '1' } else { '0' };
+        assert!(!code_valid(Kind::Merchant, &format!("{}{other}", &code[..14])), "one character off");
+        assert!(!code_valid(Kind::Merchant, "M37010000000四2"), "not ASCII, no panic");
+    }
+
+    #[test]
+    fn the_content_diff_leaves_out_the_state() {
+        let a = serde_json::json!({"name": "甲", "status": "draft", "version": 0, "phone": "1"});
+        let b = serde_json::json!({"name": "乙", "status": "approved", "version": 1, "phone": "1"});
+        assert_eq!(diff(&a, &b), ["name"]);
+    }
 }
