@@ -26,6 +26,7 @@ mod m20261127_000017_index_enterprise_search;
 mod m20261127_000018_create_merchants_products;
 mod m20261127_000019_cover_filing_search;
 mod m20261127_000020_trigram_filing_search;
+mod m20261127_000021_create_trace_events;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000018_create_merchants_products::Migration),
             Box::new(m20261127_000019_cover_filing_search::Migration),
             Box::new(m20261127_000020_trigram_filing_search::Migration),
+            Box::new(m20261127_000021_create_trace_events::Migration),
         ]
     }
 }

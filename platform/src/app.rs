@@ -33,6 +33,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::modules::dashboard::configure(cfg);
     crate::modules::products::configure(cfg);
     crate::modules::subjects::configure(cfg);
+    crate::modules::trace::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.

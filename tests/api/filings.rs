@@ -190,6 +190,13 @@ async fn enterprise_systems_file_with_their_keys_and_tenants_keep_to_their_own()
     assert_eq!(e["status"], "submitted");
     let id = e["id"].as_str().unwrap().to_owned();
 
+    // One filing per credit code nationwide: another province cannot file it again.
+    let mut twin = filing("南京同码企业", "91350100M000100Y43");
+    twin["division_code"] = json!("320100");
+    let res = js.admin.post(app.url("/api/v1/enterprises")).json(&twin).send().await.unwrap();
+    assert_eq!(res.status(), 409, "a credit code filed in another tenant is refused");
+    assert!(problem(res).await["detail"].as_str().unwrap().contains("已备案"));
+
     // A sibling sees nothing and is refused; the parent reads, and is refused any change.
     let list: Value = js.admin.get(app.url("/api/v1/enterprises")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["total"], 0);

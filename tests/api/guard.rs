@@ -48,6 +48,7 @@ fn body_for(operation_id: &str) -> serde_json::Value {
             json!({"name": "x", "category_code": "0101", "unit": "箱", "enterprise_code": "E3200000000001X"})
         }
         "setFilingRules" => json!({"rules": []}),
+        "ingestTraceEvents" => json!({"events": []}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -169,6 +170,19 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let sd_import = sd_import["id"].as_str().unwrap().to_owned();
+    let sd_event: serde_json::Value = shandong
+        .admin
+        .post(app.url("/api/v1/trace/events"))
+        .json(&json!({"events": [{"client_event_id": "g-1", "stage": "sale", "action": "sell", "subject_code": market,
+                      "product_name": "番茄", "batch_no": "B1", "quantity": 1.0, "unit": "kg",
+                      "event_time": "2026-11-20T06:30:00+08:00", "division_code": "370100"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_event = sd_event["events"][0]["id"].as_str().unwrap().to_owned();
     let anonymous = suyuan_tests::TestApp::new_client();
 
     let before = app.write_counts().await;
@@ -195,7 +209,8 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/merchants/{id}", &format!("/merchants/{sd_merchant}"))
                 .replace("/products/{id}", &format!("/products/{sd_product}"))
                 .replace("/filing-rules/{kind}", "/filing-rules/enterprise")
-                .replace("/imports/{id}", &format!("/imports/{sd_import}")),
+                .replace("/imports/{id}", &format!("/imports/{sd_import}"))
+                .replace("/trace/events/{id}", &format!("/trace/events/{sd_event}")),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

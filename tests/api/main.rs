@@ -19,4 +19,5 @@ mod pages;
 mod policies;
 mod sso;
 mod tenancy;
+mod trace;
 mod users;

@@ -383,6 +383,8 @@ impl TestApp {
             "filing_versions",
             "filing_rules",
             "import_jobs",
+            "trace_events",
+            "trace_lineage",
             "outbox",
         ] {
             let row = self

@@ -5,3 +5,4 @@ pub mod dashboard;
 pub mod identity;
 pub mod products;
 pub mod subjects;
+pub mod trace;

@@ -1,0 +1,271 @@
+//! Request and response bodies of the trace routes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::entity::event;
+
+/// Actions of each stage (reference data of R-ARCH-1; (stage, action, zh-CN)).
+pub const ACTIONS: &[(&str, &str, &str)] = &[
+    ("primary_production", "plant", "种植"),
+    ("primary_production", "breed", "养殖"),
+    ("primary_production", "harvest", "采收"),
+    ("primary_production", "slaughter", "屠宰"),
+    ("primary_production", "catch", "捕捞"),
+    ("processing", "process", "加工"),
+    ("processing", "package", "分装"),
+    ("transport", "ship", "发货"),
+    ("transport", "arrive", "到货"),
+    ("testing", "inspect", "检测"),
+    ("sale", "receive", "进货"),
+    ("sale", "sell", "销售"),
+    ("sale", "use", "使用"),
+];
+
+/// Most records per request.
+pub const MAX_BATCH: usize = 10_000;
+
+/// A batch consumed by a processing step.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    /// Batch number of the input.
+    pub batch_no: String,
+    /// Product filing code of the input, if filed.
+    pub product_code: Option<String>,
+    /// Quantity used.
+    pub quantity: Option<f64>,
+}
+
+/// The result of a test.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inspection {
+    /// What was tested, e.g. 农药残留.
+    pub item: String,
+    /// `pass` or `fail`.
+    pub result: String,
+    /// Report number.
+    pub report_no: String,
+}
+
+/// One trace record as a connected system sends it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceEventRequest {
+    /// The sender's own id of the record: a retried request with the same id creates nothing
+    /// new.
+    #[schema(example = "sg-2026-11-27-000123")]
+    pub client_event_id: String,
+    /// `primary_production`, `processing`, `transport`, `testing` or `sale`.
+    pub stage: String,
+    /// An action of the stage (see `ACTIONS`: plant, harvest, process, ship, inspect, sell, …).
+    pub action: String,
+    /// Code of the reporting subject: an approved enterprise or merchant filing of the caller's
+    /// tenant or below.
+    #[schema(example = "E3707830000013")]
+    pub subject_code: String,
+    /// Code of the product filing, if the product is filed (its name and category are taken
+    /// from it).
+    pub product_code: Option<String>,
+    /// Product name (required without `product_code`).
+    pub product_name: Option<String>,
+    /// Batch number.
+    #[schema(example = "SG20261127-01")]
+    pub batch_no: String,
+    /// Trace codes of the items or the batch.
+    #[serde(default)]
+    pub trace_codes: Vec<String>,
+    /// Quantity (> 0).
+    pub quantity: f64,
+    /// Unit.
+    pub unit: String,
+    /// Unit price (sale stages).
+    pub price: Option<f64>,
+    /// Amount.
+    pub amount: Option<f64>,
+    /// When it happened, RFC 3339 with its zone.
+    #[schema(example = "2026-11-27T08:30:00+08:00")]
+    pub event_time: String,
+    /// Where: division code.
+    #[schema(example = "370783")]
+    pub division_code: String,
+    /// Longitude (both or neither).
+    pub longitude: Option<f64>,
+    /// Latitude.
+    pub latitude: Option<f64>,
+    /// The counterpart (an approved filing anywhere): the buyer of a `ship`, the seller of a
+    /// `receive` — required for those two actions.
+    pub counterpart_code: Option<String>,
+    /// The batches a processing step consumed (required for `processing`, refused elsewhere).
+    #[serde(default)]
+    pub inputs: Vec<BatchInput>,
+    /// The result of a test (required for `testing`, refused elsewhere).
+    pub inspection: Option<Inspection>,
+    /// Further key data elements (an object, at most 4 KiB as JSON).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /api/v1/trace/events`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestRequest {
+    /// 1 to 10 000 records.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// What happened to one record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestedEvent {
+    /// The sender's id.
+    pub client_event_id: String,
+    /// The platform's id.
+    pub id: Uuid,
+    /// True when it had been received before (nothing new was written).
+    pub duplicate: bool,
+}
+
+/// The answer to an ingest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Records written now.
+    pub accepted: usize,
+    /// Records received before.
+    pub duplicates: usize,
+    /// Each record, in the request's order.
+    pub events: Vec<IngestedEvent>,
+}
+
+/// A trace record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceEventResponse {
+    /// Id.
+    pub id: Uuid,
+    /// The reporting tenant.
+    pub tenant_id: Uuid,
+    /// The sender's id.
+    pub client_event_id: String,
+    /// Stage.
+    pub stage: String,
+    /// Action.
+    pub action: String,
+    /// Reporting subject.
+    pub subject_code: String,
+    /// Its name.
+    pub subject_name: String,
+    /// Product filing code.
+    pub product_code: Option<String>,
+    /// Product name.
+    pub product_name: String,
+    /// Catalogue code.
+    pub category_code: Option<String>,
+    /// Batch.
+    pub batch_no: String,
+    /// Trace codes.
+    pub trace_codes: Vec<String>,
+    /// Quantity.
+    pub quantity: f64,
+    /// Unit.
+    pub unit: String,
+    /// Unit price.
+    pub price: Option<f64>,
+    /// Amount.
+    pub amount: Option<f64>,
+    /// When it happened (UTC).
+    pub event_time: DateTime<Utc>,
+    /// Its zone, minutes east of UTC.
+    pub event_offset_minutes: i32,
+    /// When the platform received it.
+    pub recorded_at: DateTime<Utc>,
+    /// Where.
+    pub division_code: String,
+    /// Longitude.
+    pub longitude: Option<f64>,
+    /// Latitude.
+    pub latitude: Option<f64>,
+    /// Counterpart's code.
+    pub counterpart_code: Option<String>,
+    /// Counterpart's name.
+    pub counterpart_name: Option<String>,
+    /// Inputs of a processing step.
+    pub inputs: Vec<BatchInput>,
+    /// Result of a test.
+    pub inspection: Option<Inspection>,
+    /// Further key data elements.
+    pub extra: Option<serde_json::Value>,
+}
+
+impl From<event::Model> for TraceEventResponse {
+    fn from(e: event::Model) -> Self {
+        Self {
+            id: e.id,
+            tenant_id: e.tenant_id,
+            client_event_id: e.client_event_id,
+            stage: e.stage,
+            action: e.action,
+            subject_code: e.subject_code,
+            subject_name: e.subject_name,
+            product_code: e.product_code,
+            product_name: e.product_name,
+            category_code: e.category_code,
+            batch_no: e.batch_no,
+            trace_codes: serde_json::from_str(&e.trace_codes).unwrap_or_default(),
+            quantity: e.quantity,
+            unit: e.unit,
+            price: e.price,
+            amount: e.amount,
+            event_time: e.event_time,
+            event_offset_minutes: e.event_offset_minutes,
+            recorded_at: e.recorded_at,
+            division_code: e.division_code,
+            longitude: e.longitude,
+            latitude: e.latitude,
+            counterpart_code: e.counterpart_code,
+            counterpart_name: e.counterpart_name,
+            inputs: serde_json::from_str(&e.inputs).unwrap_or_default(),
+            inspection: e.inspection.as_deref().and_then(|i| serde_json::from_str(i).ok()),
+            extra: e.extra.as_deref().and_then(|x| serde_json::from_str(x).ok()),
+        }
+    }
+}
+
+/// Search of trace records (R-SUBJ-5): every filter optional, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TraceEventQuery {
+    /// Stage.
+    pub stage: Option<String>,
+    /// Product: a product filing code, or part of the product name.
+    pub product: Option<String>,
+    /// Region (division code): records that happened in it or below it.
+    pub region: Option<String>,
+    /// Reporting subject's code.
+    pub subject: Option<String>,
+    /// Batch number.
+    pub batch_no: Option<String>,
+    /// A trace code.
+    pub trace_code: Option<String>,
+    /// Happened from this time (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Happened before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 20).
+    pub page_size: Option<u64>,
+}
+
+/// A page of trace records, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceEventPage {
+    /// Records.
+    pub items: Vec<TraceEventResponse>,
+    /// Page.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+    /// Records matching.
+    pub total: u64,
+}

@@ -1,0 +1,111 @@
+//! The trace tables.
+
+/// A trace record.
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_events` row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_events")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The reporting tenant.
+        pub tenant_id: Uuid,
+        /// The connected system's own id of the record (idempotency key).
+        pub client_event_id: String,
+        /// Stage.
+        pub stage: String,
+        /// Action within the stage.
+        pub action: String,
+        /// The reporting subject's code.
+        pub subject_code: String,
+        /// Its name.
+        pub subject_name: String,
+        /// Product filing code.
+        pub product_code: Option<String>,
+        /// Product name.
+        pub product_name: String,
+        /// Catalogue code (from the product filing).
+        pub category_code: Option<String>,
+        /// Batch number.
+        pub batch_no: String,
+        /// JSON array of trace codes.
+        pub trace_codes: String,
+        /// Quantity.
+        pub quantity: f64,
+        /// Unit.
+        pub unit: String,
+        /// Unit price.
+        pub price: Option<f64>,
+        /// Amount.
+        pub amount: Option<f64>,
+        /// When it happened.
+        pub event_time: DateTimeUtc,
+        /// Its zone, minutes east of UTC.
+        pub event_offset_minutes: i32,
+        /// When the platform received it.
+        pub recorded_at: DateTimeUtc,
+        /// Where (division code).
+        pub division_code: String,
+        /// Longitude.
+        pub longitude: Option<f64>,
+        /// Latitude.
+        pub latitude: Option<f64>,
+        /// The counterpart's code.
+        pub counterpart_code: Option<String>,
+        /// The counterpart's name.
+        pub counterpart_name: Option<String>,
+        /// JSON array of inputs.
+        pub inputs: String,
+        /// JSON inspection result.
+        pub inspection: Option<String>,
+        /// JSON object of further key data elements.
+        pub extra: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An edge between two batches.
+pub mod lineage {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_lineage` row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_lineage")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The reporting tenant.
+        pub tenant_id: Uuid,
+        /// The record that made it.
+        pub event_id: Uuid,
+        /// `process` or `ship`.
+        pub kind: String,
+        /// From subject.
+        pub from_subject_code: String,
+        /// From batch.
+        pub from_batch: String,
+        /// To subject.
+        pub to_subject_code: String,
+        /// To batch.
+        pub to_batch: String,
+        /// Quantity moved.
+        pub quantity: Option<f64>,
+        /// When.
+        pub event_time: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

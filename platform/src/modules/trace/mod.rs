@@ -1,0 +1,17 @@
+//! §6 Trace records (R-ARCH-1): the ingest API for connected systems (batches of up to 10 000
+//! records, idempotent on the client's event id, validated whole before anything is written,
+//! one transaction with the lineage edges) and the search of records (R-SUBJ-5).
+//!
+//! Not built yet (issue 6): trace codes and QR codes, identifier resolution, chain synthesis,
+//! the public lookup and its cache, statistics deltas and outbox rows for records, CSV/XLSX
+//! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
+
+pub mod dto;
+pub mod entity;
+mod handlers;
+pub mod service;
+
+/// Registers the trace routes.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::ingest_events).service(handlers::list_events).service(handlers::get_event);
+}

@@ -1,0 +1,472 @@
+//! Trace record rules: checking a whole batch before writing, idempotency on the client's
+//! event id, the lineage edges, and the search.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use uuid::Uuid;
+
+use super::dto::{ACTIONS, IngestResponse, IngestedEvent, MAX_BATCH, TraceEventQuery, TraceEventRequest};
+use super::entity::{event, lineage};
+use crate::audit;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::modules::admin::service::Ctx;
+use crate::modules::subjects::dto::STAGES;
+use crate::modules::subjects::entity::{enterprise, merchant, product};
+use crate::modules::subjects::workflow;
+
+/// An approved subject filing: (code, name).
+type Subjects = HashMap<String, String>;
+
+/// Approved enterprise and merchant filings among `codes`: with `own`, only those the caller
+/// may read (the reporting subjects); without, any (the counterparts, anywhere in the country).
+async fn subjects(ctx: &Ctx<'_>, codes: &[String], own: bool) -> ApiResult<Subjects> {
+    let mut out = HashMap::new();
+    let e_scope = if own { Some(ctx.read_scope("enterprise", "read").await?) } else { None };
+    let m_scope = if own { Some(ctx.read_scope("merchant", "read").await?) } else { None };
+    for chunk in codes.chunks(500) {
+        let mut q = enterprise::Entity::find()
+            .select_only()
+            .column(enterprise::Column::Code)
+            .column(enterprise::Column::Name)
+            .filter(enterprise::Column::Code.is_in(chunk.iter().cloned()))
+            .filter(enterprise::Column::Version.gt(0));
+        if let Some(s) = &e_scope {
+            q = q.filter(s.condition(enterprise::Column::TenantId));
+        }
+        out.extend(q.into_tuple::<(String, String)>().all(ctx.db).await?);
+        let mut q = merchant::Entity::find()
+            .select_only()
+            .column(merchant::Column::Code)
+            .column(merchant::Column::Name)
+            .filter(merchant::Column::Code.is_in(chunk.iter().cloned()))
+            .filter(merchant::Column::Version.gt(0));
+        if let Some(s) = &m_scope {
+            q = q.filter(s.condition(merchant::Column::TenantId));
+        }
+        out.extend(q.into_tuple::<(String, String)>().all(ctx.db).await?);
+    }
+    Ok(out)
+}
+
+/// Approved product filings among `codes`: code → (name, category).
+async fn products(ctx: &Ctx<'_>, codes: &[String]) -> ApiResult<HashMap<String, (String, String)>> {
+    let mut out = HashMap::new();
+    for chunk in codes.chunks(500) {
+        let rows: Vec<(String, String, String)> = product::Entity::find()
+            .select_only()
+            .column(product::Column::Code)
+            .column(product::Column::Name)
+            .column(product::Column::CategoryCode)
+            .filter(product::Column::Code.is_in(chunk.iter().cloned()))
+            .filter(product::Column::Version.gt(0))
+            .into_tuple()
+            .all(ctx.db)
+            .await?;
+        out.extend(rows.into_iter().map(|(c, n, k)| (c, (n, k))));
+    }
+    Ok(out)
+}
+
+fn upper(s: &str) -> String {
+    s.trim().to_ascii_uppercase()
+}
+
+fn len_ok(field: String, v: &str, max: usize, errors: &mut Vec<FieldError>) {
+    let n = v.trim().chars().count();
+    if n == 0 {
+        errors.push(FieldError::new(field, "required", "不能为空"));
+    } else if n > max {
+        errors.push(FieldError::new(field, "too_long", format!("不能超过 {max} 个字符")));
+    }
+}
+
+fn non_negative(field: String, v: Option<f64>, errors: &mut Vec<FieldError>) {
+    if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+        errors.push(FieldError::new(field, "range", "不能为负数"));
+    }
+}
+
+/// What the check found for the database: the lookups it needs.
+struct Lookups {
+    reporters: Subjects,
+    counterparts: Subjects,
+    products: HashMap<String, (String, String)>,
+}
+
+/// Checks one record; the fields are named `events[i].field`.
+fn check(
+    i: usize,
+    r: &TraceEventRequest,
+    l: &Lookups,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<(DateTime<FixedOffset>, String, Option<String>, Option<String>)> {
+    let f = |name: &str| format!("events[{i}].{name}");
+    let before = errors.len();
+    len_ok(f("client_event_id"), &r.client_event_id, 64, errors);
+    if !STAGES.iter().any(|(k, _)| *k == r.stage) {
+        errors.push(FieldError::new(f("stage"), "unknown", format!("没有追溯环节 {}", r.stage)));
+    } else if !ACTIONS.iter().any(|(s, a, _)| *s == r.stage && *a == r.action) {
+        let allowed: Vec<&str> = ACTIONS.iter().filter(|(s, ..)| *s == r.stage).map(|(_, a, _)| *a).collect();
+        errors.push(FieldError::new(f("action"), "unknown", format!("该环节的动作应为: {}", allowed.join(", "))));
+    }
+    if !l.reporters.contains_key(&upper(&r.subject_code)) {
+        errors.push(FieldError::new(
+            f("subject_code"),
+            "unknown",
+            format!("{} 不是本单位或下级单位已审核通过的企业或个体经营户", r.subject_code.trim()),
+        ));
+    }
+    let mut product_name = r.product_name.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let mut category = None;
+    match r.product_code.as_deref().map(upper).filter(|s| !s.is_empty()) {
+        Some(code) => match l.products.get(&code) {
+            Some((name, cat)) => {
+                product_name = Some(name.clone());
+                category = Some(cat.clone());
+            }
+            None => {
+                errors.push(FieldError::new(f("product_code"), "unknown", format!("没有已审核通过的产品备案 {code}")))
+            }
+        },
+        None => match &product_name {
+            Some(n) => len_ok(f("product_name"), n, 100, errors),
+            None => errors.push(FieldError::new(f("product_name"), "required", "未填写产品备案编码时须填写产品名称")),
+        },
+    }
+    len_ok(f("batch_no"), &r.batch_no, 64, errors);
+    if r.trace_codes.len() > 1_000 {
+        errors.push(FieldError::new(f("trace_codes"), "too_many", "一条记录最多 1000 个追溯码"));
+    }
+    for (j, c) in r.trace_codes.iter().enumerate() {
+        len_ok(format!("events[{i}].trace_codes[{j}]"), c, 128, errors);
+    }
+    if !r.quantity.is_finite() || r.quantity <= 0.0 {
+        errors.push(FieldError::new(f("quantity"), "range", "数量应大于 0"));
+    }
+    len_ok(f("unit"), &r.unit, 16, errors);
+    non_negative(f("price"), r.price, errors);
+    non_negative(f("amount"), r.amount, errors);
+    let time = match DateTime::parse_from_rfc3339(r.event_time.trim()) {
+        Ok(t) if t.with_timezone(&Utc) > now + chrono::Duration::minutes(10) => {
+            errors.push(FieldError::new(f("event_time"), "future", "发生时间不能晚于现在"));
+            None
+        }
+        Ok(t) if t.year() < 2000 => {
+            errors.push(FieldError::new(f("event_time"), "range", "发生时间不能早于 2000 年"));
+            None
+        }
+        Ok(t) => Some(t),
+        Err(_) => {
+            errors.push(FieldError::new(
+                f("event_time"),
+                "format",
+                "应为带时区的 RFC 3339 时间，如 2026-11-27T08:30:00+08:00",
+            ));
+            None
+        }
+    };
+    if let Err(e) = suyuan_tenancy::DivisionCode::parse(r.division_code.trim()) {
+        errors.push(FieldError::new(f("division_code"), "format", e.to_string()));
+    }
+    let mut coords = Vec::new();
+    crate::validate::coordinates(r.longitude, r.latitude, &mut coords);
+    errors.extend(coords.into_iter().map(|e| FieldError::new(f(&e.field), e.rule, e.message)));
+    let counterpart = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
+    let counterpart_name = match &counterpart {
+        Some(c) => match l.counterparts.get(c) {
+            Some(n) => Some(n.clone()),
+            None => {
+                errors.push(FieldError::new(f("counterpart_code"), "unknown", format!("没有已审核通过的主体备案 {c}")));
+                None
+            }
+        },
+        None if matches!(r.action.as_str(), "ship" | "receive") => {
+            errors.push(FieldError::new(f("counterpart_code"), "required", "发货须填写收货方，进货须填写供货方"));
+            None
+        }
+        None => None,
+    };
+    if r.stage == "processing" && r.inputs.is_empty() {
+        errors.push(FieldError::new(f("inputs"), "required", "加工记录须列出投入的原料批次"));
+    }
+    if r.stage != "processing" && !r.inputs.is_empty() {
+        errors.push(FieldError::new(f("inputs"), "not_allowed", "只有加工记录有原料批次"));
+    }
+    for (j, input) in r.inputs.iter().enumerate() {
+        len_ok(format!("events[{i}].inputs[{j}].batch_no"), &input.batch_no, 64, errors);
+        if input.quantity.is_some_and(|q| !q.is_finite() || q <= 0.0) {
+            errors.push(FieldError::new(format!("events[{i}].inputs[{j}].quantity"), "range", "数量应大于 0"));
+        }
+    }
+    match (&r.inspection, r.stage.as_str()) {
+        (None, "testing") => {
+            errors.push(FieldError::new(f("inspection"), "required", "检测记录须填写检测项目、结果和报告编号"))
+        }
+        (Some(_), s) if s != "testing" => {
+            errors.push(FieldError::new(f("inspection"), "not_allowed", "只有检测记录有检测结果"));
+        }
+        (Some(ins), _) => {
+            len_ok(f("inspection.item"), &ins.item, 64, errors);
+            len_ok(f("inspection.report_no"), &ins.report_no, 64, errors);
+            if !matches!(ins.result.as_str(), "pass" | "fail") {
+                errors.push(FieldError::new(
+                    f("inspection.result"),
+                    "unknown",
+                    "检测结果应为 pass（合格）或 fail（不合格）",
+                ));
+            }
+        }
+        (None, _) => {}
+    }
+    if r.extra.as_ref().is_some_and(|x| serde_json::to_string(x).map_or(0, |s| s.len()) > 4096) {
+        errors.push(FieldError::new(f("extra"), "too_long", "其他关键数据不能超过 4 KiB"));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    time.map(|t| (t, product_name.unwrap_or_default(), category, counterpart_name))
+}
+
+/// Checks a whole batch, then writes the new records and their lineage edges in one
+/// transaction; records received before are reported as duplicates and not written again.
+///
+/// # Errors
+/// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 409 when a
+/// concurrent request wrote some of the same records meanwhile (retry); 403.
+pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<IngestResponse> {
+    let scope = ctx.own_scope("trace_event", "create").await?;
+    if raw.is_empty() || raw.len() > MAX_BATCH {
+        return Err(ApiError::invalid_field("events", "range", format!("每次提交 1–{MAX_BATCH} 条记录")));
+    }
+    let mut errors = Vec::new();
+    let mut records = Vec::with_capacity(raw.len());
+    for (i, v) in raw.into_iter().enumerate() {
+        match serde_json::from_value::<TraceEventRequest>(v) {
+            Ok(r) => records.push(Some(r)),
+            Err(e) => {
+                let p = crate::error::from_serde_json(&e);
+                for fe in p.field_errors() {
+                    errors.push(FieldError::new(
+                        format!("events[{i}].{}", fe.field),
+                        fe.rule.clone(),
+                        fe.message.clone(),
+                    ));
+                }
+                records.push(None);
+            }
+        }
+    }
+    let parsed: Vec<&TraceEventRequest> = records.iter().flatten().collect();
+    let codes = |f: &dyn Fn(&TraceEventRequest) -> Option<String>| -> Vec<String> {
+        let set: HashSet<String> = parsed.iter().filter_map(|r| f(r)).filter(|s| !s.is_empty()).collect();
+        set.into_iter().collect()
+    };
+    let lookups = Lookups {
+        reporters: subjects(ctx, &codes(&|r| Some(upper(&r.subject_code))), true).await?,
+        counterparts: subjects(ctx, &codes(&|r| r.counterpart_code.as_deref().map(upper)), false).await?,
+        products: products(ctx, &codes(&|r| r.product_code.as_deref().map(upper))).await?,
+    };
+    let now = Utc::now();
+    let mut seen = HashSet::new();
+    let mut checked = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let Some(r) = r else {
+            checked.push(None);
+            continue;
+        };
+        if !seen.insert(r.client_event_id.trim().to_owned()) {
+            errors.push(FieldError::new(
+                format!("events[{i}].client_event_id"),
+                "duplicate_in_batch",
+                "同一次提交中记录编号重复",
+            ));
+        }
+        checked.push(check(i, r, &lookups, now, &mut errors));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    // Records received before: answered with their ids, not written again.
+    let ids: Vec<String> = records.iter().flatten().map(|r| r.client_event_id.trim().to_owned()).collect();
+    let mut known: HashMap<String, Uuid> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, Uuid)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::ClientEventId)
+            .column(event::Column::Id)
+            .filter(event::Column::TenantId.eq(scope.tenant_id()))
+            .filter(event::Column::ClientEventId.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(ctx.db)
+            .await?;
+        known.extend(rows);
+    }
+    let mut rows = Vec::new();
+    let mut edges = Vec::new();
+    let mut answer = Vec::with_capacity(records.len());
+    for (r, c) in records.iter().zip(checked) {
+        let (Some(r), Some((time, product_name, category, counterpart))) = (r, c) else { continue };
+        let client_id = r.client_event_id.trim().to_owned();
+        if let Some(id) = known.get(&client_id) {
+            answer.push(IngestedEvent { client_event_id: client_id, id: *id, duplicate: true });
+            continue;
+        }
+        let id = Uuid::now_v7();
+        let subject = upper(&r.subject_code);
+        let batch = r.batch_no.trim().to_owned();
+        let at = time.with_timezone(&Utc);
+        let counterpart_code = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
+        let mut edge = |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>| {
+            edges.push(lineage::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                tenant_id: Set(scope.tenant_id()),
+                event_id: Set(id),
+                kind: Set(kind.to_owned()),
+                from_subject_code: Set(from.0.to_owned()),
+                from_batch: Set(from.1.to_owned()),
+                to_subject_code: Set(to.0.to_owned()),
+                to_batch: Set(to.1.to_owned()),
+                quantity: Set(quantity),
+                event_time: Set(at),
+            });
+        };
+        for input in &r.inputs {
+            edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity);
+        }
+        match (r.action.as_str(), &counterpart_code) {
+            ("ship", Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
+            ("receive", Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
+            _ => {}
+        }
+        rows.push(event::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(scope.tenant_id()),
+            client_event_id: Set(client_id.clone()),
+            stage: Set(r.stage.clone()),
+            action: Set(r.action.clone()),
+            subject_code: Set(subject.clone()),
+            subject_name: Set(lookups.reporters.get(&subject).cloned().unwrap_or_default()),
+            product_code: Set(r.product_code.as_deref().map(upper).filter(|s| !s.is_empty())),
+            product_name: Set(product_name),
+            category_code: Set(category),
+            batch_no: Set(batch),
+            trace_codes: Set(serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?),
+            quantity: Set(r.quantity),
+            unit: Set(r.unit.trim().to_owned()),
+            price: Set(r.price),
+            amount: Set(r.amount),
+            event_time: Set(at),
+            event_offset_minutes: Set(time.offset().local_minus_utc() / 60),
+            recorded_at: Set(now),
+            division_code: Set(r.division_code.trim().to_owned()),
+            longitude: Set(r.longitude),
+            latitude: Set(r.latitude),
+            counterpart_code: Set(counterpart_code),
+            counterpart_name: Set(counterpart),
+            inputs: Set(serde_json::to_string(&r.inputs).map_err(ApiError::internal)?),
+            inspection: Set(r
+                .inspection
+                .as_ref()
+                .map(|i| serde_json::to_string(i))
+                .transpose()
+                .map_err(ApiError::internal)?),
+            extra: Set(r.extra.as_ref().map(|x| serde_json::to_string(x)).transpose().map_err(ApiError::internal)?),
+        });
+        answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
+    }
+    let accepted = rows.len();
+    if accepted > 0 {
+        let txn = ctx.db.begin().await?;
+        for chunk in rows.chunks(500) {
+            let done = event::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+            if usize::try_from(done).unwrap_or(0) != chunk.len() {
+                // Another request wrote some of these records meanwhile: nothing of this one lands.
+                return Err(ApiError::conflict("部分记录正由另一次提交写入，请稍后重试本次提交（重试不会重复写入）"));
+            }
+        }
+        for chunk in edges.chunks(1_000) {
+            lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+        }
+        let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
+        audit::record(&txn, ctx.entry("trace_event.ingest", "trace_event", scope.tenant_id().to_string(), detail))
+            .await?;
+        txn.commit().await?;
+    }
+    Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
+}
+
+/// Searches the records the caller may read, newest first.
+///
+/// # Errors
+/// 422 naming a bad filter; 403.
+pub async fn search(ctx: &Ctx<'_>, q: &TraceEventQuery) -> ApiResult<(Vec<event::Model>, u64, u64, u64)> {
+    let scope = ctx.read_scope("trace_event", "read").await?;
+    let mut errors = Vec::new();
+    let (page, page_size) = workflow::paging(q.page, q.page_size, &mut errors);
+    let mut query = event::Entity::find().filter(scope.condition(event::Column::TenantId));
+    if let Some(s) = q.stage.as_deref().filter(|s| !s.is_empty()) {
+        if STAGES.iter().any(|(k, _)| *k == s) {
+            query = query.filter(event::Column::Stage.eq(s));
+        } else {
+            errors.push(FieldError::new("stage", "unknown", "没有这个追溯环节"));
+        }
+    }
+    if let Some(p) = q.product.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(event::Column::ProductCode.eq(p.to_ascii_uppercase()))
+                .add(event::Column::ProductName.contains(p)),
+        );
+    }
+    if let Some(r) = q.region.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(prefix) = workflow::region_prefix(r, &mut errors)
+    {
+        query = query.filter(workflow::starts_with(event::Column::DivisionCode, &prefix));
+    }
+    if let Some(s) = q.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(event::Column::SubjectCode.eq(s.to_ascii_uppercase()));
+    }
+    if let Some(b) = q.batch_no.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(event::Column::BatchNo.eq(b));
+    }
+    if let Some(c) = q.trace_code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = query.filter(event::Column::TraceCodes.contains(format!("\"{c}\"")));
+    }
+    if let Some(f) = q.from {
+        query = query.filter(event::Column::EventTime.gte(f));
+    }
+    if let Some(t) = q.to {
+        query = query.filter(event::Column::EventTime.lt(t));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let sorted = query.clone().order_by_desc(event::Column::EventTime).order_by_desc(event::Column::Id);
+    let (items, total) = workflow::page_of(ctx.db, query, sorted, event::Column::Id, page, page_size).await?;
+    Ok((items, page, page_size, total))
+}
+
+/// One record the caller may read.
+///
+/// # Errors
+/// 404, 403.
+pub async fn get(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<event::Model> {
+    let e = event::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("没有这条追溯记录"))?;
+    let owner = suyuan_tenancy::entity::tenant::Entity::find_by_id(e.tenant_id)
+        .one(ctx.db)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("record without tenant")))?;
+    ctx.require(&owner, "trace_event", "read").await?;
+    Ok(e)
+}

@@ -1,0 +1,182 @@
+//! R-ARCH-1, R-IF-4, R-REL-2 (trace record ingest): a whole batch checked before anything is
+//! written, every bad record named; idempotent on the client's event id; lineage edges for
+//! processing and shipping; the search (R-SUBJ-5) and the tenant boundary.
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use suyuan_tests::{TestApp, problem, spawn_app};
+
+async fn approved(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    name: &str,
+    uscc: &str,
+    kind: &str,
+    division: &str,
+) -> String {
+    let e: Value = admin
+        .post(app.url("/api/v1/enterprises"))
+        .json(&json!({"name": name, "uscc": uscc, "enterprise_type": kind, "categories": ["0101"], "stages": ["sale"],
+                      "address": "地址", "division_code": division, "contact_name": "李", "contact_phone": "0531-88881234",
+                      "submit": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = admin
+        .post(app.url(&format!("/api/v1/enterprises/{}/approve", e["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    e["code"].as_str().unwrap().to_owned()
+}
+
+fn record(id: &str, stage: &str, action: &str, subject: &str, batch: &str) -> Value {
+    json!({"client_event_id": id, "stage": stage, "action": action, "subject_code": subject,
+           "product_name": "寿光番茄", "batch_no": batch, "trace_codes": [format!("TC-{batch}")],
+           "quantity": 1200.0, "unit": "kg", "event_time": "2026-11-20T06:30:00+08:00",
+           "division_code": "370783", "longitude": 118.79, "latitude": 36.86})
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_is_checked_whole_written_once_and_linked() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let shop = approved(&app, &js.admin, "南京示范超市", "91370000MA3C5EX46G", "retailer", "320102").await;
+    let key: Value = sd
+        .admin
+        .post(app.url("/api/v1/api-keys"))
+        .json(&json!({"name": "寿光示范追溯系统", "role": "operator"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let system = TestApp::new_client();
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    let push = |body: Value| {
+        let c = system.clone();
+        let url = app.url("/api/v1/trace/events");
+        let secret = secret.clone();
+        async move { c.post(url).bearer_auth(secret).json(&body).send().await.unwrap() }
+    };
+
+    // One bad record among good ones: every problem named by index and field, nothing written.
+    let mut zero = record("e-2", "primary_production", "harvest", &farm, "B2");
+    zero["quantity"] = json!(0);
+    let mut stranger = record("e-3", "sale", "sell", "E9999999999999X", "B3");
+    stranger["event_time"] = json!("2026-11-20 06:30");
+    let mut processing = record("e-4", "processing", "process", &farm, "B4");
+    processing["inputs"] = json!([]);
+    let res = push(
+        json!({"events": [record("e-1", "primary_production", "harvest", &farm, "B1"), zero, stranger, processing,
+                                     {"client_event_id": "e-5", "stage": "sale"}]}),
+    )
+    .await;
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        [
+            "events[4].action",
+            "events[1].quantity",
+            "events[2].subject_code",
+            "events[2].event_time",
+            "events[3].inputs"
+        ],
+        "{p}"
+    );
+    assert_eq!((count(&app, "trace_events").await, count(&app, "trace_lineage").await), (0, 0));
+
+    // A good batch: harvest, test, ship to the market, the market receives and sells on to
+    // another province's shop; then a processing step merging two batches.
+    let mut test = record("t-2", "testing", "inspect", &farm, "B1");
+    test["inspection"] = json!({"item": "农药残留", "result": "pass", "report_no": "SG-2026-0001"});
+    let mut ship = record("t-3", "transport", "ship", &farm, "B1");
+    ship["counterpart_code"] = json!(market);
+    let mut receive = record("t-4", "sale", "receive", &market, "B1");
+    receive["counterpart_code"] = json!(farm);
+    receive["division_code"] = json!("370104");
+    let mut sell = record("t-5", "sale", "sell", &market, "B1");
+    sell["counterpart_code"] = json!(shop);
+    sell["action"] = json!("ship");
+    sell["stage"] = json!("transport");
+    sell["price"] = json!(4.2);
+    let mut mix = record("t-6", "processing", "process", &farm, "MIX1");
+    mix["inputs"] = json!([{"batch_no": "B1", "quantity": 600.0}, {"batch_no": "B0"}]);
+    let batch = json!({"events": [record("t-1", "primary_production", "harvest", &farm, "B1"), test, ship, receive, sell, mix]});
+    let res = push(batch.clone()).await;
+    assert_eq!(res.status(), 200);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(6), Some(0)), "{first}");
+    assert_eq!(count(&app, "trace_lineage").await, 5, "ship, receive, ship on, and two inputs");
+
+    // The same request again (a retry): nothing new, the same ids.
+    let res = push(batch).await;
+    let again: Value = res.json().await.unwrap();
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(6)));
+    assert_eq!(again["events"][0]["id"], first["events"][0]["id"]);
+    assert_eq!((count(&app, "trace_events").await, count(&app, "trace_lineage").await), (6, 5));
+    assert_eq!(app.audit_rows("trace_event.ingest").await, 1, "only the first wrote");
+
+    // Search: by stage, batch, trace code, region, subject, product; the record in full.
+    let search = |q: &str| {
+        let c = sd.admin.clone();
+        let url = app.url(&format!("/api/v1/trace/events?{q}"));
+        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(search("batch_no=B1").await["total"], 5);
+    assert_eq!(search("stage=testing").await["items"][0]["inspection"]["result"], "pass");
+    assert_eq!(search("trace_code=TC-MIX1").await["total"], 1);
+    assert_eq!(search("region=370100").await["total"], 1, "the market's receipt in 济南");
+    assert_eq!(search(&format!("subject={market}")).await["total"], 2);
+    assert_eq!(search("product=番茄").await["total"], 6);
+    let res = sd.admin.get(app.url("/api/v1/trace/events?stage=cooking&region=37")).send().await.unwrap();
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["stage", "region"]);
+    let shipped = search("stage=transport").await;
+    let onward = shipped["items"].as_array().unwrap().iter().find(|e| e["subject_code"] == market).unwrap().clone();
+    assert_eq!((onward["counterpart_name"].as_str(), onward["price"].as_f64()), (Some("南京示范超市"), Some(4.2)));
+    assert_eq!(onward["event_offset_minutes"], 480, "the sender's zone is kept");
+
+    // Tenants apart: the receiving province sees none of Shandong's records; the country does.
+    let id = first["events"][0]["id"].as_str().unwrap();
+    let theirs: Value = js.admin.get(app.url("/api/v1/trace/events")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs["total"], 0);
+    assert_eq!(js.admin.get(app.url(&format!("/api/v1/trace/events/{id}"))).send().await.unwrap().status(), 403);
+    let all: Value = national.get(app.url("/api/v1/trace/events")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["total"], 6);
+    // A province cannot report for a subject of another: Jiangsu's key may not use Shandong's farm.
+    let res = js
+        .admin
+        .post(app.url("/api/v1/trace/events"))
+        .json(&json!({"events": [record("x-1", "primary_production", "harvest", &farm, "B9")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "events[0].subject_code");
+    let res = js.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": []})).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "events");
+}
