@@ -125,11 +125,38 @@ async fn a_file_with_bad_rows_is_reported_row_by_row_and_writes_nothing_unless_a
     let p = problem(res).await;
     assert_eq!(p["errors"][0]["field"], "file");
     assert!(p["errors"][0]["message"].as_str().unwrap().contains("统一社会信用代码"), "{p}");
-    let res =
-        operator.post(app.url("/api/v1/imports?kind=enterprise&format=xlsx")).body("not a zip").send().await.unwrap();
+    let res = operator
+        .post(app.url("/api/v1/imports?kind=enterprise&format=xlsx"))
+        .header("content-type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .body("not a zip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(res).await["errors"][0]["rule"], "xlsx");
     let res = operator.post(app.url("/api/v1/imports?kind=animals")).body("").send().await.unwrap();
     assert_eq!(problem(res).await["errors"][0]["field"], "kind");
+    // Only a CSV or XLSX body: a plain form post from another site cannot start an import.
+    let res = operator
+        .post(app.url("/api/v1/imports?kind=enterprise&format=csv"))
+        .header("content-type", "text/plain")
+        .body(format!("{HEADER}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    // An XLSX naming a cell a million rows down is refused, not allocated.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "企业名称").unwrap();
+    sheet.write_string(1_048_575, 0, "远处的单元格").unwrap();
+    let res = operator
+        .post(app.url("/api/v1/imports?kind=enterprise"))
+        .header("content-type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .body(book.save_to_buffer().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "too_many");
 
     // Tenants apart: a sibling cannot read the import; the list is the tenant's own.
     let id = job["id"].as_str().unwrap();

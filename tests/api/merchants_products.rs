@@ -164,6 +164,17 @@ async fn products_are_filed_with_gtin_and_follow_the_tenants_change_control() {
     let id = p["id"].as_str().unwrap().to_owned();
     sd.admin.post(app.url(&format!("/api/v1/products/{id}/approve"))).send().await.unwrap();
 
+    // Saving without a change writes nothing: no version, no outbox row.
+    let before = app.write_counts().await;
+    let res = operator
+        .put(app.url(&format!("/api/v1/products/{id}")))
+        .json(&product("寿光番茄", &farm))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["version"], 1);
+    assert_eq!(app.write_counts().await, before, "an unchanged save writes nothing");
+
     // Built-in rules: the brand needs review; the GTIN is the reviewers' alone.
     let mut rebrand = product("寿光番茄", &farm);
     rebrand["brand"] = json!("乐义");
@@ -216,6 +227,47 @@ async fn products_are_filed_with_gtin_and_follow_the_tenants_change_control() {
     }
     let page: Value = operator.get(app.url("/api/v1/products?category=02")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["total"], 0);
+
+    // A sibling's private category is not offered to this tenant's filings.
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let catalogue: Value = js.admin.get(app.url("/api/v1/catalogue")).send().await.unwrap().json().await.unwrap();
+    let veg = catalogue.as_array().unwrap().iter().find(|c| c["code"] == "0101").unwrap()["id"].clone();
+    let res = js
+        .admin
+        .post(app.url("/api/v1/catalogue"))
+        .json(&json!({"parent_id": veg, "code": "010198", "name": "江苏细分"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let mut private = product("借用分类", &farm);
+    private["category_code"] = json!("010198");
+    let res = operator.post(app.url("/api/v1/products")).json(&private).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "category_code");
+
+    // A producer with a change waiting for review is not referenced with unreviewed content.
+    let pending =
+        approved(&app, &sd.admin, &enterprise("待变更企业", "91370100MA3C0001AE", "producer", "370783")).await;
+    let list: Value = sd
+        .admin
+        .get(app.url(&format!("/api/v1/enterprises?code={pending}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let eid = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut renamed = enterprise("待变更企业（新名）", "91370100MA3C0001AE", "producer", "370783");
+    renamed["submit"] = json!(false);
+    let res = sd.admin.put(app.url(&format!("/api/v1/enterprises/{eid}"))).json(&renamed).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "changed");
+    let res = operator.post(app.url("/api/v1/products")).json(&product("新品", &pending)).send().await.unwrap();
+    assert!(problem(res).await["errors"][0]["message"].as_str().unwrap().contains("待审核的变更"));
+
+    // A page beyond any list is refused, not a crash.
+    let res = operator.get(app.url("/api/v1/products?page=18446744073709551615")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "page");
 
     // A category a filing uses cannot be deleted.
     let catalogue: Value = sd.admin.get(app.url("/api/v1/catalogue")).send().await.unwrap().json().await.unwrap();

@@ -148,12 +148,19 @@ fn views(kind: Kind, form: &Map<String, Value>, opts: &Options, errors: &FormErr
                 Input::Category => ("select", opts.categories.clone()),
                 Input::Enterprise => ("select", opts.enterprises.clone()),
             };
+            let value = text(form.get(s.name));
+            let mut options = options;
+            // The filing's own value is always offered, even when it is not among the choices
+            // (a market with a change under review, a category of another list).
+            if control == "select" && !value.is_empty() && !options.iter().any(|(k, _)| *k == value) {
+                options.insert(0, (value.clone(), value.clone()));
+            }
             FieldView {
                 name: s.name,
                 label: if s.optional { format!("{}（选填）", s.label) } else { s.label.to_owned() },
                 hint: s.hint,
                 control,
-                value: text(form.get(s.name)),
+                value,
                 values: form
                     .get(s.name)
                     .and_then(Value::as_array)

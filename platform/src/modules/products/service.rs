@@ -60,7 +60,10 @@ pub async fn seed<C: ConnectionTrait>(db: &C, root_id: Uuid) -> anyhow::Result<(
 }
 
 /// The tenants whose categories the caller sees: its own and every ancestor.
-async fn lineage(db: &DatabaseConnection, own: &tenant::Model) -> ApiResult<Vec<tenant::Model>> {
+///
+/// # Errors
+/// Database failures.
+pub async fn lineage(db: &DatabaseConnection, own: &tenant::Model) -> ApiResult<Vec<tenant::Model>> {
     let mut prefixes = Vec::new();
     let mut at = 0;
     while let Some(i) = own.path[at..].find('/') {

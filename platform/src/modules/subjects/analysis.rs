@@ -66,6 +66,11 @@ fn status_filter(s: Option<&str>) -> Option<String> {
     }
 }
 
+/// The prefix of every division code inside `region`.
+fn region_code_prefix(region: &DivisionCode) -> String {
+    super::workflow::region_prefix(region.as_str(), &mut Vec::new()).unwrap_or_default()
+}
+
 /// Grid cell of the clusters, in degrees: coarse for the country, fine for a county.
 fn cell(region: &DivisionCode) -> f64 {
     match region.level() {
@@ -263,7 +268,9 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
     }
     let enterprises = eq.clone().count(ctx.db).await?;
     let merchants = mq.clone().count(ctx.db).await?;
-    let mut products = product::Entity::find().filter(p_scope.condition(product::Column::TenantId));
+    let mut products = product::Entity::find()
+        .filter(p_scope.condition(product::Column::TenantId))
+        .filter(super::workflow::starts_with(product::Column::DivisionCode, &region_code_prefix(&region)));
     if let Some(s) = status_filter(q.status.as_deref()) {
         products = products.filter(product::Column::Status.eq(s));
     }
@@ -299,7 +306,7 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
             label: "产品备案".into(),
             value: Some(n(products)),
             unit: "种".into(),
-            note: "本单位及下级的产品".into(),
+            note: "本地区生产企业的产品".into(),
         },
         Figure {
             key: "pending_review".into(),

@@ -399,7 +399,8 @@ pub async fn set_filing_rules(
         (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ), description = "CSV 或 Excel 文件 / the file"),
     responses((status = 202, description = "已开始 / started", body = ImportJobResponse), BodyErrors, GuardErrors, ParamErrors,
-        (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "文件类型不对 / not CSV or XLSX", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/imports")]
 pub async fn start_import(
     caller: Caller,
@@ -412,12 +413,22 @@ pub async fn start_import(
         crate::error::ApiError::invalid_field("kind", "unknown", "kind 只能是 enterprise、merchant 或 product")
     })?;
     let mode = import::Mode::parse(q.mode.as_deref())?;
+    // The guard first: nobody without the right holds 64 MiB of the server's memory.
+    caller.ctx().require_own("import", "create").await?;
     let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let sheet_type = content_type.starts_with("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    // A file type a plain HTML form cannot send, so another site's page cannot start an import
+    // with a visitor's session.
+    if !sheet_type && !content_type.starts_with("text/csv") {
+        return Err(crate::error::ApiError::unsupported_media_type(
+            "text/csv 或 application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ));
+    }
     let xlsx = match q.format.as_deref() {
         Some("xlsx") => true,
         Some("csv") => false,
         Some(_) => return Err(crate::error::ApiError::invalid_field("format", "unknown", "format 只能是 csv 或 xlsx")),
-        None => content_type.contains("spreadsheetml"),
+        None => sheet_type,
     };
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

@@ -34,6 +34,8 @@ use crate::modules::admin::service::Ctx;
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 /// The most data rows one file holds.
 pub const MAX_IMPORT_ROWS: usize = 200_000;
+/// The most columns a file may have.
+pub const MAX_COLUMNS: usize = 64;
 /// The problems kept in the job (the count is always complete).
 const MAX_REPORTED: usize = 1_000;
 /// Rows checked between two progress updates.
@@ -82,15 +84,45 @@ struct Sheet {
 
 /// Reads a CSV (UTF-8, with or without BOM) or XLSX file; the header row names the columns.
 fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
+    let too_many =
+        || ApiError::invalid_field("file", "too_many", format!("一次最多导入 {MAX_IMPORT_ROWS} 行，请拆分文件"));
+    let too_wide = || ApiError::invalid_field("file", "too_wide", format!("文件最多 {MAX_COLUMNS} 列"));
     let table: Vec<Vec<String>> = if xlsx {
         use calamine::Reader;
         let mut book = calamine::Xlsx::new(Cursor::new(bytes))
             .map_err(|e| ApiError::invalid_field("file", "xlsx", format!("不是有效的 Excel（xlsx）文件：{e}")))?;
-        let range = book
-            .worksheet_range_at(0)
-            .ok_or_else(|| ApiError::invalid_field("file", "empty", "Excel 文件中没有工作表"))?
+        let first = book
+            .sheet_names()
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::invalid_field("file", "empty", "Excel 文件中没有工作表"))?;
+        // Cell by cell, never the sheet's whole grid: a file naming cell A1 and A4000000000 must
+        // not make the server allocate four billion cells.
+        let mut cells = book
+            .worksheet_cells_reader(&first)
             .map_err(|e| ApiError::invalid_field("file", "xlsx", format!("无法读取第一个工作表：{e}")))?;
-        range.rows().map(|r| r.iter().map(ToString::to_string).collect()).collect()
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        while let Some(cell) =
+            cells.next_cell().map_err(|e| ApiError::invalid_field("file", "xlsx", format!("无法读取单元格：{e}")))?
+        {
+            let (row, col) = cell.get_position();
+            let (row, col) = (usize::try_from(row).unwrap_or(usize::MAX), usize::try_from(col).unwrap_or(usize::MAX));
+            if row > MAX_IMPORT_ROWS {
+                return Err(too_many());
+            }
+            if col >= MAX_COLUMNS {
+                return Err(too_wide());
+            }
+            if rows.len() <= row {
+                rows.resize_with(row + 1, Vec::new);
+            }
+            let line = &mut rows[row];
+            if line.len() <= col {
+                line.resize(col + 1, String::new());
+            }
+            line[col] = calamine::Data::from(cell.get_value().clone()).to_string();
+        }
+        rows
     } else {
         let text = std::str::from_utf8(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes)).map_err(|_| {
             ApiError::invalid_field("file", "encoding", "CSV 文件应为 UTF-8 编码（Excel 中另存为“CSV UTF-8”）")
@@ -100,6 +132,12 @@ fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
         for (i, rec) in reader.records().enumerate() {
             let rec =
                 rec.map_err(|e| ApiError::invalid_field("file", "csv", format!("第 {} 行不是有效的 CSV：{e}", i + 1)))?;
+            if i > MAX_IMPORT_ROWS {
+                return Err(too_many());
+            }
+            if rec.len() > MAX_COLUMNS {
+                return Err(too_wide());
+            }
             out.push(rec.iter().map(str::to_owned).collect());
         }
         out
@@ -322,7 +360,19 @@ pub async fn start(caller: Caller, upload: Upload) -> ApiResult<import_job::Mode
         let ctx = caller.ctx();
         if let Err(e) = run(&ctx, id, kind, mode, submit, sheet, refs).await {
             tracing::error!(job = %id, error = %e, "import failed");
+            // Say why: a credit code filed meanwhile by someone else, or the server's trouble.
+            let why = if e.http_status().is_client_error() {
+                e.to_problem(None).detail.unwrap_or_default()
+            } else if e.to_string().to_lowercase().contains("unique") {
+                "写入时发现重复的编码或统一社会信用代码（可能刚被他人登记），未写入任何数据；请重新检查后再导入"
+                    .to_owned()
+            } else {
+                "服务器处理失败，未写入任何数据；请稍后重试".to_owned()
+            };
+            let reason =
+                serde_json::json!([{"row": 0, "column": "", "field": "file", "rule": "failed", "message": why}]);
             let _ = import_job::Entity::update_many()
+                .col_expr(import_job::Column::Errors, Expr::value(reason.to_string()))
                 .col_expr(import_job::Column::Status, Expr::value("failed"))
                 .col_expr(import_job::Column::FinishedAt, Expr::value(Some(Utc::now())))
                 .filter(import_job::Column::Id.eq(id))
@@ -439,11 +489,26 @@ async fn run(ctx: &Ctx<'_>, id: Uuid, kind: Kind, mode: Mode, submit: bool, shee
         Mode::AllOrNothing => bad == 0,
         Mode::GoodRows => true,
     };
-    let mut imported = 0usize;
     if write && !good.is_empty() {
         progress(ctx.db, id, "writing", total, good.len(), bad).await?;
-        imported = write_rows(ctx, kind, submit, good, id).await?;
+        // The job's end is written in the rows' transaction: both land, or neither.
+        let txn = ctx.db.begin().await?;
+        let imported = write_rows(ctx, &txn, kind, submit, good, id).await?;
+        finish(&txn, id, errors, bad, imported).await?;
+        txn.commit().await?;
+    } else {
+        finish(ctx.db, id, errors, bad, 0).await?;
     }
+    Ok(())
+}
+
+async fn finish(
+    db: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+    errors: String,
+    bad: usize,
+    imported: usize,
+) -> ApiResult<()> {
     let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
     import_job::Entity::update_many()
         .col_expr(import_job::Column::Status, Expr::value("done"))
@@ -452,20 +517,26 @@ async fn run(ctx: &Ctx<'_>, id: Uuid, kind: Kind, mode: Mode, submit: bool, shee
         .col_expr(import_job::Column::ImportedRows, Expr::value(n(imported)))
         .col_expr(import_job::Column::FinishedAt, Expr::value(Some(Utc::now())))
         .filter(import_job::Column::Id.eq(id))
-        .exec(ctx.db)
+        .exec(db)
         .await?;
     Ok(())
 }
 
 /// Writes the good rows in one transaction with their issued codes, and one audit record.
-async fn write_rows(ctx: &Ctx<'_>, kind: Kind, submit: bool, good: Vec<Good>, job: Uuid) -> ApiResult<usize> {
+async fn write_rows(
+    ctx: &Ctx<'_>,
+    txn: &sea_orm::DatabaseTransaction,
+    kind: Kind,
+    submit: bool,
+    good: Vec<Good>,
+    job: Uuid,
+) -> ApiResult<usize> {
     let tenant_id = ctx.who.tenant.id;
     let division = ctx.who.tenant.code.clone();
     let status = if submit { "submitted" } else { "draft" };
     let count = good.len();
-    let txn = ctx.db.begin().await?;
-    audit::lock_chain(&txn, tenant_id).await?;
-    let mut serial = super::workflow::next_serial(&txn, kind, tenant_id).await?;
+    audit::lock_chain(txn, tenant_id).await?;
+    let mut serial = super::workflow::next_serial(txn, kind, tenant_id).await?;
     let mut code = || {
         let c = super::workflow::issue_code(kind, &division, serial);
         serial += 1;
@@ -496,19 +567,18 @@ async fn write_rows(ctx: &Ctx<'_>, kind: Kind, submit: bool, good: Vec<Good>, jo
             }
         }
         if !batch_e.is_empty() {
-            enterprise::Entity::insert_many(std::mem::take(&mut batch_e)).exec(&txn).await?;
+            enterprise::Entity::insert_many(std::mem::take(&mut batch_e)).exec(txn).await?;
         }
         if !batch_m.is_empty() {
-            merchant::Entity::insert_many(std::mem::take(&mut batch_m)).exec(&txn).await?;
+            merchant::Entity::insert_many(std::mem::take(&mut batch_m)).exec(txn).await?;
         }
         if !batch_p.is_empty() {
-            product::Entity::insert_many(std::mem::take(&mut batch_p)).exec(&txn).await?;
+            product::Entity::insert_many(std::mem::take(&mut batch_p)).exec(txn).await?;
         }
     }
     let detail = serde_json::json!({"job": job, "rows": count, "status": status});
     let action = format!("{}.import", kind.as_str());
-    audit::record(&txn, ctx.entry(&action, kind.as_str(), job.to_string(), detail)).await?;
-    txn.commit().await?;
+    audit::record(txn, ctx.entry(&action, kind.as_str(), job.to_string(), detail)).await?;
     Ok(count)
 }
 
@@ -524,7 +594,7 @@ pub async fn get(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<ImportJobResponse> {
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("import without tenant")))?;
     ctx.require(&owner, "import", "read").await?;
-    Ok(job.into())
+    Ok(abandoned(job).into())
 }
 
 /// The caller's tenant's last 50 imports, newest first.
@@ -540,6 +610,22 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Vec<ImportJobResponse>> {
         .all(ctx.db)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|j| abandoned(j).into())
         .collect())
+}
+
+/// How long an import may run before it counts as abandoned (its server stopped mid-way: the
+/// rows are written in one transaction, so nothing of it landed).
+const ABANDONED_AFTER_MINUTES: i64 = 30;
+
+/// A job still running long after it started is shown as failed.
+fn abandoned(mut job: import_job::Model) -> import_job::Model {
+    let old = Utc::now() - chrono::Duration::minutes(ABANDONED_AFTER_MINUTES);
+    if matches!(job.status.as_str(), "checking" | "writing") && job.created_at < old {
+        job.status = "failed".to_owned();
+        job.errors = serde_json::json!([{"row": 0, "column": "", "field": "file", "rule": "abandoned",
+            "message": "导入中断（服务重启），未写入任何数据；请重新导入"}])
+        .to_string();
+    }
+    job
 }

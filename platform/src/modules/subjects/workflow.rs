@@ -576,7 +576,17 @@ pub async fn control(
         return Err(ApiError::conflict("备案正在审核中，审核完成后才能修改"));
     }
     let rules = rules(ctx.db, h.tenant_id, kind).await?;
-    let fields: Vec<String> = diff(before, after).into_iter().filter(|f| rules.iter().any(|r| &r.field == f)).collect();
+    let mut fields: Vec<String> = diff(before, after)
+        .into_iter()
+        .map(|f| source_field(kind, &f).to_owned())
+        .filter(|f| rules.iter().any(|r| &r.field == f))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    if fields.is_empty() && !submit {
+        // Nothing changed: no new version, no outbox row, the status as it was.
+        return Ok(Change { fields, status: static_status(&h.status), auto_approved: false });
+    }
     if h.version == 0 {
         let status = if submit { "submitted" } else { "draft" };
         return Ok(Change { fields, status, auto_approved: false });
@@ -602,6 +612,35 @@ pub async fn control(
     } else {
         Change { fields, status: "changed", auto_approved: false }
     })
+}
+
+/// The answer to a conditional update that found the row changed meanwhile.
+#[must_use]
+pub fn stale(e: sea_orm::DbErr) -> ApiError {
+    match e {
+        sea_orm::DbErr::RecordNotUpdated => ApiError::conflict("备案刚被他人修改、提交或审核，请刷新后重试"),
+        e => e.into(),
+    }
+}
+
+/// The field a derived field comes from: a merchant's market name and region come from its
+/// market's code, a product's producer name and region from the producer's code.
+fn source_field(kind: Kind, field: &str) -> &str {
+    match (kind, field) {
+        (Kind::Merchant, "node_name" | "division_code") => "node_code",
+        (Kind::Product, "enterprise_name" | "division_code") => "enterprise_code",
+        _ => field,
+    }
+}
+
+fn static_status(status: &str) -> &'static str {
+    match status {
+        "submitted" => "submitted",
+        "approved" => "approved",
+        "rejected" => "rejected",
+        "changed" => "changed",
+        _ => "draft",
+    }
 }
 
 /// Records a change that takes effect at once ([`Change::auto_approved`]): the next version,
@@ -665,9 +704,17 @@ impl Refs {
         use crate::modules::products::entity::category;
         use sea_orm::QuerySelect;
         let own = suyuan_tenancy::DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+        // The categories the caller may use: the national classification and those of its
+        // own tenant and the tenants above it — never a sibling's private ones.
+        let chain: Vec<Uuid> = crate::modules::products::service::lineage(ctx.db, &ctx.who.tenant)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         let categories = category::Entity::find()
             .select_only()
             .column(category::Column::Code)
+            .filter(category::Column::TenantId.is_in(chain))
             .into_tuple::<String>()
             .all(ctx.db)
             .await?
@@ -680,7 +727,9 @@ impl Refs {
                 let rows = super::entity::enterprise::Entity::find()
                     .filter(scope.condition(super::entity::enterprise::Column::TenantId))
                     .filter(super::entity::enterprise::Column::Code.is_in(chunk.iter().cloned()))
-                    .filter(super::entity::enterprise::Column::Version.gt(0))
+                    // Approved as it stands: a filing with a change waiting for review is not
+                    // referenced with its unreviewed content.
+                    .filter(super::entity::enterprise::Column::Status.eq("approved"))
                     .all(ctx.db)
                     .await?;
                 for e in rows {
@@ -755,7 +804,7 @@ impl Refs {
                 errors.push(FieldError::new(
                     field,
                     "unknown",
-                    format!("没有可引用的已备案企业 {c}（须已审核通过，且在本单位或下级单位）"),
+                    format!("没有可引用的已备案企业 {c}（须已审核通过且没有待审核的变更，且在本单位或下级单位）"),
                 ));
                 None
             }
@@ -774,17 +823,21 @@ impl Refs {
 
 // ---- search ----
 
+/// The highest page number (200 rows a page reach 20 million rows; the offset stays far from
+/// the database's limits).
+pub const MAX_PAGE: u64 = 100_000;
+
 /// Checks a page number and size (default 1 and 20, at most 200 rows).
 pub fn paging(page: Option<u64>, page_size: Option<u64>, errors: &mut Vec<FieldError>) -> (u64, u64) {
     let page = page.unwrap_or(1);
     let page_size = page_size.unwrap_or(20);
-    if page == 0 {
-        errors.push(FieldError::new("page", "range", "页码从 1 开始"));
+    if page == 0 || page > MAX_PAGE {
+        errors.push(FieldError::new("page", "range", format!("页码应为 1–{MAX_PAGE}")));
     }
     if !(1..=200).contains(&page_size) {
         errors.push(FieldError::new("page_size", "range", "每页 1–200 条"));
     }
-    (Ord::max(page, 1), Ord::clamp(page_size, 1, 200))
+    (Ord::clamp(page, 1, MAX_PAGE), Ord::clamp(page_size, 1, 200))
 }
 
 /// The prefix every division code inside a region shares (`37`, `3707`, `370783`; empty for

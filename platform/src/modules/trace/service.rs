@@ -96,6 +96,10 @@ struct Lookups {
     products: HashMap<String, (String, String)>,
 }
 
+/// What the check derives from a good record: its time, the product name and category, the
+/// counterpart's name.
+type Checked = (DateTime<FixedOffset>, String, Option<String>, Option<String>);
+
 /// Checks one record; the fields are named `events[i].field`.
 fn check(
     i: usize,
@@ -103,7 +107,7 @@ fn check(
     l: &Lookups,
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
-) -> Option<(DateTime<FixedOffset>, String, Option<String>, Option<String>)> {
+) -> Option<Checked> {
     let f = |name: &str| format!("events[{i}].{name}");
     let before = errors.len();
     len_ok(f("client_event_id"), &r.client_event_id, 64, errors);
@@ -129,7 +133,7 @@ fn check(
                 category = Some(cat.clone());
             }
             None => {
-                errors.push(FieldError::new(f("product_code"), "unknown", format!("没有已审核通过的产品备案 {code}")))
+                errors.push(FieldError::new(f("product_code"), "unknown", format!("没有已审核通过的产品备案 {code}")));
             }
         },
         None => match &product_name {
@@ -204,7 +208,7 @@ fn check(
     }
     match (&r.inspection, r.stage.as_str()) {
         (None, "testing") => {
-            errors.push(FieldError::new(f("inspection"), "required", "检测记录须填写检测项目、结果和报告编号"))
+            errors.push(FieldError::new(f("inspection"), "required", "检测记录须填写检测项目、结果和报告编号"));
         }
         (Some(_), s) if s != "testing" => {
             errors.push(FieldError::new(f("inspection"), "not_allowed", "只有检测记录有检测结果"));
@@ -371,10 +375,10 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
             inspection: Set(r
                 .inspection
                 .as_ref()
-                .map(|i| serde_json::to_string(i))
+                .map(serde_json::to_string)
                 .transpose()
                 .map_err(ApiError::internal)?),
-            extra: Set(r.extra.as_ref().map(|x| serde_json::to_string(x)).transpose().map_err(ApiError::internal)?),
+            extra: Set(r.extra.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?),
         });
         answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
     }
