@@ -180,3 +180,127 @@ async fn a_batch_is_checked_whole_written_once_and_linked() {
     let res = js.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": []})).send().await.unwrap();
     assert_eq!(problem(res).await["errors"][0]["field"], "events");
 }
+
+#[tokio::test]
+async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hide_what_is_outside() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let a = approved(&app, &sd.admin, "甲农场", "91350100M000100Y43", "producer", "370783").await;
+    let b = approved(&app, &sd.admin, "乙农场", "91110108551385082Q", "producer", "370783").await;
+    let p = approved(&app, &sd.admin, "丙加工厂", "91370000MA3C5EX46G", "processor", "370102").await;
+    let r1 = approved(&app, &sd.admin, "济南超市一", "91370100MA3C0001AE", "retailer", "370104").await;
+    let r2 = approved(&app, &sd.admin, "济南超市二", "91370102MA3C0002BF", "retailer", "370104").await;
+    let r3 = approved(&app, &js.admin, "南京超市", "92370102MA3C0000X2", "retailer", "320102").await;
+    let with = |mut r: Value, k: &str, v: Value| {
+        r[k] = v;
+        r
+    };
+    let ship = |id: &str, from: &str, batch: &str, to: &str| {
+        with(record(id, "transport", "ship", from, batch), "counterpart_code", json!(to))
+    };
+    let sd_events = json!({"events": [
+        record("1", "primary_production", "harvest", &a, "A1"),
+        ship("2", &a, "A1", &p),
+        record("3", "primary_production", "harvest", &b, "B1"),
+        ship("4", &b, "B1", &p),
+        with(record("5", "processing", "process", &p, "P1"), "inputs", json!([{"batch_no": "A1"}, {"batch_no": "B1"}])),
+        ship("6", &p, "P1", &r1),
+        ship("7", &p, "P1", &r2),
+        ship("8", &p, "P1", &r3),
+        with(record("9", "sale", "receive", &r1, "P1"), "counterpart_code", json!(p)),
+        ship("10", &r1, "P1", &p),
+    ]});
+    let res = sd.admin.post(app.url("/api/v1/trace/events")).json(&sd_events).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let js_events = json!({"events": [with(record("j1", "sale", "receive", &r3, "P1"), "counterpart_code", json!(p))]});
+    assert_eq!(js.admin.post(app.url("/api/v1/trace/events")).json(&js_events).send().await.unwrap().status(), 200);
+
+    let chain = |who: &reqwest::Client, q: &str| {
+        let c = who.clone();
+        let url = app.url(&format!("/api/v1/trace/chain?{q}"));
+        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let ids = |c: &Value| -> Vec<String> {
+        let mut v: Vec<String> =
+            c["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+        v.sort();
+        v
+    };
+    let node = |c: &Value, id: &str| c["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+
+    // From the processed batch: both raw lots upstream, the three shops downstream; the cycle
+    // back to the factory ends there.
+    let c = chain(&sd.admin, &format!("batch=P1&subject={p}")).await;
+    let mut want = vec![
+        format!("{a}|A1"),
+        format!("{b}|B1"),
+        format!("{p}|A1"),
+        format!("{p}|B1"),
+        format!("{p}|P1"),
+        format!("{r1}|P1"),
+        format!("{r2}|P1"),
+        format!("{r3}|P1"),
+    ];
+    want.sort();
+    assert_eq!(ids(&c), want, "{c}");
+    assert_eq!(c["truncated"], false);
+    assert_eq!(node(&c, &format!("{a}|A1"))["depth"], -2);
+    assert_eq!(node(&c, &format!("{r2}|P1"))["depth"], 1);
+    // The shipment to 超市一 was reported by both sides: one flow, two reports.
+    let to_r1 = c["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["from"] == format!("{p}|P1") && f["to"] == format!("{r1}|P1"))
+        .unwrap()
+        .clone();
+    assert_eq!((to_r1["reports"].as_u64(), to_r1["quantity"].as_f64()), (Some(2), Some(1200.0)));
+
+    // From a raw lot downstream only: through the factory to the shops, nothing of the other lot.
+    let c = chain(&sd.admin, &format!("batch=A1&subject={a}&direction=down")).await;
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 6, "{c}");
+    assert!(!ids(&c).contains(&format!("{b}|B1")));
+
+    // Outside the caller's subtree: name, code, region, tenant — no contact, no quantities.
+    let c = chain(&sd.admin, &format!("batch=P1&subject={p}")).await;
+    let shop = node(&c, &format!("{r3}|P1"));
+    assert_eq!(
+        (shop["subject_name"].as_str(), shop["tenant_name"].as_str(), shop["in_reach"].as_bool()),
+        (Some("南京超市"), Some("江苏省"), Some(false))
+    );
+    assert!(shop["contact_name"].is_null() && shop["contact_phone"].is_null(), "{shop}");
+    assert_eq!(node(&c, &format!("{p}|P1"))["contact_name"], "李");
+    let theirs = chain(&js.admin, &format!("batch=P1&subject={r3}&direction=up")).await;
+    let factory = node(&theirs, &format!("{p}|P1"));
+    assert!(factory["contact_phone"].is_null() && factory["in_reach"] == false, "{factory}");
+    let inbound = theirs["flows"].as_array().unwrap().iter().find(|f| f["to"] == format!("{r3}|P1")).unwrap().clone();
+    assert_eq!(inbound["quantity"].as_f64(), Some(1200.0), "their own receipt's quantity");
+    let process = theirs["flows"].as_array().unwrap().iter().find(|f| f["kind"] == "process").unwrap().clone();
+    assert!(process["quantity"].is_null(), "Shandong's processing details stay in Shandong: {process}");
+
+    // Bounds and bad input.
+    let c = chain(&sd.admin, &format!("batch=P1&subject={p}&depth=1")).await;
+    assert_eq!(c["truncated"], true);
+    assert!(c["message"].as_str().unwrap().contains("深度"));
+    let res = sd.admin.get(app.url("/api/v1/trace/chain?direction=sideways&batch=P1")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "direction");
+    let res = sd.admin.get(app.url("/api/v1/trace/chain")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "batch");
+    assert_eq!(sd.admin.get(app.url("/api/v1/trace/chain?batch=NONE")).send().await.unwrap().status(), 404);
+    // By trace code, and the flow table as CSV.
+    let c = chain(&sd.admin, "code=TC-P1&direction=up").await;
+    assert!(ids(&c).contains(&format!("{a}|A1")));
+    let csv = sd
+        .admin
+        .get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&format=csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.trim_start_matches('\u{feff}').starts_with("流出主体,流入主体,类型,产品,批次,数量,时间"));
+    assert!(csv.contains("丙加工厂,南京超市,销售流通,寿光番茄,P1,1200"), "{csv}");
+}

@@ -269,3 +269,91 @@ pub struct TraceEventPage {
     /// Records matching.
     pub total: u64,
 }
+
+/// `GET /api/v1/trace/chain`: where to start and how far to go.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChainQuery {
+    /// Start from a batch number (or give `code`).
+    #[param(example = "SG20261127-01")]
+    pub batch: Option<String>,
+    /// With `batch`: only that subject's batch of that number.
+    pub subject: Option<String>,
+    /// Start from the records carrying this trace code.
+    pub code: Option<String>,
+    /// `up` (where it came from), `down` (where it went) or `both` (default).
+    pub direction: Option<String>,
+    /// Steps to walk in each direction, 1–50 (default 20).
+    pub depth: Option<u32>,
+    /// `json` (default) or `csv` (the flow table, 流量流向表).
+    pub format: Option<String>,
+}
+
+/// A node of a chain: one subject's batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainNode {
+    /// `subject_code|batch_no`.
+    pub id: String,
+    /// Subject code.
+    pub subject_code: String,
+    /// Subject name.
+    pub subject_name: String,
+    /// Enterprise type, or `merchant`.
+    pub subject_type: String,
+    /// Batch number.
+    pub batch_no: String,
+    /// Steps from the start: negative upstream, positive downstream, 0 the start.
+    pub depth: i32,
+    /// Region of the subject.
+    pub division_code: String,
+    /// Longitude of the subject.
+    pub longitude: Option<f64>,
+    /// Latitude of the subject.
+    pub latitude: Option<f64>,
+    /// The tenant responsible for the subject.
+    pub tenant_code: String,
+    /// Its name.
+    pub tenant_name: String,
+    /// Inside the caller's subtree: contact details are shown.
+    pub in_reach: bool,
+    /// Contact person (inside the caller's subtree only).
+    pub contact_name: Option<String>,
+    /// Contact phone (inside the caller's subtree only).
+    pub contact_phone: Option<String>,
+}
+
+/// A movement between two nodes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainFlow {
+    /// From node id.
+    pub from: String,
+    /// To node id.
+    pub to: String,
+    /// `process` (an input batch into a product batch) or `ship` (seller to buyer).
+    pub kind: String,
+    /// Product.
+    pub product_name: String,
+    /// The batch at the receiving end.
+    pub batch_no: String,
+    /// Quantity (only when reported inside the caller's subtree).
+    pub quantity: Option<f64>,
+    /// When (the earliest report).
+    pub time: DateTime<Utc>,
+    /// How many records report it (a shipment reported by both sides: 2).
+    pub reports: u32,
+}
+
+/// A trace chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainResponse {
+    /// The start nodes.
+    pub start: Vec<String>,
+    /// True when a depth or size bound stopped the walk.
+    pub truncated: bool,
+    /// Why, in Chinese.
+    pub message: Option<String>,
+    /// Nodes, upstream first.
+    pub nodes: Vec<ChainNode>,
+    /// Flows, oldest first.
+    pub flows: Vec<ChainFlow>,
+}

@@ -4,7 +4,9 @@ use actix_web::{HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use uuid::Uuid;
 
-use super::dto::{IngestRequest, IngestResponse, TraceEventPage, TraceEventQuery, TraceEventResponse};
+use super::dto::{
+    ChainQuery, ChainResponse, IngestRequest, IngestResponse, TraceEventPage, TraceEventQuery, TraceEventResponse,
+};
 use super::service;
 use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::admin::handlers::Caller;
@@ -57,4 +59,51 @@ pub async fn list_events(caller: Caller, q: web::Query<TraceEventQuery>) -> ApiR
 pub async fn get_event(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let e = service::get(&caller.ctx(), *id).await?;
     Ok(HttpResponse::Ok().json(TraceEventResponse::from(e)))
+}
+
+/// Rebuild a trace chain (R-EMG-3): from a batch or a trace code, every node upstream and
+/// downstream across tenants and provinces, with the flows between them. Inside the caller's
+/// subtree every detail; outside it a node shows its name, code, region and responsible tenant
+/// only, and flows reported there no quantity (R-SEC-6). `format=csv` answers the flow table
+/// (流量流向表: from, to, product, batch, quantity, time).
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceChain", security(("session_cookie" = []), ("api_key" = [])),
+    params(ChainQuery),
+    responses((status = 200, description = "追溯链条 / the chain", body = ChainResponse,
+            content((ChainResponse = "application/json"), (String = "text/csv"))),
+        GuardErrors, NotFoundError, ParamErrors))]
+#[get("/api/v1/trace/chain")]
+pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult<HttpResponse> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv") {
+        return Err(ApiError::invalid_field("format", "unknown", "format 只能是 json 或 csv"));
+    }
+    let chain = super::chain::chain(&caller.ctx(), &q).await?;
+    if format == "json" {
+        return Ok(HttpResponse::Ok().json(chain));
+    }
+    let names: std::collections::HashMap<&str, &str> =
+        chain.nodes.iter().map(|n| (n.id.as_str(), n.subject_name.as_str())).collect();
+    let mut out = Vec::from("\u{feff}".as_bytes());
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        w.write_record(["流出主体", "流入主体", "类型", "产品", "批次", "数量", "时间"]).map_err(ApiError::internal)?;
+        for f in &chain.flows {
+            let name = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |n| (*n).to_owned());
+            let row = [
+                name(&f.from),
+                name(&f.to),
+                if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
+                f.product_name.clone(),
+                f.batch_no.clone(),
+                f.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                crate::web::when(&f.time),
+            ];
+            w.write_record(row.map(crate::modules::admin::service::csv_safe)).map_err(ApiError::internal)?;
+        }
+        w.flush().map_err(ApiError::internal)?;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"trace-chain.csv\""))
+        .body(out))
 }

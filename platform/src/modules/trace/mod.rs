@@ -2,10 +2,13 @@
 //! records, idempotent on the client's event id, validated whole before anything is written,
 //! one transaction with the lineage edges) and the search of records (R-SUBJ-5).
 //!
-//! Not built yet (issue 6): trace codes and QR codes, identifier resolution, chain synthesis,
-//! the public lookup and its cache, statistics deltas and outbox rows for records, CSV/XLSX
+//! Chain synthesis ([`chain`], R-EMG-3) walks the lineage edges as a JSON graph or a flow table.
+//!
+//! Not built yet (issue 6): trace codes and QR codes, identifier resolution, the chain as
+//! GeoJSON and its pages, the public lookup and its cache, statistics deltas and outbox rows for records, CSV/XLSX
 //! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
 
+pub mod chain;
 pub mod dto;
 pub mod entity;
 mod handlers;
@@ -13,5 +16,9 @@ pub mod service;
 
 /// Registers the trace routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(handlers::ingest_events).service(handlers::list_events).service(handlers::get_event);
+    // `chain` before `events/{id}` does not matter (different paths); listed by use.
+    cfg.service(handlers::ingest_events)
+        .service(handlers::list_events)
+        .service(handlers::get_event)
+        .service(handlers::trace_chain);
 }

@@ -1,0 +1,265 @@
+//! Trace-chain synthesis (R-EMG-3): from a batch or a trace code, every node upstream (where it
+//! came from) and downstream (where it went), across tenants and provinces, by walking the
+//! lineage edges breadth first. Cycles end at nodes already seen; the same movement reported by
+//! both sides (shipped and received) is one flow. Depth and size are bounded, and the answer
+//! says when a bound was hit. Visibility (R-SEC-6): inside the caller's subtree every detail;
+//! outside it a node shows its name, code, region and responsible tenant, and flows reported
+//! there show no quantity.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::dto::{ChainFlow, ChainNode, ChainQuery, ChainResponse};
+use super::entity::{event, lineage};
+use crate::error::{ApiError, ApiResult};
+use crate::modules::admin::service::Ctx;
+use crate::modules::subjects::entity::{enterprise, merchant};
+use suyuan_tenancy::entity::tenant;
+
+/// The deepest walk allowed.
+pub const MAX_DEPTH: u32 = 50;
+/// The most nodes one answer holds.
+pub const MAX_NODES: usize = 5_000;
+
+type Key = (String, String);
+
+fn key_id(k: &Key) -> String {
+    format!("{}|{}", k.0, k.1)
+}
+
+/// Builds the chain.
+///
+/// # Errors
+/// 422 naming a bad parameter; 404 when the start is unknown; 403.
+pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
+    let scope = ctx.read_scope("trace_event", "read").await?;
+    let direction = q.direction.as_deref().unwrap_or("both");
+    if !matches!(direction, "up" | "down" | "both") {
+        return Err(ApiError::invalid_field("direction", "unknown", "direction 只能是 up、down 或 both"));
+    }
+    let depth = q.depth.unwrap_or(20);
+    if !(1..=MAX_DEPTH).contains(&depth) {
+        return Err(ApiError::invalid_field("depth", "range", format!("depth 应为 1–{MAX_DEPTH}")));
+    }
+    // The start: the (subject, batch) pairs of a batch, or of the records carrying a code.
+    let mut start_q =
+        event::Entity::find().select_only().column(event::Column::SubjectCode).column(event::Column::BatchNo);
+    match (
+        q.batch.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+        q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+    ) {
+        (Some(b), None) => {
+            start_q = start_q.filter(event::Column::BatchNo.eq(b));
+            if let Some(s) = q.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                start_q = start_q.filter(event::Column::SubjectCode.eq(s.to_ascii_uppercase()));
+            }
+        }
+        (None, Some(c)) => start_q = start_q.filter(event::Column::TraceCodes.contains(format!("\"{c}\""))),
+        _ => return Err(ApiError::invalid_field("batch", "required", "请给出批次号 batch 或追溯码 code（二选一）")),
+    }
+    let starts: HashSet<Key> =
+        start_q.distinct().into_tuple::<(String, String)>().all(ctx.db).await?.into_iter().collect();
+    if starts.is_empty() {
+        return Err(ApiError::not_found("没有这个批次或追溯码的追溯记录"));
+    }
+
+    // Walk: breadth first, each direction on its own, one query per level.
+    let mut depth_of: HashMap<Key, i32> = starts.iter().map(|k| (k.clone(), 0)).collect();
+    let mut edges: HashMap<Uuid, lineage::Model> = HashMap::new();
+    let mut truncated = None;
+    for down in [true, false] {
+        if (down && direction == "up") || (!down && direction == "down") {
+            continue;
+        }
+        let mut frontier: VecDeque<Key> = starts.iter().cloned().collect();
+        let mut seen: HashSet<Key> = starts.clone();
+        for level in 1..=i32::try_from(depth).unwrap_or(20) {
+            if frontier.is_empty() {
+                break;
+            }
+            let batches: Vec<String> =
+                frontier.iter().map(|k| k.1.clone()).collect::<HashSet<_>>().into_iter().collect();
+            let at: HashSet<Key> = frontier.drain(..).collect();
+            let mut found = Vec::new();
+            for chunk in batches.chunks(500) {
+                let col = if down { lineage::Column::FromBatch } else { lineage::Column::ToBatch };
+                found.extend(lineage::Entity::find().filter(col.is_in(chunk.iter().cloned())).all(ctx.db).await?);
+            }
+            for e in found {
+                let (here, there) = if down {
+                    (
+                        (e.from_subject_code.clone(), e.from_batch.clone()),
+                        (e.to_subject_code.clone(), e.to_batch.clone()),
+                    )
+                } else {
+                    (
+                        (e.to_subject_code.clone(), e.to_batch.clone()),
+                        (e.from_subject_code.clone(), e.from_batch.clone()),
+                    )
+                };
+                if !at.contains(&here) {
+                    continue;
+                }
+                edges.insert(e.id, e);
+                if seen.insert(there.clone()) {
+                    if depth_of.len() >= MAX_NODES {
+                        truncated = Some(format!(
+                            "链条超过 {MAX_NODES} 个节点，只显示了前 {MAX_NODES} 个；请从更靠近的批次开始查询"
+                        ));
+                        break;
+                    }
+                    depth_of.entry(there.clone()).or_insert(if down { level } else { -level });
+                    frontier.push_back(there);
+                }
+            }
+            if truncated.is_some() {
+                break;
+            }
+            if level == i32::try_from(depth).unwrap_or(20) && !frontier.is_empty() {
+                truncated =
+                    Some(format!("已达到查询深度 {depth} 层，链条可能还在继续；可加大 depth（最多 {MAX_DEPTH}）"));
+            }
+        }
+    }
+
+    // Who is inside the caller's reach.
+    let reach: HashSet<Uuid> =
+        tenant::Entity::find().filter(scope.tenants()).all(ctx.db).await?.into_iter().map(|t| t.id).collect();
+    let nodes = describe(ctx, &depth_of, &reach).await?;
+    let flows = flows(ctx, edges.into_values().collect(), &reach).await?;
+    Ok(ChainResponse {
+        start: starts.iter().map(key_id).collect(),
+        truncated: truncated.is_some(),
+        message: truncated,
+        nodes,
+        flows,
+    })
+}
+
+/// The nodes with their subjects: full detail inside `reach`, the public minimum outside.
+async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<Uuid>) -> ApiResult<Vec<ChainNode>> {
+    struct Subject {
+        name: String,
+        kind: String,
+        division: String,
+        lon: Option<f64>,
+        lat: Option<f64>,
+        contact: (String, String),
+        tenant: Uuid,
+    }
+    let codes: Vec<String> = depth_of.keys().map(|k| k.0.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let mut subjects: HashMap<String, Subject> = HashMap::new();
+    for chunk in codes.chunks(500) {
+        for e in
+            enterprise::Entity::find().filter(enterprise::Column::Code.is_in(chunk.iter().cloned())).all(ctx.db).await?
+        {
+            subjects.insert(
+                e.code,
+                Subject {
+                    name: e.name,
+                    kind: e.enterprise_type,
+                    division: e.division_code,
+                    lon: e.longitude,
+                    lat: e.latitude,
+                    contact: (e.contact_name, e.contact_phone),
+                    tenant: e.tenant_id,
+                },
+            );
+        }
+        let merchants =
+            merchant::Entity::find().filter(merchant::Column::Code.is_in(chunk.iter().cloned())).all(ctx.db).await?;
+        for m in merchants {
+            subjects.insert(
+                m.code,
+                Subject {
+                    name: m.name,
+                    kind: "merchant".to_owned(),
+                    division: m.division_code,
+                    lon: None,
+                    lat: None,
+                    contact: (m.contact_name, m.contact_phone),
+                    tenant: m.tenant_id,
+                },
+            );
+        }
+    }
+    let tenant_ids: Vec<Uuid> = subjects.values().map(|s| s.tenant).collect::<HashSet<_>>().into_iter().collect();
+    let tenants: HashMap<Uuid, (String, String)> = tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(tenant_ids))
+        .all(ctx.db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, (t.code, t.name)))
+        .collect();
+    let mut out: Vec<ChainNode> = depth_of
+        .iter()
+        .map(|(k, d)| {
+            let s = subjects.get(&k.0);
+            let inside = s.is_some_and(|s| reach.contains(&s.tenant));
+            let t = s.and_then(|s| tenants.get(&s.tenant));
+            ChainNode {
+                id: key_id(k),
+                subject_code: k.0.clone(),
+                subject_name: s.map(|s| s.name.clone()).unwrap_or_default(),
+                subject_type: s.map(|s| s.kind.clone()).unwrap_or_default(),
+                batch_no: k.1.clone(),
+                depth: *d,
+                division_code: s.map(|s| s.division.clone()).unwrap_or_default(),
+                longitude: s.and_then(|s| s.lon),
+                latitude: s.and_then(|s| s.lat),
+                tenant_code: t.map(|t| t.0.clone()).unwrap_or_default(),
+                tenant_name: t.map(|t| t.1.clone()).unwrap_or_default(),
+                in_reach: inside,
+                contact_name: s.filter(|_| inside).map(|s| s.contact.0.clone()),
+                contact_phone: s.filter(|_| inside).map(|s| s.contact.1.clone()),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+    Ok(out)
+}
+
+/// The flows: one per movement (a shipment reported by both sides is one), with the product
+/// and, when reported inside `reach`, the quantity.
+async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>) -> ApiResult<Vec<ChainFlow>> {
+    let ids: Vec<Uuid> = edges.iter().map(|e| e.event_id).collect();
+    let mut products: HashMap<Uuid, String> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(Uuid, String)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .column(event::Column::ProductName)
+            .filter(event::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(ctx.db)
+            .await?;
+        products.extend(rows);
+    }
+    let mut merged: BTreeMap<(String, String, String), ChainFlow> = BTreeMap::new();
+    for e in edges {
+        let from = key_id(&(e.from_subject_code.clone(), e.from_batch.clone()));
+        let to = key_id(&(e.to_subject_code.clone(), e.to_batch.clone()));
+        let quantity = if reach.contains(&e.tenant_id) { e.quantity } else { None };
+        let flow = merged.entry((from.clone(), to.clone(), e.kind.clone())).or_insert_with(|| ChainFlow {
+            from,
+            to,
+            kind: e.kind.clone(),
+            product_name: products.get(&e.event_id).cloned().unwrap_or_default(),
+            batch_no: e.to_batch.clone(),
+            quantity: None,
+            time: e.event_time,
+            reports: 0,
+        });
+        flow.reports += 1;
+        flow.time = flow.time.min(e.event_time);
+        flow.quantity = match (flow.quantity, quantity) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let mut out: Vec<ChainFlow> = merged.into_values().collect();
+    out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.from.cmp(&b.from)));
+    Ok(out)
+}
