@@ -27,6 +27,7 @@ mod m20261127_000018_create_merchants_products;
 mod m20261127_000019_cover_filing_search;
 mod m20261127_000020_trigram_filing_search;
 mod m20261127_000021_create_trace_events;
+mod m20261127_000022_create_trace_codes;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000019_cover_filing_search::Migration),
             Box::new(m20261127_000020_trigram_filing_search::Migration),
             Box::new(m20261127_000021_create_trace_events::Migration),
+            Box::new(m20261127_000022_create_trace_codes::Migration),
         ]
     }
 }

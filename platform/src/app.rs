@@ -65,9 +65,24 @@ impl Application {
         let sessions = crate::modules::identity::sessions::SessionStore::new(redis.clone());
         let trusted_proxies = Arc::new(settings.trusted_proxy_nets()?);
         let mailer = crate::mail::Mailer::from_settings(&settings)?;
-        let state =
-            AppState { db, redis, settings: settings.clone(), metrics, jobs, authz, sessions, trusted_proxies, mailer };
+        let (query_log, queries) = crate::modules::trace::public::QueryLog::new();
+        let state = AppState {
+            db,
+            redis,
+            settings: settings.clone(),
+            metrics,
+            jobs,
+            authz,
+            sessions,
+            trusted_proxies,
+            mailer,
+            query_log,
+        };
         start_jobs(&state);
+        let db = state.db.clone();
+        state
+            .jobs
+            .spawn_task("public_query_log", move |stop| crate::modules::trace::public::run_writer(db, queries, stop));
         let server = server(state.clone(), listener)?;
         Ok(Self { addr, server, state, bootstrapped })
     }

@@ -32,4 +32,6 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Outgoing e-mail, when `smtp_url` is set.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Public trace-code queries on their way to the database.
+    pub query_log: crate::modules::trace::public::QueryLog,
 }

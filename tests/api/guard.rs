@@ -5,8 +5,17 @@ use serde_json::json;
 use suyuan_tests::spawn_app;
 
 /// Routes that are public by design.
-const PUBLIC: &[&str] =
-    &["healthz", "readyz", "metrics", "login", "ssoLogin", "ssoCallback", "acceptInvitation", "applyForTenant"];
+const PUBLIC: &[&str] = &[
+    "healthz",
+    "readyz",
+    "metrics",
+    "login",
+    "ssoLogin",
+    "ssoCallback",
+    "acceptInvitation",
+    "applyForTenant",
+    "publicTrace",
+];
 
 /// Every operation of the document: (method, path, operationId).
 fn operations() -> Vec<(String, String, String)> {

@@ -304,3 +304,122 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
     assert!(csv.trim_start_matches('\u{feff}').starts_with("流出主体,流入主体,类型,产品,批次,数量,时间"));
     assert!(csv.contains("丙加工厂,南京超市,销售流通,寿光番茄,P1,1200"), "{csv}");
 }
+
+#[tokio::test]
+async fn the_public_sees_public_fields_only_and_every_query_counts() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let mut harvest = record("p-1", "primary_production", "harvest", &farm, "B1");
+    harvest["trace_codes"] = json!(["SG-0001"]);
+    let mut test = record("p-2", "testing", "inspect", &farm, "B1");
+    test["trace_codes"] = json!(["SG-0001"]);
+    test["inspection"] = json!({"item": "农药残留", "result": "pass", "report_no": "SG-2026-0001"});
+    let mut ship = record("p-3", "transport", "ship", &farm, "B1");
+    ship["trace_codes"] = json!(["SG-0001"]);
+    ship["counterpart_code"] = json!(market);
+    ship["price"] = json!(4.2);
+    ship["amount"] = json!(5040.0);
+    ship["extra"] = json!({"车牌号": "鲁G12345"});
+    let res = sd
+        .admin
+        .post(app.url("/api/v1/trace/events"))
+        .json(&json!({"events": [harvest, test, ship]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let public = TestApp::new_client();
+    let get = |code: &str| {
+        let c = public.clone();
+        let url = app.url(&format!("/api/v1/public/trace/{code}"));
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let res = get("SG-0001").await;
+    assert_eq!(res.status(), 200, "no sign-in needed");
+    let text = res.text().await.unwrap();
+    let t: Value = serde_json::from_str(&text).unwrap();
+    // Every field, and nothing else: no prices, no contacts, no subjects' codes, no batch.
+    let mut keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "category_code",
+            "code",
+            "first_queried_at",
+            "origin_division_code",
+            "origin_name",
+            "product_name",
+            "queries",
+            "stages",
+            "warning"
+        ]
+    );
+    let mut stage_keys: Vec<&str> = t["stages"][0].as_object().unwrap().keys().map(String::as_str).collect();
+    stage_keys.sort_unstable();
+    assert_eq!(stage_keys, ["action", "date", "division_code", "stage", "test_item", "test_passed"]);
+    for secret in
+        ["4.2", "5040", "0531-88881234", "鲁G12345", "B1", "p-1", &farm, &market, "济南示范批发市场", "SG-2026-0001"]
+    {
+        assert!(!text.contains(secret), "the public answer leaks {secret}: {text}");
+    }
+    assert_eq!((t["product_name"].as_str(), t["origin_name"].as_str()), (Some("寿光番茄"), Some("寿光示范蔬菜集团")));
+    assert_eq!(t["stages"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        (t["stages"][1]["stage"].as_str(), t["stages"][1]["test_passed"].as_bool()),
+        (Some("产品检测"), Some(true))
+    );
+    assert_eq!(t["stages"][0]["date"], "2026-11-20", "the date where it happened");
+    assert_eq!((t["queries"].as_i64(), t["warning"].is_null()), (Some(1), true));
+
+    // Queries are written in the background, in batches: the count follows within moments.
+    let mut queries = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        queries = get("SG-0001").await.json::<Value>().await.unwrap()["queries"].as_i64().unwrap();
+        if queries >= 3 {
+            break;
+        }
+    }
+    assert!(queries >= 3, "every query counts: {queries}");
+
+    // A new record shows in the next answer.
+    let mut sell = record("p-4", "sale", "sell", &market, "B1");
+    sell["trace_codes"] = json!(["SG-0001"]);
+    sell["division_code"] = json!("370104");
+    sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [sell]})).send().await.unwrap();
+    let t: Value = get("SG-0001").await.json().await.unwrap();
+    assert_eq!(t["stages"].as_array().unwrap().len(), 4);
+
+    // A single item's code queried very often carries the counterfeit warning.
+    let mut item = record("p-5", "sale", "sell", &market, "B1");
+    item["trace_codes"] = json!(["ITEM-0001"]);
+    item["quantity"] = json!(1);
+    item["division_code"] = json!("370104");
+    sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [item]})).send().await.unwrap();
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO trace_code_stats (code, queries, first_at, last_at) VALUES ('ITEM-0001', 40, '{now}', '{now}')",
+            now = "2026-11-01T00:00:00+00:00"
+        ))
+        .await
+        .unwrap();
+    let t: Value = get("ITEM-0001").await.json().await.unwrap();
+    assert!(t["warning"].as_str().unwrap().contains("可能是假冒"), "{t}");
+
+    // Unknown and malformed codes; the page for people.
+    assert_eq!(get("NOPE-0000").await.status(), 404);
+    assert_eq!(problem(get("%3Cscript%3E").await).await["errors"][0]["field"], "code");
+    let page = public.get(app.url("/t/SG-0001")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("寿光番茄") && html.contains("农药残留：合格") && html.contains("已被查询"),
+        "the page shows it"
+    );
+    assert_eq!(public.get(app.url("/t/NOPE-0000")).send().await.unwrap().status(), 404);
+}

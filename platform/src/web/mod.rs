@@ -13,7 +13,7 @@ mod filing_pages;
 mod filing_tools_pages;
 mod kind_pages;
 pub mod page;
-mod public;
+pub(crate) mod public;
 
 use actix_web::web;
 

@@ -32,7 +32,9 @@ pub struct SearchQuery {
 
 /// A trace code as typed or scanned: letters, digits and the separators GS1 and our codes
 /// use, 4–120 characters.
-fn clean_code(raw: &str) -> Option<String> {
+/// A trace code as typed or scanned, without spaces, when it looks like one.
+#[must_use]
+pub fn clean_code(raw: &str) -> Option<String> {
     let code: String = raw.trim().chars().filter(|c| !c.is_whitespace()).collect();
     let ok = (4..=120).contains(&code.chars().count())
         && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/()%".contains(c));
@@ -62,14 +64,32 @@ pub async fn search(q: web::Query<SearchQuery>) -> HttpResponse {
 struct TracePage {
     code: String,
     valid: bool,
+    found: Option<crate::modules::trace::dto::PublicTrace>,
 }
 
-/// `GET /t/{code}`: what a consumer sees after scanning. The trace-record module fills this
-/// page; until trace records exist, every code is reported as not found (404), truthfully.
-pub async fn trace(code: web::Path<String>) -> HttpResponse {
+impl TracePage {
+    fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        crate::web::when(t)
+    }
+}
+
+/// `GET /t/{code}`: what a consumer sees after scanning: the product, its origin, the stages
+/// with dates and regions, test results, and how often the code has been queried.
+pub async fn trace(state: web::Data<crate::state::AppState>, code: web::Path<String>) -> HttpResponse {
     let raw = code.into_inner();
-    let valid = clean_code(&raw).is_some();
-    html(StatusCode::NOT_FOUND, &TracePage { code: raw, valid })
+    let Some(clean) = clean_code(&raw) else {
+        return html(StatusCode::NOT_FOUND, &TracePage { code: raw, valid: false, found: None });
+    };
+    match crate::modules::trace::public::lookup(&state.db, &state.query_log, &clean).await {
+        Ok(found) => html(StatusCode::OK, &TracePage { code: clean, valid: true, found: Some(found) }),
+        Err(e) if e.http_status() == StatusCode::NOT_FOUND => {
+            html(StatusCode::NOT_FOUND, &TracePage { code: clean, valid: true, found: None })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "public trace lookup failed");
+            html(StatusCode::SERVICE_UNAVAILABLE, &TracePage { code: clean, valid: true, found: None })
+        }
+    }
 }
 
 #[derive(Template)]

@@ -357,3 +357,43 @@ pub struct ChainResponse {
     /// Flows, oldest first.
     pub flows: Vec<ChainFlow>,
 }
+
+/// One stage as the public sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicStage {
+    /// Stage, in Chinese.
+    pub stage: String,
+    /// Action, in Chinese.
+    pub action: String,
+    /// Date (in the zone it happened in).
+    pub date: String,
+    /// Region (division code).
+    pub division_code: String,
+    /// What was tested (testing stages).
+    pub test_item: Option<String>,
+    /// Passed (testing stages).
+    pub test_passed: Option<bool>,
+}
+
+/// The public answer for a trace code: public fields only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTrace {
+    /// The code.
+    pub code: String,
+    /// Product.
+    pub product_name: String,
+    /// Catalogue code.
+    pub category_code: Option<String>,
+    /// Origin: the producer.
+    pub origin_name: String,
+    /// Origin's region.
+    pub origin_division_code: String,
+    /// The stages, oldest first.
+    pub stages: Vec<PublicStage>,
+    /// Queries of this code so far, this one included.
+    pub queries: i64,
+    /// The first query.
+    pub first_queried_at: Option<DateTime<Utc>>,
+    /// A warning when a single item's code is queried suspiciously often.
+    pub warning: Option<String>,
+}

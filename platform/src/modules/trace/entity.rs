@@ -109,3 +109,82 @@ pub mod lineage {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Which record carries a trace code.
+pub mod code_index {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_code_index` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_code_index")]
+    pub struct Model {
+        /// The code.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        /// The record.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: Uuid,
+        /// The record's tenant.
+        pub tenant_id: Uuid,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// How often a code was queried.
+pub mod code_stats {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_code_stats` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_code_stats")]
+    pub struct Model {
+        /// The code.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        /// Public queries so far.
+        pub queries: i64,
+        /// The first.
+        pub first_at: DateTimeUtc,
+        /// The last.
+        pub last_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One public query (R-ANA-3).
+pub mod code_query {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_code_queries` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_code_queries")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The code asked for.
+        pub code: String,
+        /// Whether it was found.
+        pub found: bool,
+        /// The product's category, when found.
+        pub category_code: Option<String>,
+        /// When.
+        pub queried_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

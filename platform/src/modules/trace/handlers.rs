@@ -107,3 +107,21 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
         .insert_header(("Content-Disposition", "attachment; filename=\"trace-chain.csv\""))
         .body(out))
 }
+
+/// The public answer for a trace code (R-PUB-3), no sign-in: the product, its origin, the
+/// stages with dates and regions, test results pass/fail, and how often and since when the code
+/// has been queried, with a warning when a single item's code is queried suspiciously often.
+/// Public fields only. Every query is recorded (asynchronously, in batches) for the analysis of
+/// query behaviour.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "publicTrace",
+    params(("code" = String, Path, description = "追溯码")),
+    responses((status = 200, description = "公开的追溯信息 / public trace", body = super::dto::PublicTrace), NotFoundError, ParamErrors))]
+#[get("/api/v1/public/trace/{code}")]
+pub async fn public_trace(
+    state: web::Data<crate::state::AppState>,
+    code: web::Path<String>,
+) -> ApiResult<web::Json<super::dto::PublicTrace>> {
+    let code = crate::web::public::clean_code(&code)
+        .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
+    Ok(web::Json(super::public::lookup(&state.db, &state.query_log, &code).await?))
+}

@@ -4,14 +4,18 @@
 //!
 //! Chain synthesis ([`chain`], R-EMG-3) walks the lineage edges as a JSON graph or a flow table.
 //!
-//! Not built yet (issue 6): trace codes and QR codes, identifier resolution, the chain as
-//! GeoJSON and its pages, the public lookup and its cache, statistics deltas and outbox rows for records, CSV/XLSX
+//! The public lookup ([`public`], R-PUB-3) answers public fields only and records every query in
+//! batches.
+//!
+//! Not built yet (issue 6): platform-issued trace codes and QR codes, identifier resolution,
+//! the chain as GeoJSON and its pages, the cache of the public lookup, statistics deltas and outbox rows for records, CSV/XLSX
 //! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
 
 pub mod chain;
 pub mod dto;
 pub mod entity;
 mod handlers;
+pub mod public;
 pub mod service;
 
 /// Registers the trace routes.
@@ -20,5 +24,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::ingest_events)
         .service(handlers::list_events)
         .service(handlers::get_event)
-        .service(handlers::trace_chain);
+        .service(handlers::trace_chain)
+        .service(handlers::public_trace);
 }

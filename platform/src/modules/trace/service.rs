@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use uuid::Uuid;
 
 use super::dto::{ACTIONS, IngestResponse, IngestedEvent, MAX_BATCH, TraceEventQuery, TraceEventRequest};
-use super::entity::{event, lineage};
+use super::entity::{code_index, event, lineage};
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
@@ -311,6 +311,7 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     }
     let mut rows = Vec::new();
     let mut edges = Vec::new();
+    let mut codes = Vec::new();
     let mut answer = Vec::with_capacity(records.len());
     for (r, c) in records.iter().zip(checked) {
         let (Some(r), Some((time, product_name, category, counterpart))) = (r, c) else { continue };
@@ -346,6 +347,14 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
             ("receive", Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
             _ => {}
         }
+        let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
+        own_codes.sort_unstable();
+        own_codes.dedup();
+        codes.extend(own_codes.into_iter().map(|c| code_index::ActiveModel {
+            code: Set(c.to_owned()),
+            event_id: Set(id),
+            tenant_id: Set(scope.tenant_id()),
+        }));
         rows.push(event::ActiveModel {
             id: Set(id),
             tenant_id: Set(scope.tenant_id()),
@@ -401,6 +410,9 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
         }
         for chunk in edges.chunks(1_000) {
             lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+        }
+        for chunk in codes.chunks(2_000) {
+            code_index::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
         }
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
         audit::record(&txn, ctx.entry("trace_event.ingest", "trace_event", scope.tenant_id().to_string(), detail))

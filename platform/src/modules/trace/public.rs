@@ -1,0 +1,198 @@
+//! The public trace lookup (R-PUB-3): what a consumer sees after scanning a code — only public
+//! fields — and how often and since when the code has been queried (a single item's code
+//! queried suspiciously often is the usual sign of a copied label). Every query is recorded for
+//! the analysis of query behaviour (R-ANA-3) without slowing the answer: queries go to a
+//! channel and a background task writes them in batches.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::dto::{ACTIONS, PublicStage, PublicTrace};
+use super::entity::{code_index, code_query, code_stats, event};
+use crate::error::{ApiError, ApiResult};
+use crate::modules::subjects::dto::STAGES;
+
+/// Queries of one code above which a single-item code is flagged as suspicious.
+pub const SUSPICIOUS_QUERIES: i64 = 20;
+/// Queries waiting to be written, at most (more are counted in the log, then dropped).
+const QUEUE: usize = 100_000;
+
+/// One public query, on its way to the database.
+#[derive(Debug)]
+pub struct Query {
+    code: String,
+    found: bool,
+    category: Option<String>,
+    at: DateTime<Utc>,
+}
+
+/// Where the lookups send their queries.
+#[derive(Clone, Debug)]
+pub struct QueryLog {
+    tx: mpsc::Sender<Query>,
+}
+
+impl QueryLog {
+    /// A log and the receiving end for [`run_writer`].
+    #[must_use]
+    pub fn new() -> (Self, mpsc::Receiver<Query>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Self { tx }, rx)
+    }
+
+    fn record(&self, q: Query) {
+        if self.tx.try_send(q).is_err() {
+            tracing::warn!("public query log is full: a query was not recorded");
+        }
+    }
+}
+
+/// Writes the queued queries in batches (every second, or 1 000 at a time) until `stop`, then
+/// what is left.
+pub async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Query>, stop: CancellationToken) {
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            n = rx.recv_many(&mut batch, 1_000) => if n == 0 { break },
+        }
+        // Let a burst gather for a moment, then write it as one batch.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while batch.len() < 5_000 {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = write(&db, std::mem::take(&mut batch)).await {
+            tracing::warn!(error = %e, "writing public queries failed");
+        }
+    }
+    rx.close();
+    while let Ok(q) = rx.try_recv() {
+        batch.push(q);
+    }
+    if !batch.is_empty()
+        && let Err(e) = write(&db, batch).await
+    {
+        tracing::warn!(error = %e, "writing public queries failed");
+    }
+}
+
+async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
+    let mut per_code: HashMap<String, (i64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for q in batch.iter().filter(|q| q.found) {
+        let e = per_code.entry(q.code.clone()).or_insert((0, q.at, q.at));
+        e.0 += 1;
+        e.1 = Ord::min(e.1, q.at);
+        e.2 = Ord::max(e.2, q.at);
+    }
+    let txn = db.begin().await?;
+    code_query::Entity::insert_many(batch.into_iter().map(|q| code_query::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        code: Set(q.code),
+        found: Set(q.found),
+        category_code: Set(q.category),
+        queried_at: Set(q.at),
+    }))
+    .exec_without_returning(&txn)
+    .await?;
+    for (code, (n, first, last)) in per_code {
+        code_stats::Entity::insert(code_stats::ActiveModel {
+            code: Set(code),
+            queries: Set(n),
+            first_at: Set(first),
+            last_at: Set(last),
+        })
+        .on_conflict(
+            OnConflict::column(code_stats::Column::Code)
+                .value(code_stats::Column::Queries, Expr::col((code_stats::Entity, code_stats::Column::Queries)).add(n))
+                .value(code_stats::Column::LastAt, Expr::value(last))
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+fn label<'a>(table: &'a [(&'a str, &'a str)], key: &'a str) -> &'a str {
+    table.iter().find(|(k, _)| *k == key).map_or(key, |(_, l)| *l)
+}
+
+/// The public answer for a code, and the query recorded.
+///
+/// # Errors
+/// 404 when no record carries the code.
+pub async fn lookup(db: &DatabaseConnection, log: &QueryLog, code: &str) -> ApiResult<PublicTrace> {
+    let now = Utc::now();
+    let ids: Vec<Uuid> = code_index::Entity::find()
+        .filter(code_index::Column::Code.eq(code))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    if ids.is_empty() {
+        log.record(Query { code: code.to_owned(), found: false, category: None, at: now });
+        return Err(ApiError::not_found("未查询到该追溯码的信息"));
+    }
+    let events = event::Entity::find()
+        .filter(event::Column::Id.is_in(ids))
+        .order_by_asc(event::Column::EventTime)
+        .all(db)
+        .await?;
+    let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
+    // The product as the latest record names it; the origin is the first primary production.
+    let last = events.last().ok_or_else(|| ApiError::not_found("未查询到该追溯码的信息"))?;
+    let origin = events.iter().find(|e| e.stage == "primary_production").or(events.first());
+    let stages = events
+        .iter()
+        .map(|e| {
+            let offset = FixedOffset::east_opt(e.event_offset_minutes * 60)
+                .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
+            let inspection: Option<super::dto::Inspection> =
+                e.inspection.as_deref().and_then(|i| serde_json::from_str(i).ok());
+            PublicStage {
+                stage: label(STAGES, &e.stage).to_owned(),
+                action: ACTIONS
+                    .iter()
+                    .find(|(s, a, _)| *s == e.stage && *a == e.action)
+                    .map_or("", |(.., l)| *l)
+                    .to_owned(),
+                date: e.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string(),
+                division_code: e.division_code.clone(),
+                test_item: inspection.as_ref().map(|i| i.item.clone()),
+                test_passed: inspection.map(|i| i.result == "pass"),
+            }
+        })
+        .collect();
+    let (queries, first) = match &stats {
+        Some(s) => (s.queries + 1, Some(Ord::min(s.first_at, now))),
+        None => (1, Some(now)),
+    };
+    // One code on many items (a batch code) is queried often by design; an item's code is not.
+    let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
+    log.record(Query { code: code.to_owned(), found: true, category: last.category_code.clone(), at: now });
+    Ok(PublicTrace {
+        code: code.to_owned(),
+        product_name: last.product_name.clone(),
+        category_code: last.category_code.clone(),
+        origin_name: origin.map(|o| o.subject_name.clone()).unwrap_or_default(),
+        origin_division_code: origin.map(|o| o.division_code.clone()).unwrap_or_default(),
+        stages,
+        queries,
+        first_queried_at: first,
+        warning: (single_item && queries > SUSPICIOUS_QUERIES).then(|| {
+            format!("该追溯码已被查询 {queries} 次。单件商品的追溯码被多次查询，可能是假冒产品，请谨慎购买并向市场监管部门反映。")
+        }),
+    })
+}
