@@ -223,8 +223,8 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
     }
     let report = crate::demo::load(&db).await?;
     out(&format!(
-        "演示数据 demo data: {} tenants created, {} already present, {} filings created",
-        report.tenants_created, report.tenants_existing, report.filings_created
+        "演示数据 demo data: {} tenants created, {} already present, {} filings created, {} trace records created",
+        report.tenants_created, report.tenants_existing, report.filings_created, report.records_created
     ));
     Ok(())
 }

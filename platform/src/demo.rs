@@ -3,7 +3,7 @@
 //! these tenants) and approved filings in them: producers, processors, markets with their
 //! stall holders, retailers, laboratories, and their products. Every name is made up (示范).
 
-use chrono::Utc;
+use chrono::{FixedOffset, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 use suyuan_tenancy::DivisionCode;
 use suyuan_tenancy::division::child_path;
@@ -36,6 +36,8 @@ pub struct DemoReport {
     pub tenants_existing: usize,
     /// Filings created now (enterprises, merchants, products).
     pub filings_created: usize,
+    /// Trace records created now.
+    pub records_created: usize,
 }
 
 /// Loads the demo data; running it again changes nothing.
@@ -85,6 +87,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<DemoReport> {
     }
     txn.commit().await?;
     report.filings_created = load_filings(db).await?;
+    report.records_created = load_trace(db).await?;
     Ok(report)
 }
 
@@ -338,4 +341,138 @@ async fn outbox(
     .await
     .map_err(|e| anyhow::anyhow!("outbox: {}", e.to_problem(None).title))?;
     Ok(())
+}
+
+/// One record of a demo batch: who, stage, action, when, counterpart, price, tested.
+type Step<'a> = (
+    &'a crate::modules::subjects::entity::enterprise::Model,
+    &'a str,
+    &'a str,
+    chrono::DateTime<Utc>,
+    Option<&'a crate::modules::subjects::entity::enterprise::Model>,
+    Option<f64>,
+    bool,
+);
+
+/// Batches of the demo chain 寿光 → 济南 → 北京.
+const DEMO_BATCHES: usize = 500;
+
+/// Trace records of the chain 寿光 (harvest, test, ship) → 济南 wholesale market (receive,
+/// ship on) → 北京 supermarket (receive, sell): seven records a batch, each batch with its trace
+/// code `SG` + date + number, over the last 60 days; left alone when records exist.
+async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    use crate::modules::subjects::entity::{enterprise, product};
+    use crate::modules::trace::entity::{code_index, event, lineage};
+    use sea_orm::PaginatorTrait;
+    if event::Entity::find().count(db).await? > 0 {
+        return Ok(0);
+    }
+    let find = |name: &'static str| async move {
+        enterprise::Entity::find().filter(enterprise::Column::Name.eq(name)).one(db).await
+    };
+    let (Some(farm), Some(lab), Some(market), Some(shop)) = (
+        find("寿光示范蔬菜产业集团有限公司").await?,
+        find("寿光示范农产品质量检测中心").await?,
+        find("济南堤口路示范农产品批发市场").await?,
+        find("北京示范连锁超市有限公司").await?,
+    ) else {
+        return Ok(0);
+    };
+    let tomato = product::Entity::find().filter(product::Column::Name.eq("寿光示范番茄")).one(db).await?;
+    let cst = FixedOffset::east_opt(8 * 3600).ok_or_else(|| anyhow::anyhow!("offset"))?;
+    let today = Utc::now().with_timezone(&cst).date_naive();
+    let now = Utc::now();
+    let (mut events, mut edges, mut codes) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..DEMO_BATCHES {
+        let day = today - chrono::Days::new(60 - (n as u64 * 60 / DEMO_BATCHES as u64));
+        let batch = format!("SG{}-{:03}", day.format("%Y%m%d"), n % 1000);
+        let code = format!("SG{}{:04}", day.format("%Y%m%d"), n);
+        let at = |days: u64, hour: u32| -> anyhow::Result<chrono::DateTime<Utc>> {
+            let d = day + chrono::Days::new(days);
+            let local = d.and_hms_opt(hour, 0, 0).ok_or_else(|| anyhow::anyhow!("time"))?;
+            Ok(local.and_local_timezone(cst).single().ok_or_else(|| anyhow::anyhow!("time"))?.with_timezone(&Utc))
+        };
+        let weight = 800.0 + f64::from(u32::try_from(n % 7).unwrap_or(0)) * 100.0;
+        let steps: [Step<'_>; 7] = [
+            (&farm, "primary_production", "harvest", at(0, 6)?, None, None, false),
+            (&lab, "testing", "inspect", at(0, 9)?, None, None, true),
+            (&farm, "transport", "ship", at(0, 14)?, Some(&market), Some(3.2), false),
+            (&market, "sale", "receive", at(0, 20)?, Some(&farm), Some(3.2), false),
+            (&market, "transport", "ship", at(1, 5)?, Some(&shop), Some(4.5), false),
+            (&shop, "sale", "receive", at(1, 11)?, Some(&market), Some(4.5), false),
+            (&shop, "sale", "sell", at(1, 15)?, None, Some(7.8), false),
+        ];
+        for (i, (who, stage, action, when, other, price, inspect)) in steps.into_iter().enumerate() {
+            let id = Uuid::now_v7();
+            events.push(event::ActiveModel {
+                id: Set(id),
+                tenant_id: Set(who.tenant_id),
+                client_event_id: Set(format!("demo-{n}-{i}")),
+                stage: Set(stage.to_owned()),
+                action: Set(action.to_owned()),
+                subject_code: Set(who.code.clone()),
+                subject_name: Set(who.name.clone()),
+                product_code: Set(tomato.as_ref().map(|p| p.code.clone())),
+                product_name: Set(tomato.as_ref().map_or_else(|| "寿光示范番茄".to_owned(), |p| p.name.clone())),
+                category_code: Set(Some("0101".to_owned())),
+                batch_no: Set(batch.clone()),
+                trace_codes: Set(serde_json::to_string(&[&code])?),
+                quantity: Set(weight),
+                unit: Set("kg".to_owned()),
+                price: Set(price),
+                amount: Set(price.map(|p| p * weight)),
+                event_time: Set(when),
+                event_offset_minutes: Set(480),
+                recorded_at: Set(now),
+                division_code: Set(who.division_code.clone()),
+                longitude: Set(who.longitude),
+                latitude: Set(who.latitude),
+                counterpart_code: Set(other.map(|o| o.code.clone())),
+                counterpart_name: Set(other.map(|o| o.name.clone())),
+                inputs: Set("[]".to_owned()),
+                inspection: Set(inspect.then(|| {
+                    serde_json::json!({"item": "农药残留", "result": "pass", "report_no": format!("SGJC-{n:05}")})
+                        .to_string()
+                })),
+                extra: Set(None),
+            });
+            codes.push(code_index::ActiveModel {
+                code: Set(code.clone()),
+                event_id: Set(id),
+                tenant_id: Set(who.tenant_id),
+            });
+            let edge = match (action, other) {
+                ("ship", Some(to)) => Some((who, to)),
+                ("receive", Some(from)) => Some((from, who)),
+                _ => None,
+            };
+            if let Some((from, to)) = edge {
+                edges.push(lineage::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    tenant_id: Set(who.tenant_id),
+                    event_id: Set(id),
+                    kind: Set("ship".to_owned()),
+                    from_subject_code: Set(from.code.clone()),
+                    from_batch: Set(batch.clone()),
+                    to_subject_code: Set(to.code.clone()),
+                    to_batch: Set(batch.clone()),
+                    quantity: Set(Some(weight)),
+                    event_time: Set(when),
+                });
+            }
+        }
+    }
+    let count = events.len();
+    let txn = db.begin().await?;
+    for chunk in events.chunks(500) {
+        event::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for chunk in edges.chunks(1_000) {
+        lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for chunk in codes.chunks(2_000) {
+        code_index::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(count)
 }

@@ -103,9 +103,10 @@ fn demo_loads_tenants_and_is_idempotent() {
     let first = run();
     assert!(first.contains("13 tenants created"), "{first}");
     assert!(first.contains("67 filings created"), "enterprises, market stalls and products: {first}");
+    assert!(first.contains("3500 trace records created"), "the chain 寿光 → 济南 → 北京: {first}");
     assert!(first.contains("one-time password"), "the first run creates the administrator: {first}");
     let second = run();
-    assert!(second.contains("0 tenants created, 13 already present, 0 filings created"), "{second}");
+    assert!(second.contains("0 tenants created, 13 already present, 0 filings created, 0 trace records"), "{second}");
     assert!(!second.contains("one-time password"), "the password is shown only once: {second}");
 }
 
