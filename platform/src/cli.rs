@@ -226,6 +226,9 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
         "演示数据 demo data: {} tenants created, {} already present, {} filings created, {} trace records created",
         report.tenants_created, report.tenants_existing, report.filings_created, report.records_created
     ));
+    if let Some(code) = report.example_code {
+        out(&format!("公众追溯查询示例 / public trace page: http://{}/t/{code}", settings.listen));
+    }
     Ok(())
 }
 

@@ -38,6 +38,8 @@ pub struct DemoReport {
     pub filings_created: usize,
     /// Trace records created now.
     pub records_created: usize,
+    /// A trace code of the demo chain, for the public page `/t/{code}`.
+    pub example_code: Option<String>,
 }
 
 /// Loads the demo data; running it again changes nothing.
@@ -88,6 +90,11 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<DemoReport> {
     txn.commit().await?;
     report.filings_created = load_filings(db).await?;
     report.records_created = load_trace(db).await?;
+    report.example_code = crate::modules::trace::entity::code_index::Entity::find()
+        .filter(crate::modules::trace::entity::code_index::Column::Code.starts_with("SG"))
+        .one(db)
+        .await?
+        .map(|c| c.code);
     Ok(report)
 }
 
