@@ -15,6 +15,7 @@ const PUBLIC: &[&str] = &[
     "acceptInvitation",
     "applyForTenant",
     "publicTrace",
+    "traceQr",
 ];
 
 /// Every operation of the document: (method, path, operationId).

@@ -411,6 +411,19 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     let t: Value = get("ITEM-0001").await.json().await.unwrap();
     assert!(t["warning"].as_str().unwrap().contains("可能是假冒"), "{t}");
 
+    // The QR code for the label opens the code's public page.
+    let res = public.get(app.url("/api/v1/public/trace/SG-0001/qr")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let png = image::load_from_memory(&res.bytes().await.unwrap()).unwrap().to_luma8();
+    let mut grid = rqrr::PreparedImage::prepare(png);
+    let (_, content) = grid.detect_grids()[0].decode().unwrap();
+    assert_eq!(content, app.url("/t/SG-0001"), "the QR code holds the public page's address");
+    let res = public.get(app.url("/api/v1/public/trace/SG-0001/qr?format=svg")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert!(res.text().await.unwrap().contains("<svg"));
+    let res = public.get(app.url("/api/v1/public/trace/SG-0001/qr?size=5")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "size");
+
     // Unknown and malformed codes; the page for people.
     assert_eq!(get("NOPE-0000").await.status(), 404);
     assert_eq!(problem(get("%3Cscript%3E").await).await["errors"][0]["field"], "code");

@@ -125,3 +125,52 @@ pub async fn public_trace(
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
     Ok(web::Json(super::public::lookup(&state.db, &state.query_log, &code).await?))
 }
+
+/// The QR code's options.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QrQuery {
+    /// `png` (default) or `svg`.
+    pub format: Option<String>,
+    /// PNG: the smallest width in pixels, 64–2048 (default 320).
+    pub size: Option<u32>,
+}
+
+/// The QR code of a trace code, as PNG or SVG, for labels and packaging: it encodes the public
+/// page of the code (`{public_url}/t/{code}`), so a phone's camera opens the trace page.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceQr",
+    params(("code" = String, Path, description = "追溯码"), QrQuery),
+    responses(
+        (status = 200, description = "二维码 / QR code", content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
+        ParamErrors))]
+#[get("/api/v1/public/trace/{code}/qr")]
+pub async fn trace_qr(
+    state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
+    code: web::Path<String>,
+    q: web::Query<QrQuery>,
+) -> ApiResult<HttpResponse> {
+    let code = crate::web::public::clean_code(&code)
+        .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
+    let size = q.size.unwrap_or(320);
+    if !(64..=2048).contains(&size) {
+        return Err(ApiError::invalid_field("size", "range", "size 应为 64–2048"));
+    }
+    let path: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+    let target = format!("{}/t/{path}", crate::modules::identity::sso::base_url(&state.settings, &req));
+    let qr = qrcode::QrCode::with_error_correction_level(target.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::invalid_field("code", "too_long", format!("追溯码过长，无法生成二维码：{e}")))?;
+    match q.format.as_deref().unwrap_or("png") {
+        "svg" => {
+            let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+            Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+        }
+        "png" => {
+            let image = qr.render::<image::Luma<u8>>().min_dimensions(size, size).build();
+            let mut out = std::io::Cursor::new(Vec::new());
+            image.write_to(&mut out, image::ImageFormat::Png).map_err(ApiError::internal)?;
+            Ok(HttpResponse::Ok().content_type("image/png").body(out.into_inner()))
+        }
+        _ => Err(ApiError::invalid_field("format", "unknown", "format 只能是 png 或 svg")),
+    }
+}

@@ -7,7 +7,9 @@
 //! The public lookup ([`public`], R-PUB-3) answers public fields only and records every query in
 //! batches.
 //!
-//! Not built yet (issue 6): platform-issued trace codes and QR codes, identifier resolution,
+//! QR codes of trace codes (PNG, SVG) encode the code's public page.
+//!
+//! Not built yet (issue 6): platform-issued trace codes, identifier resolution,
 //! the chain as GeoJSON and its pages, the cache of the public lookup, statistics deltas and outbox rows for records, CSV/XLSX
 //! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
 
@@ -25,5 +27,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_events)
         .service(handlers::get_event)
         .service(handlers::trace_chain)
-        .service(handlers::public_trace);
+        .service(handlers::public_trace)
+        .service(handlers::trace_qr);
 }
