@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Trace-record ingest through the HTTP API (R-PERF-1, issue 6), batches of 1 000.
+#
+# Starts the release binary with the demo data (for approved subjects), then in the same run:
+#   1. the baseline: the same N rows written by raw SQL into a table of the trace_events shape
+#      on the same database — one prepared INSERT in one transaction (SQLite, Python's sqlite3),
+#      COPY (PostgreSQL, psql \copy);
+#   2. the API: POST /api/v1/trace/events, N/1000 requests of 1 000 records each, one after the
+#      other over one keep-alive connection, with everything the API does (checking, the
+#      idempotency lookup, lineage edges, the trace-code index, the audit record).
+#
+# Usage: cargo build --release -p suyuan_platform && bash benches/ingest.sh [sqlite|postgres] [rows]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DB="${1:-sqlite}"
+N="${2:-100000}"
+BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
+[ -x "$BIN" ] || { echo "build it first: cargo build --release -p suyuan_platform" >&2; exit 1; }
+PORT="${PORT:-18096}"
+DIR="$(mktemp -d)"
+PASS='Bench-Init-2026'
+NEW='Bench-Pass-2027'
+PGDB="suyuan_bench_ingest"
+cleanup() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+  if [ -n "${KEEP:-}" ]; then cp "$DIR/log" /tmp/ingest-server.log; fi
+  rm -rf "$DIR"
+  if [ "$DB" = postgres ] && [ -z "${KEEP:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+if [ "$DB" = postgres ]; then
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
+  export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+else
+  export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"
+fi
+(cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" "$BIN" demo >/dev/null)
+(cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL="${LOG_LEVEL:-warn}" exec "$BIN" serve >"$DIR/log" 2>&1) &
+PID=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+JAR="$DIR/jar"
+curl -fs -c "$JAR" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
+curl -fs -b "$JAR" -H 'content-type: application/json' \
+  -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password"
+curl -fs -c "$JAR" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
+KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
+  -d '{"name":"bench","role":"operator"}' "http://127.0.0.1:$PORT/api/v1/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+FARM=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/enterprises?name=%E5%AF%BF%E5%85%89%E7%A4%BA%E8%8C%83%E8%94%AC%E8%8F%9C" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["code"])')
+MARKET=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/enterprises?name=%E5%A0%A4%E5%8F%A3%E8%B7%AF" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["code"])')
+
+python3 - "$DB" "$DIR" "$N" "$PGDB" "$PORT" "$KEY" "$FARM" "$MARKET" <<'PY'
+import csv, http.client, json, os, sqlite3, subprocess, sys, time, uuid
+db, d, n, pgdb, port, key, farm, market = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8]
+def record(i):
+    ship = i % 2 == 1
+    return {"client_event_id": f"bench-{i}", "stage": "transport" if ship else "primary_production",
+            "action": "ship" if ship else "harvest", "subject_code": farm, "product_name": "寿光番茄",
+            "batch_no": f"B{i // 2:07d}", "trace_codes": [f"BENCH{i:08d}"], "quantity": 1000.0, "unit": "kg",
+            "price": 3.2 if ship else None, "event_time": "2026-11-20T06:30:00+08:00", "division_code": "370783",
+            "longitude": 118.79, "latitude": 36.86, **({"counterpart_code": market} if ship else {})}
+records = [record(i) for i in range(n)]
+
+# 1. Baseline: the same rows, raw SQL, one prepared statement, one transaction.
+cols = ["id", "tenant_id", "client_event_id", "stage", "action", "subject_code", "subject_name", "product_code",
+        "product_name", "category_code", "batch_no", "trace_codes", "quantity", "unit", "price", "amount", "event_time",
+        "event_offset_minutes", "recorded_at", "division_code", "longitude", "latitude", "counterpart_code",
+        "counterpart_name", "inputs", "inspection", "extra"]
+tid = uuid.uuid4()
+def row(r):
+    return [uuid.uuid4(), tid, r["client_event_id"], r["stage"], r["action"], r["subject_code"], "寿光示范", None,
+            r["product_name"], None, r["batch_no"], json.dumps(r["trace_codes"]), r["quantity"], r["unit"], r.get("price"),
+            None, "2026-11-19T22:30:00+00:00", 480, "2026-11-27T00:00:00+00:00", r["division_code"], r["longitude"],
+            r["latitude"], r.get("counterpart_code"), None, "[]", None, None]
+rows = [row(r) for r in records]
+ddl = ("CREATE TABLE bench_events (" + ", ".join(f"{c} TEXT" if c not in ("quantity", "price", "amount", "longitude", "latitude", "event_offset_minutes") else f"{c} DOUBLE PRECISION" for c in cols)
+       + ", PRIMARY KEY (id), UNIQUE (tenant_id, client_event_id))")
+if db == "sqlite":
+    con = sqlite3.connect(os.path.join(d, "baseline.db"))
+    con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(ddl)
+    data = [[v.bytes if isinstance(v, uuid.UUID) else v for v in r] for r in rows]
+    t = time.perf_counter()
+    with con:
+        con.executemany(f"INSERT INTO bench_events ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})", data)
+    base = time.perf_counter() - t
+else:
+    path = os.path.join(d, "rows.csv")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        for r in rows:
+            w.writerow(["" if v is None else v for v in r])
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", pgdb, "-qc"]
+    subprocess.run(psql + [ddl], check=True)
+    t = time.perf_counter()
+    subprocess.run(psql + [f"\\copy bench_events ({','.join(cols)}) FROM '{path}' WITH (FORMAT csv)"], check=True)
+    base = time.perf_counter() - t
+
+# 2. The API, batches of 1 000 over one connection.
+conn = http.client.HTTPConnection("127.0.0.1", port)
+bodies = [json.dumps({"events": records[i:i + 1000]}).encode() for i in range(0, n, 1000)]
+t = time.perf_counter()
+accepted = 0
+for body in bodies:
+    conn.request("POST", "/api/v1/trace/events", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    res = conn.getresponse()
+    answer = json.loads(res.read())
+    if res.status != 200:
+        raise SystemExit(f"HTTP {res.status}: {str(answer)[:300]}")
+    accepted += answer["accepted"]
+api = time.perf_counter() - t
+print(f"== {n} records, database {db}, batches of 1000")
+print(f"baseline raw SQL ({'COPY' if db == 'postgres' else 'prepared INSERT, one transaction'}): {base:7.2f} s  {n / base:>9,.0f} rows/s")
+print(f"API ingest (accepted {accepted}):{' ' * max(0, 14 - len(str(accepted)))}        {api:7.2f} s  {n / api:>9,.0f} rows/s")
+print(f"API rate / baseline rate: {base / api:.2f}x")
+PY
