@@ -31,6 +31,8 @@ trap cleanup EXIT
 if [ "$DB" = postgres ]; then
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
+  # SLOW_MS=50: the server logs every statement slower than that (to find where time goes).
+  if [ -n "${SLOW_MS:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "ALTER DATABASE $PGDB SET log_min_duration_statement = $SLOW_MS" >/dev/null; fi
   export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
 else
   export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"
