@@ -239,8 +239,7 @@ fn check(
 /// transaction; records received before are reported as duplicates and not written again.
 ///
 /// # Errors
-/// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 409 when a
-/// concurrent request wrote some of the same records meanwhile (retry); 403.
+/// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
 pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<IngestResponse> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
@@ -294,21 +293,6 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    // Records received before: answered with their ids, not written again.
-    let ids: Vec<String> = records.iter().flatten().map(|r| r.client_event_id.trim().to_owned()).collect();
-    let mut known: HashMap<String, Uuid> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<(String, Uuid)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::ClientEventId)
-            .column(event::Column::Id)
-            .filter(event::Column::TenantId.eq(scope.tenant_id()))
-            .filter(event::Column::ClientEventId.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
-        known.extend(rows);
-    }
     let mut rows = Vec::new();
     let mut edges = Vec::new();
     let mut codes = Vec::new();
@@ -316,10 +300,6 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     for (r, c) in records.iter().zip(checked) {
         let (Some(r), Some((time, product_name, category, counterpart))) = (r, c) else { continue };
         let client_id = r.client_event_id.trim().to_owned();
-        if let Some(id) = known.get(&client_id) {
-            answer.push(IngestedEvent { client_event_id: client_id, id: *id, duplicate: true });
-            continue;
-        }
         let id = Uuid::now_v7();
         let subject = upper(&r.subject_code);
         let batch = r.batch_no.trim().to_owned();
@@ -391,34 +371,61 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
         });
         answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
     }
-    let accepted = rows.len();
+    // Every record is offered; the unique (tenant, client event id) index lets through only
+    // the new ones, and RETURNING names them. Records received before (a retry, or a concurrent
+    // request) are then answered with their stored ids, and only the new records' edges and
+    // codes are written. No lookup before the insert: it cost a scan on a fast-growing table.
+    let txn = ctx.db.begin().await?;
+    let mut inserted: HashSet<Uuid> = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(500) {
+        let keys = event::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId]).do_nothing().to_owned(),
+            )
+            .exec_with_returning_keys(&txn)
+            .await;
+        match keys {
+            Ok(keys) => inserted.extend(keys),
+            Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let repeated: Vec<String> =
+        answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
+    let mut known: HashMap<String, Uuid> = HashMap::new();
+    for chunk in repeated.chunks(100) {
+        let found: Vec<(String, Uuid)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::ClientEventId)
+            .column(event::Column::Id)
+            .filter(event::Column::TenantId.eq(scope.tenant_id()))
+            .filter(event::Column::ClientEventId.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        known.extend(found);
+    }
+    for a in &mut answer {
+        if !inserted.contains(&a.id) {
+            a.duplicate = true;
+            a.id = known.get(&a.client_event_id).copied().unwrap_or(a.id);
+        }
+    }
+    let edges: Vec<_> = edges.into_iter().filter(|e| matches!(&e.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id))).collect();
+    let codes: Vec<_> = codes.into_iter().filter(|c| matches!(&c.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id))).collect();
+    for chunk in edges.chunks(1_000) {
+        lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for chunk in codes.chunks(2_000) {
+        code_index::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    let accepted = inserted.len();
     if accepted > 0 {
-        let txn = ctx.db.begin().await?;
-        for chunk in rows.chunks(500) {
-            let done = event::Entity::insert_many(chunk.to_vec())
-                .on_conflict(
-                    OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-            if usize::try_from(done).unwrap_or(0) != chunk.len() {
-                // Another request wrote some of these records meanwhile: nothing of this one lands.
-                return Err(ApiError::conflict("部分记录正由另一次提交写入，请稍后重试本次提交（重试不会重复写入）"));
-            }
-        }
-        for chunk in edges.chunks(1_000) {
-            lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
-        }
-        for chunk in codes.chunks(2_000) {
-            code_index::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
-        }
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
         audit::record(&txn, ctx.entry("trace_event.ingest", "trace_event", scope.tenant_id().to_string(), detail))
             .await?;
-        txn.commit().await?;
     }
+    txn.commit().await?;
     Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
 }
 
