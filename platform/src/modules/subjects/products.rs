@@ -280,43 +280,9 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &ProductRequest) -> ApiResult<
     let before = json(&m)?;
     let mut am = m.into_active_model();
     apply(&mut am, checked);
-    let mut after = am.clone().try_into_model()?;
+    let after = am.clone().try_into_model()?;
     let change = workflow::control(ctx, Kind::Product, &h, &before, &json(&after)?, req.submit).await?;
-    if change.fields.is_empty() && !req.submit {
-        // Saved without a change: nothing to write.
-        return Ok(after);
-    }
-    let txn = ctx.db.begin().await?;
-    let now = Utc::now();
-    am.status = Set(change.status.to_owned());
-    am.updated_at = Set(now);
-    am.reason = Set(None);
-    if change.auto_approved {
-        after.version = h.version + 1;
-        after.status = change.status.to_owned();
-        after.reason = None;
-        after.updated_at = now;
-        am.version = Set(after.version);
-    }
-    // Only if nobody submitted, approved or changed it since it was read.
-    let done = product::Entity::update_many()
-        .set(am)
-        .filter(product::Column::Id.eq(h.id))
-        .filter(product::Column::Status.eq(h.status.as_str()))
-        .filter(product::Column::Version.eq(h.version))
-        .exec(&txn)
-        .await?;
-    if done.rows_affected == 0 {
-        return Err(workflow::stale(sea_orm::DbErr::RecordNotUpdated));
-    }
-    let row = product::Entity::find_by_id(h.id).one(&txn).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
-    if change.auto_approved {
-        workflow::approve_in_place(ctx, &txn, Kind::Product, &h, json(&after)?).await?;
-    }
-    let detail = serde_json::json!({"code": row.code, "status": row.status, "fields": change.fields, "auto_approved": change.auto_approved});
-    audit::record(&txn, ctx.entry("product.update", "product", row.id.to_string(), detail)).await?;
-    txn.commit().await?;
-    Ok(row)
+    workflow::save_change::<product::Entity, _>(ctx, Kind::Product, &h, am, &change, req.submit, json).await
 }
 
 /// Approves a submitted product filing: a new version and its outbox row.

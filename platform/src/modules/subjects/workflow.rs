@@ -1051,3 +1051,62 @@ mod tests {
         assert_eq!(diff(&a, &b), ["name"]);
     }
 }
+
+/// Saves a checked change of a filing of any kind: `am` holds the new content, `h` the review
+/// state it was read in. Nothing is written when nothing changed. Otherwise the row is updated
+/// only if nobody submitted, approved or changed it since (409 if they did), with the status
+/// the change control decided; a change that takes effect at once becomes the next version with
+/// its outbox row; one audit record; one transaction.
+///
+/// # Errors
+/// 409 (changed meanwhile), database failures.
+pub async fn save_change<E, A>(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    h: &Head,
+    mut am: A,
+    change: &Change,
+    submit: bool,
+    to_json: impl Fn(&E::Model) -> ApiResult<serde_json::Value>,
+) -> ApiResult<E::Model>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E> + sea_orm::TryIntoModel<E::Model> + Send + Clone,
+    E::Model: sea_orm::IntoActiveModel<A> + Sync,
+{
+    let col = |name: &str| {
+        <E::Column as std::str::FromStr>::from_str(name)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("{} has no column {name}", kind.table())))
+    };
+    if change.fields.is_empty() && !submit {
+        // Saved without a change: nothing to write.
+        return Ok(am.try_into_model()?);
+    }
+    let now = Utc::now();
+    am.set(col("status")?, change.status.into());
+    am.set(col("updated_at")?, now.into());
+    am.set(col("reason")?, Option::<String>::None.into());
+    if change.auto_approved {
+        am.set(col("version")?, (h.version + 1).into());
+    }
+    let after = am.clone().try_into_model()?;
+    let txn = ctx.db.begin().await?;
+    let done = E::update_many()
+        .set(am)
+        .filter(col("id")?.eq(h.id))
+        .filter(col("status")?.eq(h.status.as_str()))
+        .filter(col("version")?.eq(h.version))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(stale(sea_orm::DbErr::RecordNotUpdated));
+    }
+    if change.auto_approved {
+        approve_in_place(ctx, &txn, kind, h, to_json(&after)?).await?;
+    }
+    let detail = serde_json::json!({"code": h.code, "status": change.status, "fields": change.fields, "auto_approved": change.auto_approved});
+    audit::record(&txn, ctx.entry(&format!("{}.update", kind.as_str()), kind.as_str(), h.id.to_string(), detail))
+        .await?;
+    txn.commit().await?;
+    Ok(after)
+}

@@ -411,8 +411,14 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
             a.id = known.get(&a.client_event_id).copied().unwrap_or(a.id);
         }
     }
-    let edges: Vec<_> = edges.into_iter().filter(|e| matches!(&e.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id))).collect();
-    let codes: Vec<_> = codes.into_iter().filter(|c| matches!(&c.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id))).collect();
+    let edges: Vec<_> = edges
+        .into_iter()
+        .filter(|e| matches!(&e.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id)))
+        .collect();
+    let codes: Vec<_> = codes
+        .into_iter()
+        .filter(|c| matches!(&c.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id)))
+        .collect();
     for chunk in edges.chunks(1_000) {
         lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
