@@ -1018,40 +1018,6 @@ pub fn order_text<E: EntityTrait>(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_become_ranges() {
-        assert_eq!(prefix_upper("37").as_deref(), Some("38"));
-        assert_eq!(prefix_upper("3799").as_deref(), Some("379A"), "the next character of the alphabet");
-        assert_eq!(prefix_upper("E37").as_deref(), Some("E38"));
-        assert_eq!(prefix_upper("E3Z").as_deref(), Some("E4"));
-        assert_eq!(prefix_upper(""), None);
-        assert_eq!(prefix_upper("ZZ"), None);
-    }
-
-    #[test]
-    fn issued_codes_carry_their_check_character() {
-        let code = issue_code(Kind::Merchant, "370100", 42);
-        assert!(code.starts_with("M3701000000042") && code.len() == 15);
-        assert!(code_valid(Kind::Merchant, &code));
-        assert!(!code_valid(Kind::Enterprise, &code), "the kind is part of the code");
-        let last = code.chars().last().unwrap_or('0');
-        let other = if last == '0' { '1' } else { '0' };
-        assert!(!code_valid(Kind::Merchant, &format!("{}{other}", &code[..14])), "one character off");
-        assert!(!code_valid(Kind::Merchant, "M37010000000四2"), "not ASCII, no panic");
-    }
-
-    #[test]
-    fn the_content_diff_leaves_out_the_state() {
-        let a = serde_json::json!({"name": "甲", "status": "draft", "version": 0, "phone": "1"});
-        let b = serde_json::json!({"name": "乙", "status": "approved", "version": 1, "phone": "1"});
-        assert_eq!(diff(&a, &b), ["name"]);
-    }
-}
-
 /// Saves a checked change of a filing of any kind: `am` holds the new content, `h` the review
 /// state it was read in. Nothing is written when nothing changed. Otherwise the row is updated
 /// only if nobody submitted, approved or changed it since (409 if they did), with the status
@@ -1109,4 +1075,38 @@ where
         .await?;
     txn.commit().await?;
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_become_ranges() {
+        assert_eq!(prefix_upper("37").as_deref(), Some("38"));
+        assert_eq!(prefix_upper("3799").as_deref(), Some("379A"), "the next character of the alphabet");
+        assert_eq!(prefix_upper("E37").as_deref(), Some("E38"));
+        assert_eq!(prefix_upper("E3Z").as_deref(), Some("E4"));
+        assert_eq!(prefix_upper(""), None);
+        assert_eq!(prefix_upper("ZZ"), None);
+    }
+
+    #[test]
+    fn issued_codes_carry_their_check_character() {
+        let code = issue_code(Kind::Merchant, "370100", 42);
+        assert!(code.starts_with("M3701000000042") && code.len() == 15);
+        assert!(code_valid(Kind::Merchant, &code));
+        assert!(!code_valid(Kind::Enterprise, &code), "the kind is part of the code");
+        let last = code.chars().last().unwrap_or('0');
+        let other = if last == '0' { '1' } else { '0' };
+        assert!(!code_valid(Kind::Merchant, &format!("{}{other}", &code[..14])), "one character off");
+        assert!(!code_valid(Kind::Merchant, "M37010000000四2"), "not ASCII, no panic");
+    }
+
+    #[test]
+    fn the_content_diff_leaves_out_the_state() {
+        let a = serde_json::json!({"name": "甲", "status": "draft", "version": 0, "phone": "1"});
+        let b = serde_json::json!({"name": "乙", "status": "approved", "version": 1, "phone": "1"});
+        assert_eq!(diff(&a, &b), ["name"]);
+    }
 }
