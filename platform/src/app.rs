@@ -77,6 +77,7 @@ impl Application {
             trusted_proxies,
             mailer,
             query_log,
+            trace_cache: crate::modules::trace::public::new_cache(),
         };
         start_jobs(&state);
         let db = state.db.clone();

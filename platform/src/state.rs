@@ -34,4 +34,6 @@ pub struct AppState {
     pub mailer: Option<crate::mail::Mailer>,
     /// Public trace-code queries on their way to the database.
     pub query_log: crate::modules::trace::public::QueryLog,
+    /// Public trace answers by code.
+    pub trace_cache: crate::modules::trace::public::TraceCache,
 }

@@ -387,6 +387,13 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     }
     assert!(queries >= 3, "every query counts: {queries}");
 
+    // Answers are cached; a new record carrying the code replaces the cached answer at once,
+    // also for a code that was not found before.
+    assert_eq!(get("NEW-0001").await.status(), 404);
+    let mut fresh = record("p-6", "primary_production", "harvest", &farm, "B6");
+    fresh["trace_codes"] = json!(["NEW-0001"]);
+    sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [fresh]})).send().await.unwrap();
+    assert_eq!(get("NEW-0001").await.status(), 200, "the cached 'not found' is gone");
     // A new record shows in the next answer.
     let mut sell = record("p-4", "sale", "sell", &market, "B1");
     sell["trace_codes"] = json!(["SG-0001"]);

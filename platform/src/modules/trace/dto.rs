@@ -359,7 +359,7 @@ pub struct ChainResponse {
 }
 
 /// One stage as the public sees it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PublicStage {
     /// Stage, in Chinese.
     pub stage: String,

@@ -25,7 +25,11 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
     responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ConflictError,
         (status = 413, description = "请求过大 / body too large", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/trace/events")]
-pub async fn ingest_events(caller: Caller, mut payload: web::Payload) -> ApiResult<web::Json<IngestResponse>> {
+pub async fn ingest_events(
+    caller: Caller,
+    state: web::Data<crate::state::AppState>,
+    mut payload: web::Payload,
+) -> ApiResult<web::Json<IngestResponse>> {
     // The guard first: nobody without the right holds 16 MiB of the server's memory.
     caller.ctx().require_own("trace_event", "create").await?;
     let mut body = web::BytesMut::new();
@@ -37,7 +41,21 @@ pub async fn ingest_events(caller: Caller, mut payload: web::Payload) -> ApiResu
         body.extend_from_slice(&chunk);
     }
     let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
-    Ok(web::Json(service::ingest(&caller.ctx(), req.events).await?))
+    // The codes these records carry: their cached public answers are stale once they land.
+    let codes: Vec<String> = req
+        .events
+        .iter()
+        .filter_map(|e| e.get("trace_codes").and_then(serde_json::Value::as_array))
+        .flatten()
+        .filter_map(|c| c.as_str().map(|c| c.trim().to_owned()))
+        .collect();
+    let answer = service::ingest(&caller.ctx(), req.events).await?;
+    if answer.accepted > 0 {
+        for code in codes {
+            state.trace_cache.invalidate(&code).await;
+        }
+    }
+    Ok(web::Json(answer))
 }
 
 /// Search the trace records the caller may read (R-SUBJ-5): by stage, product, region,
@@ -123,7 +141,7 @@ pub async fn public_trace(
 ) -> ApiResult<web::Json<super::dto::PublicTrace>> {
     let code = crate::web::public::clean_code(&code)
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
-    Ok(web::Json(super::public::lookup(&state.db, &state.query_log, &code).await?))
+    Ok(web::Json(super::public::lookup(&state.db, &state.trace_cache, &state.query_log, &code).await?))
 }
 
 /// The QR code's options.

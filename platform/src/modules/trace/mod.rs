@@ -10,7 +10,7 @@
 //! QR codes of trace codes (PNG, SVG) encode the code's public page.
 //!
 //! Not built yet (issue 6): platform-issued trace codes, identifier resolution,
-//! the chain as GeoJSON and its pages, the cache of the public lookup, statistics deltas and outbox rows for records, CSV/XLSX
+//! the chain as GeoJSON and its pages, the Redis cache of the public lookup, statistics deltas and outbox rows for records, CSV/XLSX
 //! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
 
 pub mod chain;

@@ -128,12 +128,29 @@ fn label<'a>(table: &'a [(&'a str, &'a str)], key: &'a str) -> &'a str {
     table.iter().find(|(k, _)| *k == key).map_or(key, |(_, l)| *l)
 }
 
-/// The public answer for a code, and the query recorded.
-///
-/// # Errors
-/// 404 when no record carries the code.
-pub async fn lookup(db: &DatabaseConnection, log: &QueryLog, code: &str) -> ApiResult<PublicTrace> {
-    let now = Utc::now();
+/// The public part of a code's records, as cached: everything of the answer but the counts.
+#[derive(Debug)]
+pub struct TracePart {
+    product_name: String,
+    category_code: Option<String>,
+    origin_name: String,
+    origin_division_code: String,
+    stages: Vec<PublicStage>,
+    single_item: bool,
+}
+
+/// Answers by code (`None`: no record carries it), in process, for a minute. Concurrent
+/// lookups of one cold code wait for one load. An ingest invalidates the codes it wrote on its
+/// replica; other replicas see new records within the minute.
+pub type TraceCache = moka::future::Cache<String, Option<std::sync::Arc<TracePart>>>;
+
+/// A new cache.
+#[must_use]
+pub fn new_cache() -> TraceCache {
+    moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build()
+}
+
+async fn load(db: &DatabaseConnection, code: &str) -> ApiResult<Option<std::sync::Arc<TracePart>>> {
     let ids: Vec<Uuid> = code_index::Entity::find()
         .filter(code_index::Column::Code.eq(code))
         .all(db)
@@ -142,17 +159,15 @@ pub async fn lookup(db: &DatabaseConnection, log: &QueryLog, code: &str) -> ApiR
         .map(|r| r.event_id)
         .collect();
     if ids.is_empty() {
-        log.record(Query { code: code.to_owned(), found: false, category: None, at: now });
-        return Err(ApiError::not_found("未查询到该追溯码的信息"));
+        return Ok(None);
     }
     let events = event::Entity::find()
         .filter(event::Column::Id.is_in(ids))
         .order_by_asc(event::Column::EventTime)
         .all(db)
         .await?;
-    let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
     // The product as the latest record names it; the origin is the first primary production.
-    let last = events.last().ok_or_else(|| ApiError::not_found("未查询到该追溯码的信息"))?;
+    let Some(last) = events.last() else { return Ok(None) };
     let origin = events.iter().find(|e| e.stage == "primary_production").or(events.first());
     let stages = events
         .iter()
@@ -175,23 +190,49 @@ pub async fn lookup(db: &DatabaseConnection, log: &QueryLog, code: &str) -> ApiR
             }
         })
         .collect();
-    let (queries, first) = match &stats {
-        Some(s) => (s.queries + 1, Some(Ord::min(s.first_at, now))),
-        None => (1, Some(now)),
-    };
     // One code on many items (a batch code) is queried often by design; an item's code is not.
     let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
-    log.record(Query { code: code.to_owned(), found: true, category: last.category_code.clone(), at: now });
-    Ok(PublicTrace {
-        code: code.to_owned(),
+    Ok(Some(std::sync::Arc::new(TracePart {
         product_name: last.product_name.clone(),
         category_code: last.category_code.clone(),
         origin_name: origin.map(|o| o.subject_name.clone()).unwrap_or_default(),
         origin_division_code: origin.map(|o| o.division_code.clone()).unwrap_or_default(),
         stages,
+        single_item,
+    })))
+}
+
+/// The public answer for a code (its records from the cache, its count from the database), and
+/// the query recorded.
+///
+/// # Errors
+/// 404 when no record carries the code.
+pub async fn lookup(db: &DatabaseConnection, cache: &TraceCache, log: &QueryLog, code: &str) -> ApiResult<PublicTrace> {
+    let now = Utc::now();
+    let part = cache
+        .try_get_with(code.to_owned(), load(db, code))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
+    let Some(part) = part else {
+        log.record(Query { code: code.to_owned(), found: false, category: None, at: now });
+        return Err(ApiError::not_found("未查询到该追溯码的信息"));
+    };
+    let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
+    let (queries, first) = match &stats {
+        Some(s) => (s.queries + 1, Some(Ord::min(s.first_at, now))),
+        None => (1, Some(now)),
+    };
+    log.record(Query { code: code.to_owned(), found: true, category: part.category_code.clone(), at: now });
+    Ok(PublicTrace {
+        code: code.to_owned(),
+        product_name: part.product_name.clone(),
+        category_code: part.category_code.clone(),
+        origin_name: part.origin_name.clone(),
+        origin_division_code: part.origin_division_code.clone(),
+        stages: part.stages.clone(),
         queries,
         first_queried_at: first,
-        warning: (single_item && queries > SUSPICIOUS_QUERIES).then(|| {
+        warning: (part.single_item && queries > SUSPICIOUS_QUERIES).then(|| {
             format!("该追溯码已被查询 {queries} 次。单件商品的追溯码被多次查询，可能是假冒产品，请谨慎购买并向市场监管部门反映。")
         }),
     })
