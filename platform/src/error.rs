@@ -261,6 +261,24 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
     api.into()
 }
 
+/// Reads a request body of at most `limit` bytes, for the routes whose bodies are larger than
+/// the JSON limit (imports, trace batches); a larger body is refused with 413 as it arrives.
+///
+/// # Errors
+/// 413 past the limit; 400 when the body breaks off.
+pub async fn body_within(mut payload: actix_web::web::Payload, limit: usize) -> ApiResult<actix_web::web::Bytes> {
+    use futures_util::StreamExt;
+    let mut body = actix_web::web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Turns a `serde_json` error into a problem: syntax → 400 with the position, data → 422 naming
 /// the field when serde reports it.
 #[must_use]

@@ -20,6 +20,26 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
 use crate::modules::dashboard::dto::{Chart, Figure, MapPoint, RegionMap, RegionValue, Series};
 
+/// The rows of `query` counted by `key` (a column or an expression), as (key, count).
+async fn count_by<E, K>(
+    db: &sea_orm::DatabaseConnection,
+    query: sea_orm::Select<E>,
+    key: Expr,
+) -> ApiResult<Vec<(K, i64)>>
+where
+    E: EntityTrait,
+    (K, i64): sea_orm::TryGetableMany,
+{
+    Ok(query
+        .select_only()
+        .column_as(key.clone(), "k")
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .group_by(key)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// The region to draw and count: the query's, inside the caller's own region.
 async fn region_of(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<DivisionCode> {
     let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
@@ -115,15 +135,8 @@ pub async fn map(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<RegionMap> {
     let size = cell(&region);
     let type_label = |t: &str| super::export::label(ENTERPRISE_TYPES, t).to_owned();
     if with_e {
-        let by_division: Vec<(String, i64)> = eq
-            .clone()
-            .select_only()
-            .column(enterprise::Column::DivisionCode)
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .group_by(enterprise::Column::DivisionCode)
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
+        let by_division: Vec<(String, i64)> =
+            count_by(ctx.db, eq.clone(), Expr::col(enterprise::Column::DivisionCode)).await?;
         fold(&region, by_division, &mut counts);
         let cx = format!("CAST(longitude / {size} AS BIGINT)");
         let cy = format!("CAST(latitude / {size} AS BIGINT)");
@@ -156,24 +169,10 @@ pub async fn map(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<RegionMap> {
         }
     }
     if with_m {
-        let by_division: Vec<(String, i64)> = mq
-            .clone()
-            .select_only()
-            .column(merchant::Column::DivisionCode)
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .group_by(merchant::Column::DivisionCode)
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
+        let by_division: Vec<(String, i64)> =
+            count_by(ctx.db, mq.clone(), Expr::col(merchant::Column::DivisionCode)).await?;
         fold(&region, by_division, &mut counts);
-        let by_node: Vec<(Uuid, i64)> = mq
-            .select_only()
-            .column(merchant::Column::NodeEnterpriseId)
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .group_by(merchant::Column::NodeEnterpriseId)
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
+        let by_node: Vec<(Uuid, i64)> = count_by(ctx.db, mq, Expr::col(merchant::Column::NodeEnterpriseId)).await?;
         let mut at: HashMap<Uuid, (f64, f64, String)> = HashMap::new();
         for chunk in by_node.chunks(500) {
             let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
@@ -319,24 +318,8 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
 
     let mut charts = Vec::new();
     // By child tenant: a parent sees its descendants broken down by child.
-    let per_tenant_e: Vec<(Uuid, i64)> = eq
-        .clone()
-        .select_only()
-        .column(enterprise::Column::TenantId)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(enterprise::Column::TenantId)
-        .into_tuple()
-        .all(ctx.db)
-        .await?;
-    let per_tenant_m: Vec<(Uuid, i64)> = mq
-        .clone()
-        .select_only()
-        .column(merchant::Column::TenantId)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(merchant::Column::TenantId)
-        .into_tuple()
-        .all(ctx.db)
-        .await?;
+    let per_tenant_e: Vec<(Uuid, i64)> = count_by(ctx.db, eq.clone(), Expr::col(enterprise::Column::TenantId)).await?;
+    let per_tenant_m: Vec<(Uuid, i64)> = count_by(ctx.db, mq.clone(), Expr::col(merchant::Column::TenantId)).await?;
     let tenants = tenant::Entity::find().filter(scope.tenants()).all(ctx.db).await?;
     let child_of = children_map(ctx.who.tenant.id, &tenants);
     let mut by_child: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
@@ -363,17 +346,8 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
         ],
     ));
 
-    let by_type: HashMap<String, i64> = eq
-        .clone()
-        .select_only()
-        .column(enterprise::Column::EnterpriseType)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(enterprise::Column::EnterpriseType)
-        .into_tuple::<(String, i64)>()
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .collect();
+    let by_type: HashMap<String, i64> =
+        count_by(ctx.db, eq.clone(), Expr::col(enterprise::Column::EnterpriseType)).await?.into_iter().collect();
     let types: Vec<_> = ENTERPRISE_TYPES.iter().filter(|(k, _)| by_type.contains_key(*k)).collect();
     charts.push(chart(
         "by_type",
@@ -417,17 +391,8 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
         vec![series("企业备案", e_kind), series("个体经营户备案", m_kind)],
     ));
 
-    let by_mtype: HashMap<String, i64> = mq
-        .clone()
-        .select_only()
-        .column(merchant::Column::MerchantType)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(merchant::Column::MerchantType)
-        .into_tuple::<(String, i64)>()
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .collect();
+    let by_mtype: HashMap<String, i64> =
+        count_by(ctx.db, mq.clone(), Expr::col(merchant::Column::MerchantType)).await?.into_iter().collect();
     let mtypes: Vec<_> = MERCHANT_TYPES.iter().filter(|(k, _)| by_mtype.contains_key(*k)).collect();
     charts.push(chart(
         "merchant_types",
@@ -450,26 +415,8 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
             format!("{:04}-{:02}", total.div_euclid(12), total.rem_euclid(12) + 1)
         })
         .collect();
-    let e_month: HashMap<String, i64> = eq
-        .select_only()
-        .column_as(Expr::cust(month), "m")
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Expr::cust(month))
-        .into_tuple::<(String, i64)>()
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .collect();
-    let m_month: HashMap<String, i64> = mq
-        .select_only()
-        .column_as(Expr::cust(month), "m")
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Expr::cust(month))
-        .into_tuple::<(String, i64)>()
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .collect();
+    let e_month: HashMap<String, i64> = count_by(ctx.db, eq, Expr::cust(month)).await?.into_iter().collect();
+    let m_month: HashMap<String, i64> = count_by(ctx.db, mq, Expr::cust(month)).await?.into_iter().collect();
     charts.push(chart(
         "trend",
         "line",

@@ -155,10 +155,22 @@ pub fn product_cells(p: product::Model) -> Vec<String> {
 /// # Errors
 /// Writing failures (internal).
 pub fn to_csv(kind: Kind, rows: impl IntoIterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
+    csv_of(columns(kind).iter().map(|(_, h)| *h), rows)
+}
+
+/// A CSV file (UTF-8 with BOM, for spreadsheet programs) of a header and rows; no cell becomes a
+/// spreadsheet formula.
+///
+/// # Errors
+/// Writing failures (internal).
+pub fn csv_of<'a>(
+    header: impl IntoIterator<Item = &'a str>,
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> ApiResult<Vec<u8>> {
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
         let mut w = csv::Writer::from_writer(&mut out);
-        w.write_record(columns(kind).iter().map(|(_, h)| *h)).map_err(ApiError::internal)?;
+        w.write_record(header).map_err(ApiError::internal)?;
         for cells in rows {
             w.write_record(cells.into_iter().map(csv_safe)).map_err(ApiError::internal)?;
         }

@@ -406,9 +406,8 @@ pub async fn start_import(
     caller: Caller,
     req: actix_web::HttpRequest,
     q: web::Query<ImportQuery>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    use futures_util::StreamExt;
     let kind = Kind::parse(&q.kind).ok_or_else(|| {
         crate::error::ApiError::invalid_field("kind", "unknown", "kind 只能是 enterprise、merchant 或 product")
     })?;
@@ -430,14 +429,7 @@ pub async fn start_import(
         Some(_) => return Err(crate::error::ApiError::invalid_field("format", "unknown", "format 只能是 csv 或 xlsx")),
         None => sheet_type,
     };
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::error::ApiError::bad_request(e.to_string()))?;
-        if body.len() + chunk.len() > import::MAX_IMPORT_BYTES {
-            return Err(crate::error::ApiError::payload_too_large(import::MAX_IMPORT_BYTES));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::error::body_within(payload, import::MAX_IMPORT_BYTES).await?;
     let upload = import::Upload {
         kind,
         mode,
@@ -447,7 +439,7 @@ pub async fn start_import(
             .clone()
             .unwrap_or_else(|| format!("{}.{}", kind.as_str(), if xlsx { "xlsx" } else { "csv" })),
         xlsx,
-        bytes: body.freeze(),
+        bytes: body,
     };
     let job = import::start(caller, upload).await?;
     Ok(HttpResponse::Accepted().json(ImportJobResponse::from(job)))

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
     TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
@@ -228,23 +228,17 @@ pub async fn search(ctx: &Ctx<'_>, q: &MerchantQuery) -> ApiResult<(Vec<merchant
 pub async fn export(ctx: &Ctx<'_>, q: &MerchantQuery) -> ApiResult<Vec<merchant::Model>> {
     let scope = ctx.read_scope("merchant", "read").await?;
     let mut errors = Vec::new();
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(merchant::Column::Id);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let max = super::service::MAX_EXPORT_ROWS;
-    let rows = query.order_by_asc(merchant::Column::Id).limit(max + 1).all(ctx.db).await?;
-    if u64::try_from(rows.len()).unwrap_or(u64::MAX) > max {
-        return Err(ApiError::invalid_field("region", "too_many", format!("一次最多导出 {max} 条，请缩小筛选范围")));
-    }
-    let detail = serde_json::json!({"rows": rows.len()});
-    audit::record(ctx.db, ctx.entry("merchant.export", "merchant", scope.tenant_id().to_string(), detail)).await?;
-    Ok(rows)
+    workflow::export_rows(ctx, Kind::Merchant, scope.tenant_id(), sorted).await
 }
 
 async fn load(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<(merchant::Model, workflow::Head)> {
-    let h = workflow::load(ctx, Kind::Merchant, id, action).await?;
     let m = merchant::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
+    workflow::authorize(ctx, Kind::Merchant, m.tenant_id, action).await?;
+    let h = workflow::head_of(m.id, m.tenant_id, &m.code, &m.status, m.version);
     Ok((m, h))
 }
 
@@ -264,9 +258,6 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &MerchantRequest) -> ApiResult
     let (m, h) = load(ctx, id, "update").await?;
     if req.submit {
         ctx.require_own("merchant", "submit").await?;
-    }
-    if m.status == "submitted" {
-        return Err(ApiError::conflict("备案正在审核中，审核完成后才能修改"));
     }
     let checked = check(ctx, req).await?;
     let before = json(&m)?;

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
     TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
@@ -236,23 +236,17 @@ pub async fn search(ctx: &Ctx<'_>, q: &ProductQuery) -> ApiResult<(Vec<product::
 pub async fn export(ctx: &Ctx<'_>, q: &ProductQuery) -> ApiResult<Vec<product::Model>> {
     let scope = ctx.read_scope("product", "read").await?;
     let mut errors = Vec::new();
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(product::Column::Id);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let max = super::service::MAX_EXPORT_ROWS;
-    let rows = query.order_by_asc(product::Column::Id).limit(max + 1).all(ctx.db).await?;
-    if u64::try_from(rows.len()).unwrap_or(u64::MAX) > max {
-        return Err(ApiError::invalid_field("region", "too_many", format!("一次最多导出 {max} 条，请缩小筛选范围")));
-    }
-    let detail = serde_json::json!({"rows": rows.len()});
-    audit::record(ctx.db, ctx.entry("product.export", "product", scope.tenant_id().to_string(), detail)).await?;
-    Ok(rows)
+    workflow::export_rows(ctx, Kind::Product, scope.tenant_id(), sorted).await
 }
 
 async fn load(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<(product::Model, workflow::Head)> {
-    let h = workflow::load(ctx, Kind::Product, id, action).await?;
     let m = product::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
+    workflow::authorize(ctx, Kind::Product, m.tenant_id, action).await?;
+    let h = workflow::head_of(m.id, m.tenant_id, &m.code, &m.status, m.version);
     Ok((m, h))
 }
 
@@ -272,9 +266,6 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &ProductRequest) -> ApiResult<
     let (m, h) = load(ctx, id, "update").await?;
     if req.submit {
         ctx.require_own("product", "submit").await?;
-    }
-    if m.status == "submitted" {
-        return Err(ApiError::conflict("备案正在审核中，审核完成后才能修改"));
     }
     let checked = check(ctx, req).await?;
     let before = json(&m)?;

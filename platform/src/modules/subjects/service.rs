@@ -4,7 +4,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
+    QueryFilter, QueryOrder, Set, TransactionTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -208,21 +208,11 @@ pub const MAX_EXPORT_ROWS: u64 = 100_000;
 pub async fn export(ctx: &Ctx<'_>, q: &super::dto::EnterpriseQuery) -> ApiResult<Vec<enterprise::Model>> {
     let scope = ctx.read_scope("enterprise", "read").await?;
     let mut errors = Vec::new();
-    let query = filtered(&scope, q, &mut errors);
+    let sorted = filtered(&scope, q, &mut errors).order_by_asc(enterprise::Column::Id);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let rows = query.order_by_asc(enterprise::Column::Id).limit(MAX_EXPORT_ROWS + 1).all(ctx.db).await?;
-    if u64::try_from(rows.len()).unwrap_or(u64::MAX) > MAX_EXPORT_ROWS {
-        return Err(ApiError::invalid_field(
-            "region",
-            "too_many",
-            format!("一次最多导出 {MAX_EXPORT_ROWS} 条，请缩小地区、类型或时间范围"),
-        ));
-    }
-    let detail = serde_json::json!({"rows": rows.len()});
-    audit::record(ctx.db, ctx.entry("enterprise.export", "enterprise", scope.tenant_id().to_string(), detail)).await?;
-    Ok(rows)
+    workflow::export_rows(ctx, Kind::Enterprise, scope.tenant_id(), sorted).await
 }
 
 /// The search's filters on the filings of `scope` (no order); bad filters go to `errors`.
@@ -289,8 +279,9 @@ fn filtered(
 
 /// One filing, once the guard allows `action` on it.
 async fn load(ctx: &Ctx<'_>, id: Uuid, action: &str) -> ApiResult<(enterprise::Model, workflow::Head)> {
-    let h = workflow::load(ctx, Kind::Enterprise, id, action).await?;
     let e = enterprise::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("备案不存在"))?;
+    workflow::authorize(ctx, Kind::Enterprise, e.tenant_id, action).await?;
+    let h = workflow::head_of(e.id, e.tenant_id, &e.code, &e.status, e.version);
     Ok((e, h))
 }
 
@@ -319,9 +310,6 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &EnterpriseRequest) -> ApiResu
     let (e, h) = load(ctx, id, "update").await?;
     if req.submit {
         ctx.require_own("enterprise", "submit").await?;
-    }
-    if e.status == "submitted" {
-        return Err(ApiError::conflict("备案正在审核中，审核完成后才能修改"));
     }
     let checked = check(ctx, req).await?;
     let before = json(&e)?;

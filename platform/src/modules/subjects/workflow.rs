@@ -386,6 +386,33 @@ pub async fn versions(ctx: &Ctx<'_>, kind: Kind, id: Uuid) -> ApiResult<Vec<Vers
     Ok(out)
 }
 
+/// Every filing of a search (paging ignored, at most `MAX_EXPORT_ROWS`), for an export;
+/// recorded in the audit log as `{kind}.export`.
+///
+/// # Errors
+/// 422 when more rows match; database failures.
+pub async fn export_rows<E: EntityTrait>(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    tenant_id: Uuid,
+    sorted: sea_orm::Select<E>,
+) -> ApiResult<Vec<E::Model>> {
+    use sea_orm::QuerySelect;
+    let max = super::service::MAX_EXPORT_ROWS;
+    let rows = sorted.limit(max + 1).all(ctx.db).await?;
+    if u64::try_from(rows.len()).unwrap_or(u64::MAX) > max {
+        return Err(ApiError::invalid_field(
+            "region",
+            "too_many",
+            format!("一次最多导出 {max} 条，请缩小地区、类型或时间范围"),
+        ));
+    }
+    let detail = serde_json::json!({"rows": rows.len()});
+    let action = format!("{}.export", kind.as_str());
+    audit::record(ctx.db, ctx.entry(&action, kind.as_str(), tenant_id.to_string(), detail)).await?;
+    Ok(rows)
+}
+
 /// A required text of at most `max` characters, trimmed; problems go to `errors`.
 pub fn text(field: &str, v: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     let t = v.trim();

@@ -1,7 +1,6 @@
 //! HTTP in and out for the trace routes.
 
 use actix_web::{HttpResponse, get, post, web};
-use futures_util::StreamExt;
 use uuid::Uuid;
 
 use super::dto::{
@@ -28,18 +27,11 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub async fn ingest_events(
     caller: Caller,
     state: web::Data<crate::state::AppState>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> ApiResult<web::Json<IngestResponse>> {
     // The guard first: nobody without the right holds 16 MiB of the server's memory.
     caller.ctx().require_own("trace_event", "create").await?;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::payload_too_large(MAX_BODY));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::error::body_within(payload, MAX_BODY).await?;
     let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
     // The codes these records carry: their cached public answers are stale once they land.
     let codes: Vec<String> = req
@@ -101,25 +93,22 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
     }
     let names: std::collections::HashMap<&str, &str> =
         chain.nodes.iter().map(|n| (n.id.as_str(), n.subject_name.as_str())).collect();
-    let mut out = Vec::from("\u{feff}".as_bytes());
-    {
-        let mut w = csv::Writer::from_writer(&mut out);
-        w.write_record(["流出主体", "流入主体", "类型", "产品", "批次", "数量", "时间"]).map_err(ApiError::internal)?;
-        for f in &chain.flows {
-            let name = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |n| (*n).to_owned());
-            let row = [
-                name(&f.from),
-                name(&f.to),
-                if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
-                f.product_name.clone(),
-                f.batch_no.clone(),
-                f.quantity.map(|q| q.to_string()).unwrap_or_default(),
-                crate::web::when(&f.time),
-            ];
-            w.write_record(row.map(crate::modules::admin::service::csv_safe)).map_err(ApiError::internal)?;
-        }
-        w.flush().map_err(ApiError::internal)?;
-    }
+    let name = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |n| (*n).to_owned());
+    let rows = chain.flows.iter().map(|f| {
+        vec![
+            name(&f.from),
+            name(&f.to),
+            if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
+            f.product_name.clone(),
+            f.batch_no.clone(),
+            f.quantity.map(|q| q.to_string()).unwrap_or_default(),
+            crate::web::when(&f.time),
+        ]
+    });
+    let out = crate::modules::subjects::export::csv_of(
+        ["流出主体", "流入主体", "类型", "产品", "批次", "数量", "时间"],
+        rows,
+    )?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"trace-chain.csv\""))

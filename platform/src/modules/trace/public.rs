@@ -124,10 +124,6 @@ async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
     Ok(())
 }
 
-fn label<'a>(table: &'a [(&'a str, &'a str)], key: &'a str) -> &'a str {
-    table.iter().find(|(k, _)| *k == key).map_or(key, |(_, l)| *l)
-}
-
 /// The public part of a code's records, as cached: everything of the answer but the counts.
 #[derive(Debug)]
 pub struct TracePart {
@@ -177,7 +173,7 @@ async fn load(db: &DatabaseConnection, code: &str) -> ApiResult<Option<std::sync
             let inspection: Option<super::dto::Inspection> =
                 e.inspection.as_deref().and_then(|i| serde_json::from_str(i).ok());
             PublicStage {
-                stage: label(STAGES, &e.stage).to_owned(),
+                stage: crate::modules::subjects::export::label(STAGES, &e.stage).to_owned(),
                 action: ACTIONS
                     .iter()
                     .find(|(s, a, _)| *s == e.stage && *a == e.action)
