@@ -28,6 +28,8 @@ mod m20261127_000019_cover_filing_search;
 mod m20261127_000020_trigram_filing_search;
 mod m20261127_000021_create_trace_events;
 mod m20261127_000022_create_trace_codes;
+mod m20261127_000023_create_trace_code_issues;
+mod m20261127_000024_create_trace_stats;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -58,6 +60,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000020_trigram_filing_search::Migration),
             Box::new(m20261127_000021_create_trace_events::Migration),
             Box::new(m20261127_000022_create_trace_codes::Migration),
+            Box::new(m20261127_000023_create_trace_code_issues::Migration),
+            Box::new(m20261127_000024_create_trace_stats::Migration),
         ]
     }
 }

@@ -154,7 +154,7 @@ fn start_jobs(state: &AppState) {
         let (db, authz) = (state.db.clone(), state.authz.clone());
         state.jobs.spawn_task("policy_subscription", move |stop| async move {
             redis
-                .subscribe(crate::authz::POLICY_CHANNEL, stop, || {
+                .subscribe(crate::authz::POLICY_CHANNEL, stop, |_| {
                     let (db, authz) = (db.clone(), authz.clone());
                     async move {
                         if let Err(e) = authz.reload_if_changed(&db).await {
@@ -164,6 +164,18 @@ fn start_jobs(state: &AppState) {
                 })
                 .await;
         });
+        // An ingest on any replica drops the cached public answers of its codes everywhere.
+        let (redis, cache) = (state.redis.clone(), state.trace_cache.clone());
+        if let Some(redis) = redis {
+            state.jobs.spawn_task("trace_cache_subscription", move |stop| async move {
+                redis
+                    .subscribe(crate::modules::trace::public::INVALIDATE_CHANNEL, stop, |codes| {
+                        let cache = cache.clone();
+                        async move { crate::modules::trace::public::drop_cached(&cache, codes.as_deref()).await }
+                    })
+                    .await;
+            });
+        }
     }
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
         // Keeps the WAL file small on long-running embedded installs.

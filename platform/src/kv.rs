@@ -64,15 +64,16 @@ impl Redis {
         redis::cmd("PUBLISH").arg(channel).arg(message).query_async::<i64>(&mut conn).await.map(|_| ())
     }
 
-    /// Calls `on_message` for every message on `channel` until `stop` is cancelled;
-    /// reconnects (after a second) when the connection drops.
+    /// Calls `on_message` with the payload of every message on `channel` until `stop` is
+    /// cancelled; reconnects (after a second) when the connection drops. After each
+    /// (re)subscription it is called once with `None`: messages may have been missed meanwhile.
     pub async fn subscribe<F, Fut>(
         &self,
         channel: &'static str,
         stop: tokio_util::sync::CancellationToken,
         on_message: F,
     ) where
-        F: Fn() -> Fut,
+        F: Fn(Option<String>) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
         use futures_util::StreamExt as _;
@@ -86,13 +87,13 @@ impl Redis {
                 Ok(mut pubsub) => {
                     tracing::debug!(channel, "subscribed");
                     // A message may have been missed while not subscribed: catch up once.
-                    on_message().await;
+                    on_message(None).await;
                     let mut messages = pubsub.on_message();
                     loop {
                         tokio::select! {
                             () = stop.cancelled() => return,
                             msg = messages.next() => match msg {
-                                Some(_) => on_message().await,
+                                Some(m) => on_message(m.get_payload::<String>().ok()).await,
                                 None => break,
                             },
                         }

@@ -8,7 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// All metric families of one running platform (one registry per app, so tests in one process
@@ -26,6 +26,7 @@ struct Inner {
     db_max_connections: IntGauge,
     job_runs: IntCounterVec,
     jobs_running: IntGaugeVec,
+    trace_public_loads: IntCounter,
 }
 
 fn build() -> Result<Inner, prometheus::Error> {
@@ -52,7 +53,21 @@ fn build() -> Result<Inner, prometheus::Error> {
     registry.register(Box::new(db_max_connections.clone()))?;
     registry.register(Box::new(job_runs.clone()))?;
     registry.register(Box::new(jobs_running.clone()))?;
-    Ok(Inner { registry, requests, latency, db_connections, db_max_connections, job_runs, jobs_running })
+    let trace_public_loads = IntCounter::new(
+        "trace_public_loads_total",
+        "Public trace lookups answered from the database (cache misses: one per cold code)",
+    )?;
+    registry.register(Box::new(trace_public_loads.clone()))?;
+    Ok(Inner {
+        registry,
+        requests,
+        latency,
+        db_connections,
+        db_max_connections,
+        job_runs,
+        jobs_running,
+        trace_public_loads,
+    })
 }
 
 impl Metrics {
@@ -89,6 +104,11 @@ impl Metrics {
     pub fn job_finished(&self, job: &str, ok: bool) {
         self.inner.jobs_running.with_label_values(&[job]).dec();
         self.inner.job_runs.with_label_values(&[job, if ok { "ok" } else { "error" }]).inc();
+    }
+
+    /// A public trace answer loaded from the database.
+    pub fn trace_public_loaded(&self) {
+        self.inner.trace_public_loads.inc();
     }
 
     /// The text exposition of every family.

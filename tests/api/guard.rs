@@ -16,6 +16,7 @@ const PUBLIC: &[&str] = &[
     "applyForTenant",
     "publicTrace",
     "traceQr",
+    "resolveIdentifier",
 ];
 
 /// Every operation of the document: (method, path, operationId).

@@ -138,6 +138,26 @@ async fn a_batch_is_checked_whole_written_once_and_linked() {
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(6)));
     assert_eq!(again["events"][0]["id"], first["events"][0]["id"]);
     assert_eq!((count(&app, "trace_events").await, count(&app, "trace_lineage").await), (6, 5));
+    // The statistics deltas of the six records, once: summed in the daily figures and queued
+    // for the parent in one outbox row; the retry added nothing.
+    let sum = |sql: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    assert_eq!(sum("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily").await, 6);
+    assert_eq!(
+        sum("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily WHERE stage = 'sale' AND division_code = '370104' AND day = '2026-11-20'").await,
+        1,
+        "the market's receipt, on the day where it happened"
+    );
+    assert_eq!(sum("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'statistics.delta'").await, 1);
     assert_eq!(app.audit_rows("trace_event.ingest").await, 1, "only the first wrote");
 
     // Search: by stage, batch, trace code, region, subject, product; the record in full.
@@ -301,8 +321,184 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
         .text()
         .await
         .unwrap();
-    assert!(csv.trim_start_matches('\u{feff}').starts_with("流出主体,流入主体,类型,产品,批次,数量,时间"));
-    assert!(csv.contains("丙加工厂,南京超市,销售流通,寿光番茄,P1,1200"), "{csv}");
+    assert!(
+        csv.trim_start_matches('\u{feff}')
+            .starts_with("流出主体,流出地区,流入主体,流入地区,类型,产品,批次,数量,时间,报告条数"),
+        "{csv}"
+    );
+    assert!(csv.contains("丙加工厂,370102,南京超市,320102,销售流通,寿光番茄,P1,1200"), "{csv}");
+    // The same table as a workbook.
+    let res =
+        sd.admin.get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&format=xlsx"))).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(res.bytes().await.unwrap().starts_with(b"PK"), "a zip container");
+
+    // The flow map: nodes as points, flows as lines from the seller to the buyer.
+    let res = sd
+        .admin
+        .get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&format=geojson")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/geo+json");
+    let geo: Value = res.json().await.unwrap();
+    assert_eq!(geo["type"], "FeatureCollection");
+    let features = geo["features"].as_array().unwrap();
+    let points = features.iter().filter(|f| f["geometry"]["type"] == "Point").count();
+    let lines: Vec<&Value> = features.iter().filter(|f| f["geometry"]["type"] == "LineString").collect();
+    assert_eq!(points, 0, "the test subjects have no coordinates: nothing to place");
+    assert!(lines.is_empty());
+    let res = sd.admin.get(app.url("/api/v1/trace/chain?batch=P1&format=kml")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "format");
+
+    // The node bound, asked for and refused when out of range.
+    let c = chain(&sd.admin, &format!("batch=P1&subject={p}&max_nodes=3")).await;
+    assert_eq!((c["truncated"].as_bool(), c["nodes"].as_array().unwrap().len()), (Some(true), 3), "{c}");
+    assert!(c["message"].as_str().unwrap().contains("max_nodes"));
+    let res = sd.admin.get(app.url("/api/v1/trace/chain?batch=P1&max_nodes=0")).send().await.unwrap();
+    assert_eq!(problem(res).await["errors"][0]["field"], "max_nodes");
+
+    // The pages: the chain with its flow table, the record list and a record.
+    let html = sd
+        .admin
+        .get(app.url(&format!("/console/trace-chain?batch=P1&subject={p}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("流量流向表") && html.contains("南京超市") && html.contains("data-chain-map"), "{html}");
+    let res = sd.admin.get(app.url("/console/trace-chain?batch=NONE")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("没有这个批次"));
+    let list = sd.admin.get(app.url("/console/trace?batch_no=P1")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("丙加工厂") && !list.contains("甲农场"), "filtered by batch");
+    let one: Value = sd
+        .admin
+        .get(app.url(&format!("/api/v1/trace/events?batch_no=P1&subject={p}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = one["items"][0]["id"].as_str().unwrap();
+    let detail = sd.admin.get(app.url(&format!("/console/trace/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("追溯码与二维码") && detail.contains("/api/v1/public/trace/TC-P1/qr"), "{detail}");
+    // Another province's record is not shown to Shandong.
+    let theirs: Value = js.admin.get(app.url("/api/v1/trace/events")).send().await.unwrap().json().await.unwrap();
+    let id = theirs["items"][0]["id"].as_str().unwrap();
+    assert_eq!(sd.admin.get(app.url(&format!("/console/trace/{id}"))).send().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn platform_codes_are_issued_once_and_every_identifier_resolves() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let js = app.onboard(&national, "320000", "江苏省").await;
+    let farm = approved(&app, &sd.admin, "寿光蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let theirs = approved(&app, &js.admin, "南京超市", "91110108551385082Q", "retailer", "320102").await;
+
+    // One code per item: subject code + serial + check character, never repeated.
+    let issue = |who: &reqwest::Client, body: Value| {
+        let (c, url) = (who.clone(), app.url("/api/v1/trace/codes"));
+        async move { c.post(url).json(&body).send().await.unwrap() }
+    };
+    let res = issue(&sd.admin, json!({"subject_code": farm, "kind": "item", "count": 3})).await;
+    assert_eq!(res.status(), 201);
+    let first: Value = res.json().await.unwrap();
+    let codes: Vec<String> =
+        first["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 3);
+    assert!(codes.iter().all(|c| c.starts_with(&farm) && c.len() == 26), "{codes:?}");
+    assert!(codes[0].contains("0000000001"));
+    let res = issue(&sd.admin, json!({"subject_code": farm, "kind": "batch", "batch_no": "B9"})).await;
+    let batch: Value = res.json().await.unwrap();
+    assert!(batch["codes"][0].as_str().unwrap().contains("0000000004"), "serials continue: {batch}");
+
+    // Bad input names the field and writes nothing; a sibling's subject is not ours to code.
+    let before = count(&app, "trace_code_issues").await;
+    let res = issue(&sd.admin, json!({"subject_code": farm, "kind": "batch"})).await;
+    assert_eq!(problem(res).await["errors"][0]["field"], "batch_no");
+    let res = issue(&sd.admin, json!({"subject_code": farm, "kind": "item", "count": 10001})).await;
+    assert_eq!(problem(res).await["errors"][0]["field"], "count");
+    let res = issue(&sd.admin, json!({"subject_code": theirs, "kind": "item"})).await;
+    assert_eq!(problem(res).await["errors"][0]["field"], "subject_code");
+    assert_eq!(count(&app, "trace_code_issues").await, before);
+    assert_eq!(
+        TestApp::new_client().post(app.url("/api/v1/trace/codes")).json(&json!({})).send().await.unwrap().status(),
+        401
+    );
+
+    // Resolution needs no sign-in.
+    let public = TestApp::new_client();
+    let resolve = |id: &str| {
+        let c = public.clone();
+        let url = app.url(&format!(
+            "/api/v1/resolve?id={}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ));
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let r: Value = resolve(&codes[1]).await.json().await.unwrap();
+    assert_eq!(
+        (r["form"].as_str(), r["identifies"].as_str(), r["subject_name"].as_str(), r["records"].as_u64()),
+        (Some("platform_code"), Some("item"), Some("寿光蔬菜集团"), Some(0)),
+        "{r}"
+    );
+    let r: Value = resolve(batch["codes"][0].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!((r["identifies"].as_str(), r["batch_no"].as_str()), (Some("batch"), Some("B9")));
+    // A mistyped code fails its check character; a well-formed one never issued is unknown.
+    let mut typo = codes[0].clone().into_bytes();
+    typo[20] = if typo[20] == b'9' { b'8' } else { b'9' };
+    assert_eq!(resolve(&String::from_utf8(typo).unwrap()).await.status(), 404);
+    let never = codes[0].replace("0000000001", "0000000099");
+    assert_eq!(resolve(&never).await.status(), 404);
+
+    // A record carrying a platform code: the resolution points at its public page.
+    let mut harvest = record("c-1", "primary_production", "harvest", &farm, "B9");
+    harvest["trace_codes"] = json!([codes[0], "(01)06901234567892(21)SN-7"]);
+    let res = sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [harvest]})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let r: Value = resolve(&codes[0]).await.json().await.unwrap();
+    assert_eq!(r["records"], 1);
+    assert_eq!(r["public_url"].as_str(), Some(app.url(&format!("/t/{}", codes[0])).as_str()));
+
+    // GS1: a Digital Link and an element string name the same item; the GTIN names the product.
+    let product: Value = sd
+        .admin
+        .post(app.url("/api/v1/products"))
+        .json(&json!({"name": "寿光番茄", "category_code": "0101", "unit": "箱", "gtin": "6901234567892",
+                      "enterprise_code": farm, "submit": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = product["id"].as_str().unwrap();
+    assert_eq!(sd.admin.post(app.url(&format!("/api/v1/products/{pid}/approve"))).send().await.unwrap().status(), 200);
+    let r: Value = resolve("https://id.example.cn/01/06901234567892/21/SN-7").await.json().await.unwrap();
+    assert_eq!(
+        (r["form"].as_str(), r["identifies"].as_str(), r["product_name"].as_str(), r["records"].as_u64()),
+        (Some("gs1_digital_link"), Some("item"), Some("寿光番茄"), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["trace_code"], "(01)06901234567892(21)SN-7");
+    let r: Value = resolve("(01)06901234567892(10)B9").await.json().await.unwrap();
+    assert_eq!((r["identifies"].as_str(), r["batch_no"].as_str()), (Some("batch"), Some("B9")), "{r}");
+    let r: Value = resolve("6901234567892").await.json().await.unwrap();
+    assert_eq!((r["form"].as_str(), r["identifies"].as_str()), (Some("gtin"), Some("product")));
+    let res = resolve("(01)06901234567893").await;
+    let p = problem(res).await;
+    assert_eq!(p["errors"][0]["field"], "id");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("应为 2"), "{p}");
+    // Filing codes and unknown identifiers.
+    let r: Value = resolve(&farm).await.json().await.unwrap();
+    assert_eq!((r["form"].as_str(), r["identifies"].as_str()), (Some("filing_code"), Some("enterprise")));
+    assert_eq!(resolve("nothing-like-this").await.status(), 404);
 }
 
 #[tokio::test]
@@ -442,4 +638,44 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
         "the page shows it"
     );
     assert_eq!(public.get(app.url("/t/NOPE-0000")).send().await.unwrap().status(), 404);
+}
+
+/// With Redis, an ingest on one replica drops the cached public answer on the others at once;
+/// without Redis (embedded, one replica by design) the other replica's answer waits for its
+/// minute in the cache.
+#[tokio::test]
+async fn with_redis_an_ingest_refreshes_the_public_answer_on_every_replica() {
+    let app = spawn_app().await;
+    let replica = app.replica(|_| {}).await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let mut harvest = record("r-1", "primary_production", "harvest", &farm, "R1");
+    harvest["trace_codes"] = json!(["RC-0001"]);
+    sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [harvest]})).send().await.unwrap();
+    let public = TestApp::new_client();
+    let stages = |url: String| {
+        let c = public.clone();
+        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap()["stages"].as_array().unwrap().len() }
+    };
+    assert_eq!(stages(replica.url("/api/v1/public/trace/RC-0001")).await, 1, "now cached on the replica");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut test = record("r-2", "testing", "inspect", &farm, "R1");
+    test["trace_codes"] = json!(["RC-0001"]);
+    test["inspection"] = json!({"item": "农药残留", "result": "pass", "report_no": "R-1"});
+    let res = sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [test]})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(stages(app.url("/api/v1/public/trace/RC-0001")).await, 2, "the ingesting replica at once");
+    let mut seen = false;
+    for _ in 0..20 {
+        if stages(replica.url("/api/v1/public/trace/RC-0001")).await == 2 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    match suyuan_tests::redis_url() {
+        Some(_) => assert!(seen, "the Redis notice reached the other replica within 2 s"),
+        None => assert!(!seen, "without Redis the other replica keeps its cached answer for the minute"),
+    }
 }

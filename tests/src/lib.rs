@@ -384,6 +384,8 @@ impl TestApp {
             "filing_rules",
             "import_jobs",
             "trace_events",
+            "trace_stats_daily",
+            "trace_code_issues",
             "trace_lineage",
             "outbox",
         ] {

@@ -14,6 +14,7 @@ mod filing_tools_pages;
 mod kind_pages;
 pub mod page;
 pub(crate) mod public;
+mod trace_pages;
 
 use actix_web::web;
 
@@ -72,6 +73,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/enterprises/{id}/edit", web::get().to(filing_pages::edit_form))
         .route("/console/enterprises/{id}/edit", web::post().to(filing_pages::edit))
         .route("/console/enterprises/{id}/{action}", web::post().to(filing_pages::review))
+        .route("/console/trace", web::get().to(trace_pages::list))
+        .route("/console/trace/{id}", web::get().to(trace_pages::detail))
+        .route("/console/trace-chain", web::get().to(trace_pages::chain))
         .route("/console/filing-analysis", web::get().to(filing_tools_pages::analysis))
         .route("/console/imports", web::get().to(filing_tools_pages::imports))
         .route("/console/filing-rules", web::get().to(filing_tools_pages::rules))

@@ -214,6 +214,20 @@ pub const NAV: &[NavDef] = &[
         permission: Some(("filing_rule", "read")),
     },
     NavDef {
+        group: "追溯应急管理",
+        label: "追溯记录",
+        href: "/console/trace",
+        module: Some("emergency"),
+        permission: Some(("trace_event", "read")),
+    },
+    NavDef {
+        group: "追溯应急管理",
+        label: "追溯链条",
+        href: "/console/trace-chain",
+        module: Some("emergency"),
+        permission: Some(("trace_event", "read")),
+    },
+    NavDef {
         group: "重要产品管理",
         label: "产品备案",
         href: "/console/products",

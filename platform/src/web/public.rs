@@ -80,7 +80,7 @@ pub async fn trace(state: web::Data<crate::state::AppState>, code: web::Path<Str
     let Some(clean) = clean_code(&raw) else {
         return html(StatusCode::NOT_FOUND, &TracePage { code: raw, valid: false, found: None });
     };
-    match crate::modules::trace::public::lookup(&state.db, &state.trace_cache, &state.query_log, &clean).await {
+    match crate::modules::trace::public::lookup(&state, &clean).await {
         Ok(found) => html(StatusCode::OK, &TracePage { code: clean, valid: true, found: Some(found) }),
         Err(e) if e.http_status() == StatusCode::NOT_FOUND => {
             html(StatusCode::NOT_FOUND, &TracePage { code: clean, valid: true, found: None })

@@ -184,11 +184,23 @@ pub fn csv_of<'a>(
 /// # Errors
 /// Writing failures (internal).
 pub fn to_xlsx(kind: Kind, rows: impl IntoIterator<Item = Vec<String>>) -> ApiResult<Vec<u8>> {
+    xlsx_of(&format!("{}备案", kind.label()), columns(kind).iter().map(|(_, h)| *h), rows)
+}
+
+/// One sheet named `name`: a header row, then the rows, every cell as text.
+///
+/// # Errors
+/// 500 when the workbook cannot be written.
+pub fn xlsx_of<'a>(
+    name: &str,
+    header: impl IntoIterator<Item = &'a str>,
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> ApiResult<Vec<u8>> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name(format!("{}备案", kind.label())).map_err(ApiError::internal)?;
-    for (col, (_, h)) in (0u16..).zip(columns(kind)) {
-        sheet.write_string(0, col, *h).map_err(ApiError::internal)?;
+    sheet.set_name(name).map_err(ApiError::internal)?;
+    for (col, h) in (0u16..).zip(header) {
+        sheet.write_string(0, col, h).map_err(ApiError::internal)?;
     }
     for (row, cells) in (1u32..).zip(rows) {
         for (col, v) in (0u16..).zip(cells) {

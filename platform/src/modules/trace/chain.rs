@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::dto::{ChainFlow, ChainNode, ChainQuery, ChainResponse};
-use super::entity::{event, lineage};
+use super::entity::{code_index, event, lineage};
 use crate::error::{ApiError, ApiResult};
 use crate::modules::admin::service::Ctx;
 use crate::modules::subjects::entity::{enterprise, merchant};
@@ -20,8 +20,12 @@ use suyuan_tenancy::entity::tenant;
 
 /// The deepest walk allowed.
 pub const MAX_DEPTH: u32 = 50;
-/// The most nodes one answer holds.
-pub const MAX_NODES: usize = 5_000;
+/// The most nodes one answer holds unless asked for more.
+pub const DEFAULT_NODES: usize = 5_000;
+/// The most nodes one may ask for (a recall across a market).
+pub const MAX_NODES: usize = 200_000;
+/// Values per `IN (…)` list: under both databases' bind-parameter limits.
+const CHUNK: usize = 5_000;
 
 type Key = (String, String);
 
@@ -43,6 +47,10 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
     if !(1..=MAX_DEPTH).contains(&depth) {
         return Err(ApiError::invalid_field("depth", "range", format!("depth 应为 1–{MAX_DEPTH}")));
     }
+    let max_nodes = q.max_nodes.unwrap_or(DEFAULT_NODES);
+    if !(1..=MAX_NODES).contains(&max_nodes) {
+        return Err(ApiError::invalid_field("max_nodes", "range", format!("max_nodes 应为 1–{MAX_NODES}")));
+    }
     // The start: the (subject, batch) pairs of a batch, or of the records carrying a code.
     let mut start_q =
         event::Entity::find().select_only().column(event::Column::SubjectCode).column(event::Column::BatchNo);
@@ -56,7 +64,18 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
                 start_q = start_q.filter(event::Column::SubjectCode.eq(s.to_ascii_uppercase()));
             }
         }
-        (None, Some(c)) => start_q = start_q.filter(event::Column::TraceCodes.contains(format!("\"{c}\""))),
+        (None, Some(c)) => {
+            // Through the code index, not a scan of the records' code lists.
+            start_q = start_q.filter(
+                event::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(code_index::Column::EventId)
+                        .from(code_index::Entity)
+                        .and_where(code_index::Column::Code.eq(c))
+                        .to_owned(),
+                ),
+            );
+        }
         _ => return Err(ApiError::invalid_field("batch", "required", "请给出批次号 batch 或追溯码 code（二选一）")),
     }
     let starts: HashSet<Key> =
@@ -83,7 +102,7 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
                 frontier.iter().map(|k| k.1.clone()).collect::<HashSet<_>>().into_iter().collect();
             let at: HashSet<Key> = frontier.drain(..).collect();
             let mut found = Vec::new();
-            for chunk in batches.chunks(500) {
+            for chunk in batches.chunks(CHUNK) {
                 let col = if down { lineage::Column::FromBatch } else { lineage::Column::ToBatch };
                 found.extend(lineage::Entity::find().filter(col.is_in(chunk.iter().cloned())).all(ctx.db).await?);
             }
@@ -104,9 +123,9 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
                 }
                 edges.insert(e.id, e);
                 if seen.insert(there.clone()) {
-                    if depth_of.len() >= MAX_NODES {
+                    if depth_of.len() >= max_nodes {
                         truncated = Some(format!(
-                            "链条超过 {MAX_NODES} 个节点，只显示了前 {MAX_NODES} 个；请从更靠近的批次开始查询"
+                            "链条超过 {max_nodes} 个节点，只显示了前 {max_nodes} 个；可加大 max_nodes（最多 {MAX_NODES}），或从更靠近的批次开始查询"
                         ));
                         break;
                     }
@@ -151,7 +170,9 @@ async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<U
     }
     let codes: Vec<String> = depth_of.keys().map(|k| k.0.clone()).collect::<HashSet<_>>().into_iter().collect();
     let mut subjects: HashMap<String, Subject> = HashMap::new();
-    for chunk in codes.chunks(500) {
+    // Merchants have no coordinates of their own: they are shown at their market.
+    let mut markets: HashMap<String, String> = HashMap::new();
+    for chunk in codes.chunks(CHUNK) {
         for e in
             enterprise::Entity::find().filter(enterprise::Column::Code.is_in(chunk.iter().cloned())).all(ctx.db).await?
         {
@@ -171,6 +192,7 @@ async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<U
         let merchants =
             merchant::Entity::find().filter(merchant::Column::Code.is_in(chunk.iter().cloned())).all(ctx.db).await?;
         for m in merchants {
+            markets.insert(m.code.clone(), m.node_code.clone());
             subjects.insert(
                 m.code,
                 Subject {
@@ -183,6 +205,26 @@ async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<U
                     tenant: m.tenant_id,
                 },
             );
+        }
+    }
+    let missing: Vec<String> = markets.values().filter(|c| !subjects.contains_key(*c)).cloned().collect();
+    let mut market_at: HashMap<String, (Option<f64>, Option<f64>)> = HashMap::new();
+    for chunk in missing.chunks(CHUNK) {
+        let rows: Vec<(String, Option<f64>, Option<f64>)> = enterprise::Entity::find()
+            .select_only()
+            .column(enterprise::Column::Code)
+            .column(enterprise::Column::Longitude)
+            .column(enterprise::Column::Latitude)
+            .filter(enterprise::Column::Code.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(ctx.db)
+            .await?;
+        market_at.extend(rows.into_iter().map(|(c, lon, lat)| (c, (lon, lat))));
+    }
+    for (merchant, market) in &markets {
+        let at = subjects.get(market).map(|s| (s.lon, s.lat)).or_else(|| market_at.get(market).copied());
+        if let (Some((lon, lat)), Some(s)) = (at, subjects.get_mut(merchant)) {
+            (s.lon, s.lat) = (lon, lat);
         }
     }
     let tenant_ids: Vec<Uuid> = subjects.values().map(|s| s.tenant).collect::<HashSet<_>>().into_iter().collect();
@@ -226,7 +268,7 @@ async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<U
 async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>) -> ApiResult<Vec<ChainFlow>> {
     let ids: Vec<Uuid> = edges.iter().map(|e| e.event_id).collect();
     let mut products: HashMap<Uuid, String> = HashMap::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(CHUNK) {
         let rows: Vec<(Uuid, String)> = event::Entity::find()
             .select_only()
             .column(event::Column::Id)
@@ -262,4 +304,72 @@ async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>)
     let mut out: Vec<ChainFlow> = merged.into_values().collect();
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.from.cmp(&b.from)));
     Ok(out)
+}
+
+/// The flow table's columns (流量流向表).
+pub const FLOW_HEADER: [&str; 10] =
+    ["流出主体", "流出地区", "流入主体", "流入地区", "类型", "产品", "批次", "数量", "时间", "报告条数"];
+
+/// The flow table's rows, oldest first: names and regions of both ends, the product, the batch
+/// at the receiving end, the quantity (blank outside the caller's reach) and the time.
+#[must_use]
+pub fn flow_rows(chain: &ChainResponse) -> Vec<Vec<String>> {
+    let nodes: HashMap<&str, &ChainNode> = chain.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let name = |id: &str| nodes.get(id).map_or_else(|| id.to_owned(), |n| n.subject_name.clone());
+    let region = |id: &str| nodes.get(id).map(|n| n.division_code.clone()).unwrap_or_default();
+    chain
+        .flows
+        .iter()
+        .map(|f| {
+            vec![
+                name(&f.from),
+                region(&f.from),
+                name(&f.to),
+                region(&f.to),
+                if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
+                f.product_name.clone(),
+                f.batch_no.clone(),
+                f.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                crate::web::when(&f.time),
+                f.reports.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The chain for the flow map: every node with coordinates as a point, every flow between two
+/// such nodes as a line (from → to), with the table's fields as properties.
+#[must_use]
+pub fn to_geojson(chain: &ChainResponse) -> geojson::FeatureCollection {
+    use geojson::{Feature, Geometry};
+    let at: HashMap<&str, [f64; 2]> =
+        chain.nodes.iter().filter_map(|n| Some((n.id.as_str(), [n.longitude?, n.latitude?]))).collect();
+    let mut features = Vec::with_capacity(chain.nodes.len() + chain.flows.len());
+    for n in &chain.nodes {
+        let Some(p) = at.get(n.id.as_str()) else { continue };
+        let mut f = Feature::from(Geometry::new_point(*p));
+        f.set_property("kind", "node");
+        f.set_property("id", n.id.clone());
+        f.set_property("name", n.subject_name.clone());
+        f.set_property("subject_type", n.subject_type.clone());
+        f.set_property("batch_no", n.batch_no.clone());
+        f.set_property("depth", n.depth);
+        f.set_property("division_code", n.division_code.clone());
+        f.set_property("tenant_name", n.tenant_name.clone());
+        f.set_property("in_reach", n.in_reach);
+        features.push(f);
+    }
+    for flow in &chain.flows {
+        let (Some(a), Some(b)) = (at.get(flow.from.as_str()), at.get(flow.to.as_str())) else { continue };
+        let mut f = Feature::from(Geometry::new_line_string([*a, *b]));
+        f.set_property("kind", flow.kind.clone());
+        f.set_property("from", flow.from.clone());
+        f.set_property("to", flow.to.clone());
+        f.set_property("product_name", flow.product_name.clone());
+        f.set_property("batch_no", flow.batch_no.clone());
+        f.set_property("quantity", flow.quantity);
+        f.set_property("time", flow.time.to_rfc3339());
+        features.push(f);
+    }
+    geojson::FeatureCollection::new(features)
 }

@@ -285,7 +285,10 @@ pub struct ChainQuery {
     pub direction: Option<String>,
     /// Steps to walk in each direction, 1–50 (default 20).
     pub depth: Option<u32>,
-    /// `json` (default) or `csv` (the flow table, 流量流向表).
+    /// Nodes at most, 1–200 000 (default 5 000); a recall over a whole market may need more.
+    pub max_nodes: Option<usize>,
+    /// `json` (default: the graph), `csv` or `xlsx` (the flow table, 流量流向表), or `geojson`
+    /// (nodes as points and flows as lines, for the flow map).
     pub format: Option<String>,
 }
 
@@ -396,4 +399,85 @@ pub struct PublicTrace {
     pub first_queried_at: Option<DateTime<Utc>>,
     /// A warning when a single item's code is queried suspiciously often.
     pub warning: Option<String>,
+}
+
+/// `POST /api/v1/trace/codes`: a run of platform trace codes for a subject.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCodesRequest {
+    /// The subject's filing code (an approved enterprise or merchant of the caller's tenant or
+    /// below); the codes start with it.
+    #[schema(example = "E370783000001504")]
+    pub subject_code: String,
+    /// `item` (一物一码: one code per item) or `batch` (一批一码: one code for a batch).
+    #[schema(example = "item")]
+    pub kind: String,
+    /// How many codes: 1–10 000 for `item`, 1 for `batch` (default 1).
+    pub count: Option<u32>,
+    /// The product filing the codes are for (optional).
+    pub product_code: Option<String>,
+    /// The batch (required for `batch`).
+    pub batch_no: Option<String>,
+}
+
+/// The codes issued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueCodesResponse {
+    /// The issue.
+    pub id: Uuid,
+    /// The subject.
+    pub subject_code: String,
+    /// `item` or `batch`.
+    pub kind: String,
+    /// The product filing.
+    pub product_code: Option<String>,
+    /// The batch.
+    pub batch_no: Option<String>,
+    /// How many.
+    pub count: u32,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+    /// The codes, in serial order: subject code + 10-digit serial + check character.
+    pub codes: Vec<String>,
+}
+
+/// `GET /api/v1/resolve`: the identifier to resolve.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveQuery {
+    /// A platform trace code, a GS1 Digital Link URI, a GS1 element string
+    /// (`(01)…(10)…(21)…`), a GTIN, a filing code (E/M/P…), or a code carried by records.
+    pub id: String,
+}
+
+/// What an identifier identifies (public fields only).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Resolved {
+    /// The identifier as given.
+    pub id: String,
+    /// Its form: `platform_code`, `gs1_digital_link`, `gs1_element_string`, `gtin`,
+    /// `filing_code` or `trace_code`.
+    pub form: String,
+    /// What it identifies: `item`, `batch`, `product`, `enterprise`, `merchant` or `records`.
+    pub identifies: String,
+    /// The code to look up publicly (`/t/{code}`), when it is one.
+    pub trace_code: Option<String>,
+    /// GTIN-14.
+    pub gtin: Option<String>,
+    /// Batch / lot.
+    pub batch_no: Option<String>,
+    /// Serial (GS1 AI 21).
+    pub serial: Option<String>,
+    /// The subject's filing code.
+    pub subject_code: Option<String>,
+    /// Its name.
+    pub subject_name: Option<String>,
+    /// The product filing code.
+    pub product_code: Option<String>,
+    /// Its name.
+    pub product_name: Option<String>,
+    /// Trace records that carry it.
+    pub records: u64,
+    /// The public trace page, when records carry it.
+    pub public_url: Option<String>,
 }

@@ -5,7 +5,7 @@ pub mod event {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_events` row.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "trace_events")]
     pub struct Model {
         /// Id.
@@ -77,7 +77,7 @@ pub mod lineage {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_lineage` row.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "trace_lineage")]
     pub struct Model {
         /// Id.
@@ -115,7 +115,7 @@ pub mod code_index {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_code_index` row.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "trace_code_index")]
     pub struct Model {
         /// The code.
@@ -180,6 +180,80 @@ pub mod code_query {
         pub category_code: Option<String>,
         /// When.
         pub queried_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A run of platform-issued trace codes.
+pub mod code_issue {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_code_issues` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_code_issues")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The issuing tenant.
+        pub tenant_id: Uuid,
+        /// The subject the codes belong to (their prefix).
+        pub subject_code: String,
+        /// `item` (one code per item) or `batch` (one code for a batch).
+        pub kind: String,
+        /// The product filing, when given.
+        pub product_code: Option<String>,
+        /// The batch, when given (always for `batch`).
+        pub batch_no: Option<String>,
+        /// The first serial.
+        pub first_serial: i64,
+        /// How many codes.
+        pub count: i32,
+        /// When.
+        pub issued_at: DateTimeUtc,
+        /// By whom.
+        pub issued_by: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Trace statistics of a tenant for a day, stage, category and region.
+pub mod stats_daily {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_stats_daily` row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "trace_stats_daily")]
+    pub struct Model {
+        /// The reporting tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        /// `YYYY-MM-DD` where it happened.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        /// Stage.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub stage: String,
+        /// Catalogue code, or empty.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_code: String,
+        /// Division code.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub division_code: String,
+        /// Records.
+        pub records: i64,
+        /// Sum of their quantities (mixed units: a volume indicator, not a weight).
+        pub quantity: f64,
     }
 
     /// No relations.

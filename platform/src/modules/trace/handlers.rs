@@ -43,9 +43,7 @@ pub async fn ingest_events(
         .collect();
     let answer = service::ingest(&caller.ctx(), req.events).await?;
     if answer.accepted > 0 {
-        for code in codes {
-            state.trace_cache.invalidate(&code).await;
-        }
+        super::public::invalidate(&state, &codes).await;
     }
     Ok(web::Json(answer))
 }
@@ -74,45 +72,42 @@ pub async fn get_event(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpRes
 /// Rebuild a trace chain (R-EMG-3): from a batch or a trace code, every node upstream and
 /// downstream across tenants and provinces, with the flows between them. Inside the caller's
 /// subtree every detail; outside it a node shows its name, code, region and responsible tenant
-/// only, and flows reported there no quantity (R-SEC-6). `format=csv` answers the flow table
-/// (流量流向表: from, to, product, batch, quantity, time).
+/// only, and flows reported there no quantity (R-SEC-6). `format=csv` or `xlsx` answers the
+/// flow table (流量流向表: from, to, regions, product, batch, quantity, time); `format=geojson`
+/// the flow map: nodes as points, flows as lines between them (nodes without coordinates are
+/// left off the map).
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceChain", security(("session_cookie" = []), ("api_key" = [])),
     params(ChainQuery),
     responses((status = 200, description = "追溯链条 / the chain", body = ChainResponse,
-            content((ChainResponse = "application/json"), (String = "text/csv"))),
+            content((ChainResponse = "application/json"), (String = "text/csv"),
+                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (Object = "application/geo+json"))),
         GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/trace/chain")]
 pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult<HttpResponse> {
     let format = q.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "csv") {
-        return Err(ApiError::invalid_field("format", "unknown", "format 只能是 json 或 csv"));
+    if !matches!(format, "json" | "csv" | "xlsx" | "geojson") {
+        return Err(ApiError::invalid_field("format", "unknown", "format 只能是 json、csv、xlsx 或 geojson"));
     }
     let chain = super::chain::chain(&caller.ctx(), &q).await?;
-    if format == "json" {
-        return Ok(HttpResponse::Ok().json(chain));
-    }
-    let names: std::collections::HashMap<&str, &str> =
-        chain.nodes.iter().map(|n| (n.id.as_str(), n.subject_name.as_str())).collect();
-    let name = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |n| (*n).to_owned());
-    let rows = chain.flows.iter().map(|f| {
-        vec![
-            name(&f.from),
-            name(&f.to),
-            if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
-            f.product_name.clone(),
-            f.batch_no.clone(),
-            f.quantity.map(|q| q.to_string()).unwrap_or_default(),
-            crate::web::when(&f.time),
-        ]
-    });
-    let out = crate::modules::subjects::export::csv_of(
-        ["流出主体", "流入主体", "类型", "产品", "批次", "数量", "时间"],
-        rows,
-    )?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", "attachment; filename=\"trace-chain.csv\""))
-        .body(out))
+    let file = |content_type: &str, ext: &str, body: Vec<u8>| {
+        HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Content-Disposition", format!("attachment; filename=\"trace-chain.{ext}\"")))
+            .body(body)
+    };
+    use super::chain::{FLOW_HEADER, flow_rows};
+    use crate::modules::subjects::export::{csv_of, xlsx_of};
+    Ok(match format {
+        "csv" => file("text/csv; charset=utf-8", "csv", csv_of(FLOW_HEADER, flow_rows(&chain))?),
+        "xlsx" => file(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+            xlsx_of("流量流向表", FLOW_HEADER, flow_rows(&chain))?,
+        ),
+        "geojson" => HttpResponse::Ok().content_type("application/geo+json").json(super::chain::to_geojson(&chain)),
+        _ => HttpResponse::Ok().json(chain),
+    })
 }
 
 /// The public answer for a trace code (R-PUB-3), no sign-in: the product, its origin, the
@@ -130,7 +125,36 @@ pub async fn public_trace(
 ) -> ApiResult<web::Json<super::dto::PublicTrace>> {
     let code = crate::web::public::clean_code(&code)
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
-    Ok(web::Json(super::public::lookup(&state.db, &state.trace_cache, &state.query_log, &code).await?))
+    Ok(web::Json(super::public::lookup(&state, &code).await?))
+}
+
+/// Issue platform trace codes (一物一码 or 一批一码) for a subject of the caller's tenant or
+/// below: its filing code, a 10-digit serial and a check character. Serials never repeat; a
+/// run is kept as a range.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "issueTraceCodes", security(("session_cookie" = []), ("api_key" = [])),
+    request_body = super::dto::IssueCodesRequest,
+    responses((status = 201, description = "已发放 / issued", body = super::dto::IssueCodesResponse), BodyErrors, GuardErrors))]
+#[post("/api/v1/trace/codes")]
+pub async fn issue_codes(caller: Caller, body: web::Json<super::dto::IssueCodesRequest>) -> ApiResult<HttpResponse> {
+    let issued = super::codes::issue(&caller.ctx(), body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(issued))
+}
+
+/// Resolve an identifier (R-ARCH-3), no sign-in: a platform trace code, a GS1 Digital Link
+/// URI, a GS1 element string, a GTIN, a filing code, or a code some record carries. Answers
+/// what it identifies (an item, a batch, a product, a subject), the names a label shows anyway,
+/// how many records carry it, and its public trace page.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "resolveIdentifier",
+    params(super::dto::ResolveQuery),
+    responses((status = 200, description = "标识解析结果 / what it identifies", body = super::dto::Resolved), NotFoundError, ParamErrors))]
+#[get("/api/v1/resolve")]
+pub async fn resolve(
+    state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
+    q: web::Query<super::dto::ResolveQuery>,
+) -> ApiResult<web::Json<super::dto::Resolved>> {
+    let base = crate::modules::identity::sso::base_url(&state.settings, &req);
+    Ok(web::Json(super::codes::resolve(&state.db, &base, &q.id).await?))
 }
 
 /// The QR code's options.

@@ -2,23 +2,28 @@
 //! records, idempotent on the client's event id, validated whole before anything is written,
 //! one transaction with the lineage edges) and the search of records (R-SUBJ-5).
 //!
-//! Chain synthesis ([`chain`], R-EMG-3) walks the lineage edges as a JSON graph or a flow table.
+//! Chain synthesis ([`chain`], R-EMG-3) walks the lineage edges: a JSON graph, a flow table (CSV,
+//! XLSX) or GeoJSON for the flow map.
 //!
-//! The public lookup ([`public`], R-PUB-3) answers public fields only and records every query in
-//! batches.
+//! Trace codes ([`codes`]): platform-issued codes (subject code + serial + check character, in
+//! runs of one code per item or one per batch) and the resolution of any identifier — platform
+//! code, GS1 Digital Link, GS1 element string, GTIN, filing code, or a code records carry.
 //!
-//! QR codes of trace codes (PNG, SVG) encode the code's public page.
+//! The public lookup ([`public`], R-PUB-3) answers public fields only, from an in-process cache
+//! (invalidated across replicas through Redis when configured), and records every query in
+//! batches. QR codes of trace codes (PNG, SVG) encode the code's public page.
 //!
-//! Not built yet (issue 6): platform-issued trace codes, identifier resolution,
-//! the chain as GeoJSON and its pages, the Redis cache of the public lookup, statistics deltas and outbox rows for records, CSV/XLSX
-//! import of records, monthly partitions on PostgreSQL, the pages, the benchmarks.
+//! Not built yet (issue 6): statistics deltas and federation outbox rows for records, CSV/XLSX
+//! import of records, monthly partitions on PostgreSQL.
 
 pub mod chain;
+pub mod codes;
 pub mod dto;
 pub mod entity;
 mod handlers;
 pub mod public;
 pub mod service;
+mod write;
 
 /// Registers the trace routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -28,5 +33,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_event)
         .service(handlers::trace_chain)
         .service(handlers::public_trace)
-        .service(handlers::trace_qr);
+        .service(handlers::trace_qr)
+        .service(handlers::issue_codes)
+        .service(handlers::resolve);
 }

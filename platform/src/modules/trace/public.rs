@@ -5,10 +5,12 @@
 //! channel and a background task writes them in batches.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query as SqlQuery};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -133,12 +135,49 @@ pub struct TracePart {
     origin_division_code: String,
     stages: Vec<PublicStage>,
     single_item: bool,
+    /// The stored count and first query when loaded (a code never queried: the load's time) (the writer adds this replica's queries
+    /// to the stored row in batches).
+    stored: (i64, DateTime<Utc>),
+    /// Queries answered from this cached entry since it was loaded.
+    since_load: AtomicI64,
 }
 
 /// Answers by code (`None`: no record carries it), in process, for a minute. Concurrent
 /// lookups of one cold code wait for one load. An ingest invalidates the codes it wrote on its
-/// replica; other replicas see new records within the minute.
-pub type TraceCache = moka::future::Cache<String, Option<std::sync::Arc<TracePart>>>;
+/// replica and, through Redis when configured, on every replica; without Redis other replicas
+/// see new records within the minute.
+pub type TraceCache = moka::future::Cache<String, Option<Arc<TracePart>>>;
+
+/// The Redis channel on which an ingest names the codes whose cached answers are stale, one
+/// per line.
+pub const INVALIDATE_CHANNEL: &str = "suyuan:trace:invalidate";
+
+/// Drops the cached answers of the codes an ingest wrote, on this replica and (through Redis,
+/// when configured) on every other.
+pub async fn invalidate(state: &crate::state::AppState, codes: &[String]) {
+    for code in codes {
+        state.trace_cache.invalidate(code).await;
+    }
+    if let (Some(redis), false) = (&state.redis, codes.is_empty())
+        && let Err(e) = redis.publish(INVALIDATE_CHANNEL, &codes.join("\n")).await
+    {
+        // Other replicas then show the old answer until it expires (a minute).
+        tracing::warn!(error = %e, "cannot publish trace cache invalidation");
+    }
+}
+
+/// On a notice from another replica: drops the named codes, or everything when messages may
+/// have been missed (`None`).
+pub async fn drop_cached(cache: &TraceCache, codes: Option<&str>) {
+    match codes {
+        Some(codes) => {
+            for code in codes.lines() {
+                cache.invalidate(code).await;
+            }
+        }
+        None => cache.invalidate_all(),
+    }
+}
 
 /// A new cache.
 #[must_use]
@@ -146,19 +185,23 @@ pub fn new_cache() -> TraceCache {
     moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build()
 }
 
-async fn load(db: &DatabaseConnection, code: &str) -> ApiResult<Option<std::sync::Arc<TracePart>>> {
-    let ids: Vec<Uuid> = code_index::Entity::find()
-        .filter(code_index::Column::Code.eq(code))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    if ids.is_empty() {
-        return Ok(None);
-    }
+async fn load(
+    db: &DatabaseConnection,
+    metrics: &crate::metrics::Metrics,
+    code: &str,
+) -> ApiResult<Option<Arc<TracePart>>> {
+    metrics.trace_public_loaded();
+    // One statement: the records that carry the code, through the code index.
     let events = event::Entity::find()
-        .filter(event::Column::Id.is_in(ids))
+        .filter(
+            event::Column::Id.in_subquery(
+                SqlQuery::select()
+                    .column(code_index::Column::EventId)
+                    .from(code_index::Entity)
+                    .and_where(code_index::Column::Code.eq(code))
+                    .to_owned(),
+            ),
+        )
         .order_by_asc(event::Column::EventTime)
         .all(db)
         .await?;
@@ -188,13 +231,16 @@ async fn load(db: &DatabaseConnection, code: &str) -> ApiResult<Option<std::sync
         .collect();
     // One code on many items (a batch code) is queried often by design; an item's code is not.
     let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
-    Ok(Some(std::sync::Arc::new(TracePart {
+    let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
+    Ok(Some(Arc::new(TracePart {
         product_name: last.product_name.clone(),
         category_code: last.category_code.clone(),
         origin_name: origin.map(|o| o.subject_name.clone()).unwrap_or_default(),
         origin_division_code: origin.map(|o| o.division_code.clone()).unwrap_or_default(),
         stages,
         single_item,
+        stored: stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at)),
+        since_load: AtomicI64::new(0),
     })))
 }
 
@@ -203,21 +249,21 @@ async fn load(db: &DatabaseConnection, code: &str) -> ApiResult<Option<std::sync
 ///
 /// # Errors
 /// 404 when no record carries the code.
-pub async fn lookup(db: &DatabaseConnection, cache: &TraceCache, log: &QueryLog, code: &str) -> ApiResult<PublicTrace> {
+pub async fn lookup(state: &crate::state::AppState, code: &str) -> ApiResult<PublicTrace> {
+    let (cache, log) = (&state.trace_cache, &state.query_log);
     let now = Utc::now();
     let part = cache
-        .try_get_with(code.to_owned(), load(db, code))
+        .try_get_with(code.to_owned(), load(&state.db, &state.metrics, code))
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
     let Some(part) = part else {
         log.record(Query { code: code.to_owned(), found: false, category: None, at: now });
         return Err(ApiError::not_found("未查询到该追溯码的信息"));
     };
-    let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
-    let (queries, first) = match &stats {
-        Some(s) => (s.queries + 1, Some(Ord::min(s.first_at, now))),
-        None => (1, Some(now)),
-    };
+    // The count without a database round trip: what was stored at load plus this replica's
+    // queries since (the writer stores them; other replicas' recent queries show after a reload).
+    let queries = part.stored.0 + part.since_load.fetch_add(1, Ordering::Relaxed) + 1;
+    let first = Some(part.stored.1);
     log.record(Query { code: code.to_owned(), found: true, category: part.category_code.clone(), at: now });
     Ok(PublicTrace {
         code: code.to_owned(),

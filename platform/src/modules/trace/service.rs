@@ -1,15 +1,14 @@
 //! Trace record rules: checking a whole batch before writing, idempotency on the client's
 //! event id, the lineage edges, and the search.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use chrono::{DateTime, Datelike, FixedOffset, Offset, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use uuid::Uuid;
 
 use super::dto::{ACTIONS, IngestResponse, IngestedEvent, MAX_BATCH, TraceEventQuery, TraceEventRequest};
-use super::entity::{code_index, event, lineage};
+use super::entity::{code_index, event, lineage, stats_daily};
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
@@ -18,11 +17,11 @@ use crate::modules::subjects::entity::{enterprise, merchant, product};
 use crate::modules::subjects::workflow;
 
 /// An approved subject filing: (code, name).
-type Subjects = HashMap<String, String>;
+pub(super) type Subjects = HashMap<String, String>;
 
 /// Approved enterprise and merchant filings among `codes`: with `own`, only those the caller
 /// may read (the reporting subjects); without, any (the counterparts, anywhere in the country).
-async fn subjects(ctx: &Ctx<'_>, codes: &[String], own: bool) -> ApiResult<Subjects> {
+pub(super) async fn subjects(ctx: &Ctx<'_>, codes: &[String], own: bool) -> ApiResult<Subjects> {
     let mut out = HashMap::new();
     let e_scope = if own { Some(ctx.read_scope("enterprise", "read").await?) } else { None };
     let m_scope = if own { Some(ctx.read_scope("merchant", "read").await?) } else { None };
@@ -52,7 +51,7 @@ async fn subjects(ctx: &Ctx<'_>, codes: &[String], own: bool) -> ApiResult<Subje
 }
 
 /// Approved product filings among `codes`: code → (name, category).
-async fn products(ctx: &Ctx<'_>, codes: &[String]) -> ApiResult<HashMap<String, (String, String)>> {
+pub(super) async fn products(ctx: &Ctx<'_>, codes: &[String]) -> ApiResult<HashMap<String, (String, String)>> {
     let mut out = HashMap::new();
     for chunk in codes.chunks(500) {
         let rows: Vec<(String, String, String)> = product::Entity::find()
@@ -306,17 +305,17 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
         let at = time.with_timezone(&Utc);
         let counterpart_code = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
         let mut edge = |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>| {
-            edges.push(lineage::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(scope.tenant_id()),
-                event_id: Set(id),
-                kind: Set(kind.to_owned()),
-                from_subject_code: Set(from.0.to_owned()),
-                from_batch: Set(from.1.to_owned()),
-                to_subject_code: Set(to.0.to_owned()),
-                to_batch: Set(to.1.to_owned()),
-                quantity: Set(quantity),
-                event_time: Set(at),
+            edges.push(lineage::Model {
+                id: Uuid::now_v7(),
+                tenant_id: scope.tenant_id(),
+                event_id: id,
+                kind: kind.to_owned(),
+                from_subject_code: from.0.to_owned(),
+                from_batch: from.1.to_owned(),
+                to_subject_code: to.0.to_owned(),
+                to_batch: to.1.to_owned(),
+                quantity,
+                event_time: at,
             });
         };
         for input in &r.inputs {
@@ -330,44 +329,39 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
         let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
         own_codes.sort_unstable();
         own_codes.dedup();
-        codes.extend(own_codes.into_iter().map(|c| code_index::ActiveModel {
-            code: Set(c.to_owned()),
-            event_id: Set(id),
-            tenant_id: Set(scope.tenant_id()),
+        codes.extend(own_codes.into_iter().map(|c| code_index::Model {
+            code: c.to_owned(),
+            event_id: id,
+            tenant_id: scope.tenant_id(),
         }));
-        rows.push(event::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(scope.tenant_id()),
-            client_event_id: Set(client_id.clone()),
-            stage: Set(r.stage.clone()),
-            action: Set(r.action.clone()),
-            subject_code: Set(subject.clone()),
-            subject_name: Set(lookups.reporters.get(&subject).cloned().unwrap_or_default()),
-            product_code: Set(r.product_code.as_deref().map(upper).filter(|s| !s.is_empty())),
-            product_name: Set(product_name),
-            category_code: Set(category),
-            batch_no: Set(batch),
-            trace_codes: Set(serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?),
-            quantity: Set(r.quantity),
-            unit: Set(r.unit.trim().to_owned()),
-            price: Set(r.price),
-            amount: Set(r.amount),
-            event_time: Set(at),
-            event_offset_minutes: Set(time.offset().local_minus_utc() / 60),
-            recorded_at: Set(now),
-            division_code: Set(r.division_code.trim().to_owned()),
-            longitude: Set(r.longitude),
-            latitude: Set(r.latitude),
-            counterpart_code: Set(counterpart_code),
-            counterpart_name: Set(counterpart),
-            inputs: Set(serde_json::to_string(&r.inputs).map_err(ApiError::internal)?),
-            inspection: Set(r
-                .inspection
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(ApiError::internal)?),
-            extra: Set(r.extra.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?),
+        rows.push(event::Model {
+            id,
+            tenant_id: scope.tenant_id(),
+            client_event_id: client_id.clone(),
+            stage: r.stage.clone(),
+            action: r.action.clone(),
+            subject_code: subject.clone(),
+            subject_name: lookups.reporters.get(&subject).cloned().unwrap_or_default(),
+            product_code: r.product_code.as_deref().map(upper).filter(|s| !s.is_empty()),
+            product_name,
+            category_code: category,
+            batch_no: batch,
+            trace_codes: serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?,
+            quantity: r.quantity,
+            unit: r.unit.trim().to_owned(),
+            price: r.price,
+            amount: r.amount,
+            event_time: at,
+            event_offset_minutes: time.offset().local_minus_utc() / 60,
+            recorded_at: now,
+            division_code: r.division_code.trim().to_owned(),
+            longitude: r.longitude,
+            latitude: r.latitude,
+            counterpart_code,
+            counterpart_name: counterpart,
+            inputs: serde_json::to_string(&r.inputs).map_err(ApiError::internal)?,
+            inspection: r.inspection.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
+            extra: r.extra.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
         });
         answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
     }
@@ -376,20 +370,7 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     // request) are then answered with their stored ids, and only the new records' edges and
     // codes are written. No lookup before the insert: it cost a scan on a fast-growing table.
     let txn = ctx.db.begin().await?;
-    let mut inserted: HashSet<Uuid> = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(500) {
-        let keys = event::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId]).do_nothing().to_owned(),
-            )
-            .exec_with_returning_keys(&txn)
-            .await;
-        match keys {
-            Ok(keys) => inserted.extend(keys),
-            Err(sea_orm::DbErr::RecordNotInserted) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let inserted: HashSet<Uuid> = super::write::events(&txn, &rows).await?.into_iter().collect();
     let repeated: Vec<String> =
         answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
     let mut known: HashMap<String, Uuid> = HashMap::new();
@@ -411,25 +392,41 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
             a.id = known.get(&a.client_event_id).copied().unwrap_or(a.id);
         }
     }
-    let edges: Vec<_> = edges
-        .into_iter()
-        .filter(|e| matches!(&e.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id)))
-        .collect();
-    let codes: Vec<_> = codes
-        .into_iter()
-        .filter(|c| matches!(&c.event_id, sea_orm::ActiveValue::Set(id) if inserted.contains(id)))
-        .collect();
-    for chunk in edges.chunks(1_000) {
-        lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    edges.retain(|e| inserted.contains(&e.event_id));
+    codes.retain(|c| inserted.contains(&c.event_id));
+    super::write::edges_and_codes(&txn, edges, codes).await?;
+    // Statistics deltas of the new records, by day (where it happened), stage, category and
+    // region: summed into the daily figures here, and sent up to the parent in the outbox.
+    let mut deltas: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| inserted.contains(&r.id)) {
+        let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
+        let day = r.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string();
+        let key = (day, r.stage.clone(), r.category_code.clone().unwrap_or_default(), r.division_code.clone());
+        let d = deltas.entry(key).or_insert((0, 0.0));
+        d.0 += 1;
+        d.1 += r.quantity;
     }
-    for chunk in codes.chunks(2_000) {
-        code_index::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
-    }
+    let deltas: Vec<stats_daily::Model> = deltas
+        .into_iter()
+        .map(|((day, stage, category_code, division_code), (records, quantity))| stats_daily::Model {
+            tenant_id: scope.tenant_id(),
+            day,
+            stage,
+            category_code,
+            division_code,
+            records,
+            quantity,
+        })
+        .collect();
     let accepted = inserted.len();
     if accepted > 0 {
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
         audit::record(&txn, ctx.entry("trace_event.ingest", "trace_event", scope.tenant_id().to_string(), detail))
             .await?;
+        // The audit record holds the tenant's lock: the outbox sequence has no gaps.
+        let payload = serde_json::json!({ "deltas": deltas });
+        crate::modules::subjects::service::write_outbox(&txn, scope.tenant_id(), "statistics.delta", &payload).await?;
+        super::write::stats(&txn, deltas).await?;
     }
     txn.commit().await?;
     Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
@@ -470,7 +467,16 @@ pub async fn search(ctx: &Ctx<'_>, q: &TraceEventQuery) -> ApiResult<(Vec<event:
         query = query.filter(event::Column::BatchNo.eq(b));
     }
     if let Some(c) = q.trace_code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = query.filter(event::Column::TraceCodes.contains(format!("\"{c}\"")));
+        // Through the code index, not a scan of the records' code lists.
+        query = query.filter(
+            event::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(code_index::Column::EventId)
+                    .from(code_index::Entity)
+                    .and_where(code_index::Column::Code.eq(c))
+                    .to_owned(),
+            ),
+        );
     }
     if let Some(f) = q.from {
         query = query.filter(event::Column::EventTime.gte(f));
