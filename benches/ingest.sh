@@ -33,7 +33,15 @@ if [ "$DB" = postgres ]; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
   # SLOW_MS=50: the server logs every statement slower than that (to find where time goes).
   if [ -n "${SLOW_MS:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "ALTER DATABASE $PGDB SET log_min_duration_statement = $SLOW_MS" >/dev/null; fi
-  export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  # PG_TCP=1: the server reaches PostgreSQL over TCP (127.0.0.1) instead of the Unix socket.
+  # sqlx 0.9.0 does not set TCP_NODELAY, so over TCP every large statement waits ~40 ms for a
+  # delayed ACK (sqlx issue 4335); the socket has no Nagle. See docs/performance.md.
+  if [ -n "${PG_TCP:-}" ] || [ ! -S /var/run/postgresql/.s.PGSQL.5432 ]; then
+    export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  else
+    export SUYUAN_DATABASE_URL="postgres://postgres@%2Fvar%2Frun%2Fpostgresql/$PGDB"
+  fi
+  echo "server to PostgreSQL: ${SUYUAN_DATABASE_URL%%/$PGDB}" >&2
 else
   export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"
 fi
@@ -115,6 +123,9 @@ for body in bodies:
         raise SystemExit(f"HTTP {res.status}: {str(answer)[:300]}")
     accepted += answer["accepted"]
 api = time.perf_counter() - t
+import urllib.request
+m = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+print("\n".join(l for l in m.splitlines() if "trace/events" in l and ("_sum" in l or "_count" in l)))
 print(f"== {n} records, database {db}, batches of 1000")
 print(f"baseline raw SQL ({'COPY' if db == 'postgres' else 'prepared INSERT, one transaction'}): {base:7.2f} s  {n / base:>9,.0f} rows/s")
 print(f"API ingest (accepted {accepted}):{' ' * max(0, 14 - len(str(accepted)))}        {api:7.2f} s  {n / api:>9,.0f} rows/s")

@@ -30,6 +30,7 @@ mod m20261127_000021_create_trace_events;
 mod m20261127_000022_create_trace_codes;
 mod m20261127_000023_create_trace_code_issues;
 mod m20261127_000024_create_trace_stats;
+mod m20261127_000025_trace_write_path;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000022_create_trace_codes::Migration),
             Box::new(m20261127_000023_create_trace_code_issues::Migration),
             Box::new(m20261127_000024_create_trace_stats::Migration),
+            Box::new(m20261127_000025_trace_write_path::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ pub mod event {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_events` row.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "trace_events")]
     pub struct Model {
         /// Id.
@@ -77,7 +77,7 @@ pub mod lineage {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_lineage` row.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "trace_lineage")]
     pub struct Model {
         /// Id.
@@ -115,7 +115,7 @@ pub mod code_index {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_code_index` row.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "trace_code_index")]
     pub struct Model {
         /// The code.

@@ -1,22 +1,22 @@
-//! Writing trace records fast. On PostgreSQL each table gets one statement per batch: the rows
-//! travel as one JSON parameter and `jsonb_to_recordset` expands them (`INSERT … SELECT`), so
-//! the server neither parses nor plans thousands of bind parameters. On SQLite (in process, no
-//! round trips) rows go in multi-row inserts. Both are `ON CONFLICT DO NOTHING` on the
+//! Writing trace records fast. On PostgreSQL each table gets one statement per batch: one typed
+//! array per column, expanded by `UNNEST` (`INSERT … SELECT`), so the server neither parses
+//! nor plans thousands of bind parameters, and nothing is turned into JSON and back. On SQLite
+//! (in process, no round trips) rows go in multi-row inserts. Both are `ON CONFLICT DO NOTHING` on the
 //! idempotency key, answering the ids that were new.
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ColumnType, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IdenStatic, IntoActiveModel,
-    Iterable, Statement,
+    Iterable, ModelTrait, Statement, Value,
 };
 use uuid::Uuid;
 
 use super::entity::{code_index, event, lineage, stats_daily};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// Rows per statement on SQLite (under its bind-parameter limit at 27 columns).
 const SQLITE_CHUNK: usize = 500;
-/// Rows per statement on PostgreSQL (one JSON parameter; bounded to keep it a few MiB).
+/// Rows per statement on PostgreSQL (one array per column; bounded to keep them a few MiB).
 const PG_CHUNK: usize = 5_000;
 
 fn pg_type(t: &ColumnType) -> &'static str {
@@ -31,17 +31,58 @@ fn pg_type(t: &ColumnType) -> &'static str {
     }
 }
 
-/// `INSERT INTO table (cols) SELECT cols FROM jsonb_to_recordset($1) … suffix` for entity `E`,
-/// its columns read from the entity so the statement follows the schema.
-fn pg_statement<E: EntityTrait>(json: String, suffix: &str) -> Statement {
-    let cols: Vec<(&str, &str)> = E::Column::iter().map(|c| (c.as_str(), pg_type(c.def().get_column_type()))).collect();
-    let names = cols.iter().map(|(n, _)| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
-    let defs = cols.iter().map(|(n, t)| format!("\"{n}\" {t}")).collect::<Vec<_>>().join(", ");
+/// Stands for NULL in a text array (sea-query binds arrays without NULL elements). It cannot
+/// pass the ingest's checks (control characters); a chunk holding it anyway goes the slow way.
+const NULL_TEXT: &str = "\u{1}NULL\u{1}";
+
+/// `INSERT INTO table (cols) SELECT … FROM UNNEST($1::type[], …) suffix` for entity `E`: one
+/// typed array per column, bound in PostgreSQL's binary format; nullable columns carry NaN or
+/// [`NULL_TEXT`] for NULL and are turned back with `NULLIF`. The columns are read from the
+/// entity, so the statement follows the schema. `None` when a value collides with the marker.
+fn pg_unnest<E: EntityTrait>(rows: &[E::Model], suffix: &str) -> Option<Statement> {
+    let cols: Vec<E::Column> = E::Column::iter().collect();
+    let names = cols.iter().map(|c| format!("\"{}\"", c.as_str())).collect::<Vec<_>>().join(", ");
+    let mut select = Vec::with_capacity(cols.len());
+    let mut arrays = Vec::with_capacity(cols.len());
+    let mut values = Vec::with_capacity(cols.len());
+    for (i, c) in (1..).zip(&cols) {
+        let def = c.def();
+        let ty = pg_type(def.get_column_type());
+        let name = format!("\"{}\"", c.as_str());
+        arrays.push(format!("${i}::{ty}[]"));
+        let mut column: Vec<Value> = Vec::with_capacity(rows.len());
+        for m in rows {
+            column.push(match m.get(*c) {
+                Value::Double(None) => Value::Double(Some(f64::NAN)),
+                Value::String(None) => Value::String(Some(NULL_TEXT.to_owned())),
+                Value::String(Some(v)) if v == NULL_TEXT => return None,
+                v => v,
+            });
+        }
+        select.push(match (def.is_null(), ty) {
+            (true, "float8") => format!("NULLIF({name}, 'NaN'::float8)"),
+            (true, "text") => format!("NULLIF({name}, chr(1) || 'NULL' || chr(1))"),
+            _ => name,
+        });
+        let kind = column.first().map_or(sea_orm::sea_query::ArrayType::String, Value::array_type);
+        values.push(Value::Array(kind, Some(Box::new(column))));
+    }
     let sql = format!(
-        "INSERT INTO \"{}\" ({names}) SELECT {names} FROM jsonb_to_recordset($1::jsonb) AS r({defs}) {suffix}",
-        E::default().table_name()
+        "INSERT INTO \"{table}\" ({names}) SELECT {select} FROM UNNEST({arrays}) AS r({names}) {suffix}",
+        table = E::default().table_name(),
+        select = select.join(", "),
+        arrays = arrays.join(", "),
     );
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, [json.into()])
+    Some(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+}
+
+/// On PostgreSQL, the statements writing `rows` in chunks; `None` elsewhere, or when a value
+/// collides with the NULL marker (then the rows go the portable way).
+fn pg_plan<E: EntityTrait>(txn: &DatabaseTransaction, rows: &[E::Model], suffix: &str) -> Option<Vec<Statement>> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return None;
+    }
+    rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect()
 }
 
 /// Offers every record; answers the ids of those that were new (not seen before under the same
@@ -51,11 +92,9 @@ fn pg_statement<E: EntityTrait>(json: String, suffix: &str) -> Statement {
 /// Database failures.
 pub async fn events(txn: &DatabaseTransaction, rows: &[event::Model]) -> ApiResult<Vec<Uuid>> {
     let mut inserted = Vec::with_capacity(rows.len());
-    if txn.get_database_backend() == DbBackend::Postgres {
-        for chunk in rows.chunks(PG_CHUNK) {
-            let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
-            let stmt =
-                pg_statement::<event::Entity>(json, "ON CONFLICT (tenant_id, client_event_id) DO NOTHING RETURNING id");
+    let conflict = "ON CONFLICT (tenant_id, client_event_id) DO NOTHING RETURNING id";
+    if let Some(statements) = pg_plan::<event::Entity>(txn, rows, conflict) {
+        for stmt in statements {
             for row in txn.query_all_raw(stmt).await? {
                 inserted.push(row.try_get::<Uuid>("", "id")?);
             }
@@ -87,14 +126,11 @@ pub async fn edges_and_codes(
     edges: Vec<lineage::Model>,
     codes: Vec<code_index::Model>,
 ) -> ApiResult<()> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        for chunk in edges.chunks(PG_CHUNK) {
-            let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
-            txn.execute_raw(pg_statement::<lineage::Entity>(json, "")).await?;
-        }
-        for chunk in codes.chunks(PG_CHUNK) {
-            let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
-            txn.execute_raw(pg_statement::<code_index::Entity>(json, "")).await?;
+    if let (Some(e), Some(c)) =
+        (pg_plan::<lineage::Entity>(txn, &edges, ""), pg_plan::<code_index::Entity>(txn, &codes, ""))
+    {
+        for stmt in e.into_iter().chain(c) {
+            txn.execute_raw(stmt).await?;
         }
         return Ok(());
     }
@@ -119,10 +155,9 @@ pub async fn stats(txn: &DatabaseTransaction, deltas: Vec<stats_daily::Model>) -
     const SUM: &str = "ON CONFLICT (tenant_id, day, stage, category_code, division_code) DO UPDATE SET \
         records = trace_stats_daily.records + excluded.records, \
         quantity = trace_stats_daily.quantity + excluded.quantity";
-    if txn.get_database_backend() == DbBackend::Postgres {
-        for chunk in deltas.chunks(PG_CHUNK) {
-            let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
-            txn.execute_raw(pg_statement::<stats_daily::Entity>(json, SUM)).await?;
+    if let Some(statements) = pg_plan::<stats_daily::Entity>(txn, &deltas, SUM) {
+        for stmt in statements {
+            txn.execute_raw(stmt).await?;
         }
         return Ok(());
     }
