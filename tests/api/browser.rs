@@ -45,6 +45,47 @@ async fn console_and_portal_work_in_a_real_browser() {
     assert_eq!(res.status(), 200);
     app.user_with_roles(&admin, "natl_auditor", &["auditor"]).await;
 
+    // A chain across two provinces for the chain page: a farm in 寿光 ships a batch to a market in
+    // 北京 (both with coordinates, so the flow map has a line to draw).
+    let bj = app.onboard(&admin, "110000", "北京市").await;
+    let filed = |who: reqwest::Client, body: serde_json::Value| {
+        let (create, base) = (app.url("/api/v1/enterprises"), app.url("/api/v1/enterprises/"));
+        async move {
+            let e: serde_json::Value = who.post(create).json(&body).send().await.unwrap().json().await.unwrap();
+            let id = e["id"].as_str().unwrap();
+            assert_eq!(who.post(format!("{base}{id}/approve")).send().await.unwrap().status(), 200);
+            e["code"].as_str().unwrap().to_owned()
+        }
+    };
+    let farm = filed(
+        sd.admin.clone(),
+        json!({"name": "寿光示范蔬菜基地", "uscc": "91370100MA3C0001AE", "enterprise_type": "producer",
+        "categories": ["0101"], "stages": ["primary_production"], "address": "寿光", "division_code": "370783",
+        "contact_name": "王", "contact_phone": "0536-5211234", "longitude": 118.79, "latitude": 36.86, "submit": true}),
+    )
+    .await;
+    let market = filed(
+        bj.admin.clone(),
+        json!({"name": "北京示范批发市场", "uscc": "91370102MA3C0002BF", "enterprise_type": "market",
+        "categories": ["0101"], "stages": ["sale"], "address": "北京", "division_code": "110106",
+        "contact_name": "李", "contact_phone": "010-88881234", "longitude": 116.39, "latitude": 39.85, "submit": true}),
+    )
+    .await;
+    let res = sd
+        .admin
+        .post(app.url("/api/v1/trace/events"))
+        .json(&json!({"events": [
+            {"client_event_id": "b-1", "stage": "primary_production", "action": "harvest", "subject_code": farm,
+             "product_name": "寿光番茄", "batch_no": "BR-1", "trace_codes": ["BR-0001"], "quantity": 800.0, "unit": "kg",
+             "event_time": "2026-11-20T06:30:00+08:00", "division_code": "370783"},
+            {"client_event_id": "b-2", "stage": "transport", "action": "ship", "subject_code": farm, "counterpart_code": market,
+             "product_name": "寿光番茄", "batch_no": "BR-1", "trace_codes": ["BR-0001"], "quantity": 800.0, "unit": "kg",
+             "event_time": "2026-11-20T09:30:00+08:00", "division_code": "370783"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
     let shots = std::env::var("SUYUAN_SCREENSHOTS")
         .ok()
         .map(|d| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d).display().to_string())
@@ -57,6 +98,7 @@ async fn console_and_portal_work_in_a_real_browser() {
         ("AUDITOR_USER".to_owned(), "natl_auditor".to_owned()),
         ("AUDITOR_PASS".to_owned(), CHANGED_PASSWORD.to_owned()),
         ("SHOTS".to_owned(), shots),
+        ("CHAIN_BATCH".to_owned(), "BR-1".to_owned()),
     ];
     let (ok, output) = browser::run("console.mjs", env).await;
     assert!(ok, "browser checks failed:\n{output}");

@@ -346,9 +346,24 @@ try {
   await page.waitForSelector("[data-map][data-rendered=map]");
   await page.waitForSelector("[data-chart=by_type][data-rendered=chart]");
   check(await canvasDrawn(page, "[data-chart=by_type]"), "the type chart draws");
-  check((await page.textContent("[data-figure=enterprise_filings] .value")).trim().startsWith("1"), "one approved enterprise filing");
+  check((await page.textContent("[data-figure=enterprise_filings] .value")).trim().startsWith("3"), "three approved enterprise filings (the one just filed, two of the trace chain)");
   if (SHOTS) await page.waitForTimeout(1500); // let the charts' animations finish for the picture
   await shot(page, "filing-analysis");
+
+  // A chain across provinces: its graph, the flow map with the line from 寿光 to 北京, the table.
+  await nav(page, "追溯记录");
+  check((await page.$$eval("[data-trace-events] tbody tr", (r) => r.length)) === 2, "the two trace records are listed");
+  await nav(page, "追溯链条");
+  await page.fill("#cb", process.env.CHAIN_BATCH);
+  await Promise.all([page.waitForEvent("load"), page.click("button:has-text('查询链条')")]);
+  await page.waitForSelector("[data-chain-graph][data-rendered=graph]", { timeout: 15000 });
+  check(await canvasDrawn(page, "[data-chain-graph]"), "the chain graph draws");
+  await page.waitForSelector("[data-chain-map][data-rendered=map] svg path", { timeout: 15000 });
+  check((await page.getAttribute("[data-chain-map]", "data-lines")) === "1", "the flow map draws the shipment as a line");
+  check((await page.textContent("[data-flow-table]")).includes("北京示范批发市场"), "the flow table names the buyer in 北京");
+  check((await page.textContent("[data-figure=provinces] .value")).trim() === "2", "two provinces");
+  if (SHOTS) await page.waitForTimeout(1500);
+  await shot(page, "trace-chain");
 
   // SSO settings: a bad issuer is refused inline.
   await nav(page, "单点登录");

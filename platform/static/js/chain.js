@@ -47,12 +47,13 @@
         return { source: f.from, target: f.to, lineStyle: { type: f.kind === "process" ? "dashed" : "solid" },
           tip: (f.kind === "process" ? "加工投入" : "销售流通") + "：" + f.product_name + (f.quantity != null ? " " + f.quantity : "") };
       });
-      var chart = echarts.init(el);
+      var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.setOption({
         tooltip: { formatter: function (p) { return p.data && p.data.tip ? p.data.tip : ""; } },
         series: [{ type: "graph", layout: "none", roam: true, data: data, links: links, edgeSymbol: ["none", "arrow"],
           edgeSymbolSize: 8, lineStyle: { color: "#7a8ca3", width: 1.5, curveness: 0.1 }, emphasis: { focus: "adjacency" } }]
       });
+      el.dataset.rendered = "graph";
       window.addEventListener("resize", function () { chart.resize(); });
     }).catch(function (e) { fail(el, "链条图加载失败：" + e.message); });
   }
@@ -73,11 +74,17 @@
             lineStyle: { type: p.kind === "process" ? "dashed" : "solid" } });
         }
       });
-      if (!points.length) { fail(el, "链条中的主体都没有坐标，无法在地图上显示。"); return; }
-      var chart = echarts.init(el);
+      if (!points.length) { fail(el, "链条中的主体都没有坐标，无法在地图上显示。"); el.dataset.rendered = "empty"; return; }
+      // Frame the chain, not the whole country: its points' extent with a margin.
+      var lons = points.map(function (p) { return p.value[0]; }), lats = points.map(function (p) { return p.value[1]; });
+      var pad = 3;
+      var bounds = [[Math.min.apply(null, lons) - pad, Math.max.apply(null, lats) + pad],
+        [Math.max.apply(null, lons) + pad, Math.min.apply(null, lats) - pad]];
+      var chart = echarts.init(el, null, { renderer: "svg" });
       chart.setOption({
         tooltip: { trigger: "item", formatter: function (p) { return p.seriesType === "lines" ? "流向：" + p.name : p.name; } },
-        geo: { map: "china", roam: true, itemStyle: { areaColor: "#eef2f7", borderColor: "#9aa8ba" }, emphasis: { disabled: true } },
+        geo: { map: "china", roam: true, boundingCoords: bounds, label: { show: true, fontSize: 10, color: "#7a8ca3" },
+          itemStyle: { areaColor: "#eef2f7", borderColor: "#9aa8ba" }, emphasis: { disabled: true } },
         series: [
           { type: "lines", coordinateSystem: "geo", data: lines, zlevel: 1,
             effect: { show: true, period: 5, symbol: "arrow", symbolSize: 6 },
@@ -86,6 +93,9 @@
             rippleEffect: { scale: 2.5 }, label: { show: points.length <= 30, formatter: "{b}", position: "right", fontSize: 10 } }
         ]
       });
+      el.dataset.rendered = "map";
+      el.dataset.points = String(points.length);
+      el.dataset.lines = String(lines.length);
       window.addEventListener("resize", function () { chart.resize(); });
     }).catch(function (e) { fail(el, "流向地图加载失败：" + e.message); });
   }
