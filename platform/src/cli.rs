@@ -229,6 +229,12 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
     if let Some(code) = report.example_code {
         out(&format!("公众追溯查询示例 / public trace page: http://{}/t/{code}", settings.listen));
     }
+    if let Some((batch, subject)) = report.example_batch {
+        out(&format!(
+            "追溯链条示例 / trace chain (sign in first): http://{}/console/trace-chain?batch={batch}&subject={subject}",
+            settings.listen
+        ));
+    }
     Ok(())
 }
 

@@ -40,6 +40,8 @@ pub struct DemoReport {
     pub records_created: usize,
     /// A trace code of the demo chain, for the public page `/t/{code}`.
     pub example_code: Option<String>,
+    /// The batch and subject of that code's first record, for the chain page.
+    pub example_batch: Option<(String, String)>,
 }
 
 /// Loads the demo data; running it again changes nothing.
@@ -95,6 +97,14 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<DemoReport> {
         .one(db)
         .await?
         .map(|c| c.code);
+    if let Some(code) = &report.example_code {
+        use crate::modules::trace::entity::{code_index, event};
+        let ids = code_index::Entity::find().filter(code_index::Column::Code.eq(code.as_str())).all(db).await?;
+        if let Some(first) = ids.first() {
+            report.example_batch =
+                event::Entity::find_by_id(first.event_id).one(db).await?.map(|e| (e.batch_no, e.subject_code));
+        }
+    }
     Ok(report)
 }
 

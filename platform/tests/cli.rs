@@ -104,6 +104,7 @@ fn demo_loads_tenants_and_is_idempotent() {
     assert!(first.contains("13 tenants created"), "{first}");
     assert!(first.contains("67 filings created"), "enterprises, market stalls and products: {first}");
     assert!(first.contains("3500 trace records created"), "the chain 寿光 → 济南 → 北京: {first}");
+    assert!(first.contains("/t/SG") && first.contains("/console/trace-chain?batch="), "where to look: {first}");
     assert!(first.contains("one-time password"), "the first run creates the administrator: {first}");
     let second = run();
     assert!(second.contains("0 tenants created, 13 already present, 0 filings created, 0 trace records"), "{second}");
