@@ -31,6 +31,7 @@ mod m20261127_000022_create_trace_codes;
 mod m20261127_000023_create_trace_code_issues;
 mod m20261127_000024_create_trace_stats;
 mod m20261127_000025_trace_write_path;
+mod m20261127_000026_partition_trace_events;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000023_create_trace_code_issues::Migration),
             Box::new(m20261127_000024_create_trace_stats::Migration),
             Box::new(m20261127_000025_trace_write_path::Migration),
+            Box::new(m20261127_000026_partition_trace_events::Migration),
         ]
     }
 }

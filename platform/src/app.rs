@@ -177,6 +177,15 @@ fn start_jobs(state: &AppState) {
             });
         }
     }
+    if state.settings.database_kind().ok() == Some(DatabaseKind::Postgres) {
+        // Trace records are partitioned by month: the coming three months exist before their
+        // records arrive (the function comes with migration 026).
+        let db = state.db.clone();
+        state.jobs.spawn_periodic("trace_partitions", Duration::from_secs(24 * 3600), move || {
+            let db = db.clone();
+            async move { crate::modules::trace::write::ensure_partitions(&db).await.map(|_| ()) }
+        });
+    }
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {
         // Keeps the WAL file small on long-running embedded installs.
         let db = state.db.clone();

@@ -158,6 +158,23 @@ async fn a_batch_is_checked_whole_written_once_and_linked() {
         "the market's receipt, on the day where it happened"
     );
     assert_eq!(sum("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'statistics.delta'").await, 1);
+    // PostgreSQL keeps records in monthly partitions, made ahead by a daily job (R-SEC-5).
+    if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let parts = sum("SELECT COUNT(*) AS n FROM pg_inherits WHERE inhparent = 'trace_events'::regclass").await;
+        assert!(parts >= 5, "default, this month and three ahead: {parts}");
+        assert_eq!(suyuan_platform::modules::trace::write::ensure_partitions(&app.db).await.unwrap(), 0, "idempotent");
+        let month = chrono::Utc::now().format("trace_events_y%Ym%m").to_string();
+        let in_month = format!("SELECT COUNT(*) AS n FROM pg_class WHERE relname = '{month}'");
+        let found = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), in_month))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(found, 1, "this month's partition exists");
+    }
     assert_eq!(app.audit_rows("trace_event.ingest").await, 1, "only the first wrote");
 
     // Search: by stage, batch, trace code, region, subject, product; the record in full.

@@ -13,8 +13,9 @@
 //! (invalidated across replicas through Redis when configured), and records every query in
 //! batches. QR codes of trace codes (PNG, SVG) encode the code's public page.
 //!
-//! Not built yet (issue 6): statistics deltas and federation outbox rows for records, CSV/XLSX
-//! import of records, monthly partitions on PostgreSQL.
+//! On PostgreSQL records are partitioned by month ([`write::ensure_partitions`], migration 026).
+//!
+//! Not built yet (issue 6): CSV/XLSX import of records.
 
 pub mod chain;
 pub mod codes;
@@ -23,7 +24,7 @@ pub mod entity;
 mod handlers;
 pub mod public;
 pub mod service;
-mod write;
+pub mod write;
 
 /// Registers the trace routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

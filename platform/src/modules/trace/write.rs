@@ -92,7 +92,8 @@ fn pg_plan<E: EntityTrait>(txn: &DatabaseTransaction, rows: &[E::Model], suffix:
 /// Database failures.
 pub async fn events(txn: &DatabaseTransaction, rows: &[event::Model]) -> ApiResult<Vec<Uuid>> {
     let mut inserted = Vec::with_capacity(rows.len());
-    let conflict = "ON CONFLICT (tenant_id, client_event_id) DO NOTHING RETURNING id";
+    // PostgreSQL's records are partitioned by month: the unique index holds the event time.
+    let conflict = "ON CONFLICT (tenant_id, client_event_id, event_time) DO NOTHING RETURNING id";
     if let Some(statements) = pg_plan::<event::Entity>(txn, rows, conflict) {
         for stmt in statements {
             for row in txn.query_all_raw(stmt).await? {
@@ -103,9 +104,13 @@ pub async fn events(txn: &DatabaseTransaction, rows: &[event::Model]) -> ApiResu
     }
     for chunk in rows.chunks(SQLITE_CHUNK) {
         let keys = event::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-            .on_conflict(
-                OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId]).do_nothing().to_owned(),
-            )
+            .on_conflict(if txn.get_database_backend() == DbBackend::Postgres {
+                OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId, event::Column::EventTime])
+                    .do_nothing()
+                    .to_owned()
+            } else {
+                OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId]).do_nothing().to_owned()
+            })
             .exec_with_returning_keys(txn)
             .await;
         match keys {
@@ -176,4 +181,23 @@ pub async fn stats(txn: &DatabaseTransaction, deltas: Vec<stats_daily::Model>) -
             .await?;
     }
     Ok(())
+}
+
+/// PostgreSQL: creates the monthly partitions of trace records missing from this month to
+/// three months ahead; the number created.
+///
+/// # Errors
+/// Database failures.
+pub async fn ensure_partitions(db: &sea_orm::DatabaseConnection) -> anyhow::Result<i32> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT suyuan_trace_partitions((now() AT TIME ZONE 'UTC')::date, 3) AS made",
+        ))
+        .await?;
+    let made = row.map(|r| r.try_get::<i32>("", "made")).transpose()?.unwrap_or(0);
+    if made > 0 {
+        tracing::info!(made, "trace record partitions created");
+    }
+    Ok(made)
 }
