@@ -696,3 +696,90 @@ async fn with_redis_an_ingest_refreshes_the_public_answer_on_every_replica() {
         None => assert!(!seen, "without Redis the other replica keeps its cached answer for the minute"),
     }
 }
+
+/// Records from a file go through the same checks: a bad row is named by its row in the file
+/// and nothing is written; a good file is written once, however often it is sent (R-IF-3).
+#[tokio::test]
+async fn records_import_from_csv_and_xlsx_with_the_ingest_checks() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let (c, url) = (sd.admin.clone(), app.url("/api/v1/trace/events/import"));
+        async move { c.post(url).header("content-type", content_type).body(body).send().await.unwrap() }
+    };
+    let header = "记录编号,环节,动作,主体编码,产品名称,批次号,追溯码,数量,单位,发生时间,地区代码,交易对方编码,检测项目,检测结果,检测报告编号\n";
+    let good = format!(
+        "{header}f-1,初级生产,采收,{farm},寿光番茄,F1,F-0001,1200,kg,2026-11-20 06:30,370783,,,,\n\
+         f-2,产品检测,检测,{farm},寿光番茄,F1,F-0001,1200,kg,2026-11-20 08:00,370783,,农药残留,合格,R-1\n\
+         f-3,产品运输,发货,{farm},寿光番茄,F1,F-0001,1200,kg,2026-11-20 09:00,370783,{market},,,\n"
+    );
+    let bad =
+        good.replace(",1200,kg,2026-11-20 08:00", ",-5,kg,2026-11-20 08:00").replace(&format!(",{market},"), ",,");
+    let res = send(bad.into_bytes(), "text/csv").await;
+    let p = problem(res).await;
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        ["rows[3].quantity", "rows[4].counterpart_code"],
+        "the file's rows, the header being row 1: {p}"
+    );
+    assert_eq!(count(&app, "trace_events").await, 0, "nothing written");
+
+    let res = send(good.clone().into_bytes(), "text/csv").await;
+    assert_eq!(res.status(), 200);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["accepted"], 3, "{first}");
+    let again: Value = send(good.into_bytes(), "text/csv").await.json().await.unwrap();
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(3)));
+    let t: Value =
+        TestApp::new_client().get(app.url("/api/v1/public/trace/F-0001")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((t["stages"].as_array().unwrap().len(), t["stages"][1]["test_passed"].as_bool()), (3, Some(true)));
+
+    // The same as a workbook.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        header.trim().split(',').map(str::to_owned).collect::<Vec<_>>(),
+        vec![
+            "x-1",
+            "sale",
+            "receive",
+            &market,
+            "寿光番茄",
+            "F1",
+            "F-0001",
+            "1200",
+            "kg",
+            "2026-11-20T18:00:00+08:00",
+            "370104",
+            &farm,
+            "",
+            "",
+            "",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+    ];
+    for (r, row) in (0u32..).zip(&rows) {
+        for (c, v) in (0u16..).zip(row) {
+            sheet.write_string(r, c, v).unwrap();
+        }
+    }
+    let res =
+        send(book.save_to_buffer().unwrap(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").await;
+    assert_eq!(res.json::<Value>().await.unwrap()["accepted"], 1);
+    let t: Value =
+        TestApp::new_client().get(app.url("/api/v1/public/trace/F-0001")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(t["stages"].as_array().unwrap().len(), 4, "the import refreshed the cached public answer");
+
+    // Missing columns and a form's content type are refused.
+    let res = send("记录编号,环节\nf-9,初级生产\n".as_bytes().to_vec(), "text/csv").await;
+    let p = problem(res).await;
+    assert_eq!(p["errors"][0]["field"], "file");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("缺少列"), "{p}");
+    assert_eq!(send(b"a=b".to_vec(), "application/x-www-form-urlencoded").await.status(), 415);
+}

@@ -414,21 +414,7 @@ pub async fn start_import(
     let mode = import::Mode::parse(q.mode.as_deref())?;
     // The guard first: nobody without the right holds 64 MiB of the server's memory.
     caller.ctx().require_own("import", "create").await?;
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let sheet_type = content_type.starts_with("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    // A file type a plain HTML form cannot send, so another site's page cannot start an import
-    // with a visitor's session.
-    if !sheet_type && !content_type.starts_with("text/csv") {
-        return Err(crate::error::ApiError::unsupported_media_type(
-            "text/csv 或 application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ));
-    }
-    let xlsx = match q.format.as_deref() {
-        Some("xlsx") => true,
-        Some("csv") => false,
-        Some(_) => return Err(crate::error::ApiError::invalid_field("format", "unknown", "format 只能是 csv 或 xlsx")),
-        None => sheet_type,
-    };
+    let xlsx = import::is_xlsx(&req, q.format.as_deref())?;
     let body = crate::error::body_within(payload, import::MAX_IMPORT_BYTES).await?;
     let upload = import::Upload {
         kind,

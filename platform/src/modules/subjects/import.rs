@@ -78,14 +78,30 @@ impl Mode {
 }
 
 /// A parsed file: for each data row its spreadsheet row number and its cells by field.
-struct Sheet {
-    rows: Vec<(usize, HashMap<&'static str, String>)>,
+pub struct Sheet {
+    /// (row number in the file, cells by field key).
+    pub rows: Vec<(usize, HashMap<&'static str, String>)>,
 }
 
-/// Reads a CSV (UTF-8, with or without BOM) or XLSX file; the header row names the columns.
+/// Reads a CSV (UTF-8, with or without BOM) or XLSX file of filings of `kind`.
 fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
-    let too_many =
-        || ApiError::invalid_field("file", "too_many", format!("一次最多导入 {MAX_IMPORT_ROWS} 行，请拆分文件"));
+    read_table(columns(kind), required(kind), bytes, xlsx, MAX_IMPORT_ROWS)
+}
+
+/// Reads a CSV (UTF-8, with or without BOM) or XLSX file whose header row names columns of
+/// `cols` (by key or by heading), at most `max_rows` data rows; the `required` columns must be
+/// there.
+///
+/// # Errors
+/// 422 naming `file`: not a readable table, too many rows or columns, missing columns.
+pub fn read_table(
+    cols: &'static [(&'static str, &'static str)],
+    required: &[&str],
+    bytes: &[u8],
+    xlsx: bool,
+    max_rows: usize,
+) -> ApiResult<Sheet> {
+    let too_many = || ApiError::invalid_field("file", "too_many", format!("一次最多导入 {max_rows} 行，请拆分文件"));
     let too_wide = || ApiError::invalid_field("file", "too_wide", format!("文件最多 {MAX_COLUMNS} 列"));
     let table: Vec<Vec<String>> = if xlsx {
         use calamine::Reader;
@@ -107,7 +123,7 @@ fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
         {
             let (row, col) = cell.get_position();
             let (row, col) = (usize::try_from(row).unwrap_or(usize::MAX), usize::try_from(col).unwrap_or(usize::MAX));
-            if row > MAX_IMPORT_ROWS {
+            if row > max_rows {
                 return Err(too_many());
             }
             if col >= MAX_COLUMNS {
@@ -132,7 +148,7 @@ fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
         for (i, rec) in reader.records().enumerate() {
             let rec =
                 rec.map_err(|e| ApiError::invalid_field("file", "csv", format!("第 {} 行不是有效的 CSV：{e}", i + 1)))?;
-            if i > MAX_IMPORT_ROWS {
+            if i > max_rows {
                 return Err(too_many());
             }
             if rec.len() > MAX_COLUMNS {
@@ -144,13 +160,11 @@ fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
     };
     let mut lines = table.into_iter();
     let header = lines.next().ok_or_else(|| ApiError::invalid_field("file", "empty", "文件是空的"))?;
-    let cols = columns(kind);
     let mut at: Vec<Option<&'static str>> = Vec::new();
     for h in &header {
         let h = h.trim();
         at.push(cols.iter().find(|(k, l)| *k == h || *l == h).map(|(k, _)| *k));
     }
-    let required = required(kind);
     let missing: Vec<&str> =
         required.iter().filter(|f| !at.contains(&Some(**f))).map(|f| super::export::label(cols, f)).collect();
     if !missing.is_empty() {
@@ -169,12 +183,8 @@ fn parse(kind: Kind, bytes: &[u8], xlsx: bool) -> ApiResult<Sheet> {
             at.iter().zip(line).filter_map(|(k, v)| k.map(|k| (k, v.trim().to_owned()))).collect();
         rows.push((i + 2, cells));
     }
-    if rows.len() > MAX_IMPORT_ROWS {
-        return Err(ApiError::invalid_field(
-            "file",
-            "too_many",
-            format!("一次最多导入 {MAX_IMPORT_ROWS} 行，请拆分文件"),
-        ));
+    if rows.len() > max_rows {
+        return Err(too_many());
     }
     Ok(Sheet { rows })
 }
@@ -312,6 +322,28 @@ pub struct Upload {
     pub xlsx: bool,
     /// The file.
     pub bytes: web::Bytes,
+}
+
+/// Whether an uploaded file is XLSX (else CSV), from `format` or the content type. Only the two
+/// spreadsheet types are taken: a type a plain HTML form cannot send, so another site's page
+/// cannot start an import with a visitor's session.
+///
+/// # Errors
+/// 415 for another content type; 422 for an unknown `format`.
+pub fn is_xlsx(req: &actix_web::HttpRequest, format: Option<&str>) -> ApiResult<bool> {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let sheet_type = content_type.starts_with("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    if !sheet_type && !content_type.starts_with("text/csv") {
+        return Err(ApiError::unsupported_media_type(
+            "text/csv 或 application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ));
+    }
+    match format {
+        Some("xlsx") => Ok(true),
+        Some("csv") => Ok(false),
+        Some(_) => Err(ApiError::invalid_field("format", "unknown", "format 只能是 csv 或 xlsx")),
+        None => Ok(sheet_type),
+    }
 }
 
 /// Checks the caller and the file's shape, records the job and starts it in the background.

@@ -48,6 +48,51 @@ pub async fn ingest_events(
     Ok(web::Json(answer))
 }
 
+/// The file import's options.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RecordImportQuery {
+    /// `csv` or `xlsx`; by default from the content type.
+    pub format: Option<String>,
+}
+
+/// Trace records from a CSV (UTF-8) or XLSX file, up to 10 000 rows, for systems that export
+/// rather than call the API: headings 记录编号, 环节, 动作, 主体编码, 产品备案编码, 产品名称, 批次号,
+/// 追溯码, 数量, 单位, 单价, 金额, 发生时间, 地区代码, 经度, 纬度, 交易对方编码, 投入批次 (`批次:数量`,
+/// separated by `;`), 检测项目, 检测结果 (合格/不合格), 检测报告编号. Stages and actions by key or
+/// Chinese name; a time without a zone is China time. The same checks as the ingest API, the
+/// same all-or-nothing answer: a bad row is named as `rows[N].field` with N its row in the file,
+/// and nothing is written; a re-sent file writes nothing twice.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "importTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
+    params(RecordImportQuery),
+    request_body(content(
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ), description = "CSV 或 Excel 文件 / the file"),
+    responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors,
+        (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "文件类型不对 / not CSV or XLSX", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/trace/events/import")]
+pub async fn import_events(
+    caller: Caller,
+    state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
+    q: web::Query<RecordImportQuery>,
+    payload: web::Payload,
+) -> ApiResult<web::Json<IngestResponse>> {
+    caller.ctx().require_own("trace_event", "create").await?;
+    let xlsx = crate::modules::subjects::import::is_xlsx(&req, q.format.as_deref())?;
+    let body = crate::error::body_within(payload, MAX_BODY).await?;
+    let answer = super::import::import(&caller.ctx(), body, xlsx).await?;
+    if answer.accepted > 0 {
+        // Which codes the file carried is in the records now: drop the cache of each.
+        let ids: Vec<Uuid> = answer.events.iter().filter(|e| !e.duplicate).map(|e| e.id).collect();
+        let codes = super::service::codes_of(&caller.ctx(), &ids).await?;
+        super::public::invalidate(&state, &codes).await;
+    }
+    Ok(web::Json(answer))
+}
+
 /// Search the trace records the caller may read (R-SUBJ-5): by stage, product, region,
 /// reporting subject, batch, trace code and time, newest first, with paging.
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "listTraceEvents", security(("session_cookie" = []), ("api_key" = [])),

@@ -15,13 +15,14 @@
 //!
 //! On PostgreSQL records are partitioned by month ([`write::ensure_partitions`], migration 026).
 //!
-//! Not built yet (issue 6): CSV/XLSX import of records.
+//! Records also come from CSV/XLSX files ([`import`]) through the same checks.
 
 pub mod chain;
 pub mod codes;
 pub mod dto;
 pub mod entity;
 mod handlers;
+mod import;
 pub mod public;
 pub mod service;
 pub mod write;
@@ -30,6 +31,7 @@ pub mod write;
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // `chain` before `events/{id}` does not matter (different paths); listed by use.
     cfg.service(handlers::ingest_events)
+        .service(handlers::import_events)
         .service(handlers::list_events)
         .service(handlers::get_event)
         .service(handlers::trace_chain)

@@ -432,6 +432,25 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
 }
 
+/// The trace codes of records (for the cache invalidation after a file import).
+///
+/// # Errors
+/// Database failures.
+pub async fn codes_of(ctx: &Ctx<'_>, ids: &[Uuid]) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(5_000) {
+        let codes: Vec<String> = code_index::Entity::find()
+            .select_only()
+            .column(code_index::Column::Code)
+            .filter(code_index::Column::EventId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(ctx.db)
+            .await?;
+        out.extend(codes);
+    }
+    Ok(out)
+}
+
 /// Searches the records the caller may read, newest first.
 ///
 /// # Errors
