@@ -35,9 +35,15 @@ BEGIN
   WHILE m <= last LOOP
     part := format('trace_events_y%sm%s', to_char(m, 'YYYY'), to_char(m, 'MM'));
     IF to_regclass(part) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I PARTITION OF trace_events FOR VALUES FROM (%L) TO (%L)',
-        part, (m::timestamp AT TIME ZONE 'UTC'), ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
-      made := made + 1;
+      BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF trace_events FOR VALUES FROM (%L) TO (%L)',
+          part, (m::timestamp AT TIME ZONE 'UTC'), ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+        made := made + 1;
+      EXCEPTION WHEN others THEN
+        -- The default partition already holds records of that month: they stay there, and
+        -- the months after it are still made.
+        RAISE WARNING 'trace partition % not created: %', part, SQLERRM;
+      END;
     END IF;
     m := (m + interval '1 month')::date;
   END LOOP;
@@ -63,8 +69,8 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(FUNCTION).await?;
         // The months holding records (from the oldest; at most ten years back), and three ahead.
         db.execute_unprepared(
-            "SELECT suyuan_trace_partitions(GREATEST(COALESCE((SELECT min(event_time) FROM trace_events_plain), now()), \
-             now() - interval '10 years')::date, 3)",
+            "SELECT suyuan_trace_partitions((GREATEST(COALESCE((SELECT min(event_time) FROM trace_events_plain), now()), \
+             now() - interval '10 years') AT TIME ZONE 'UTC')::date, 3)",
         )
         .await?;
         db.execute_unprepared("INSERT INTO trace_events SELECT * FROM trace_events_plain").await?;

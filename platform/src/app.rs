@@ -28,6 +28,8 @@ use crate::state::AppState;
 /// registered here is documented and a route not registered here does not exist.
 pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::ops::configure(cfg);
+    // The public trace lookup is the hottest path (consumers scanning codes): matched first.
+    crate::modules::trace::configure_public(cfg);
     crate::modules::identity::configure(cfg);
     crate::modules::admin::configure(cfg);
     crate::modules::dashboard::configure(cfg);
@@ -179,11 +181,19 @@ fn start_jobs(state: &AppState) {
     }
     if state.settings.database_kind().ok() == Some(DatabaseKind::Postgres) {
         // Trace records are partitioned by month: the coming three months exist before their
-        // records arrive (the function comes with migration 026).
+        // records arrive (the function comes with migration 026). At start, then daily: a
+        // replica restarted more often than daily still makes them.
         let db = state.db.clone();
-        state.jobs.spawn_periodic("trace_partitions", Duration::from_secs(24 * 3600), move || {
-            let db = db.clone();
-            async move { crate::modules::trace::write::ensure_partitions(&db).await.map(|_| ()) }
+        state.jobs.spawn_task("trace_partitions", move |stop| async move {
+            loop {
+                if let Err(e) = crate::modules::trace::write::ensure_partitions(&db).await {
+                    tracing::warn!(error = %format!("{e:#}"), "making trace record partitions failed");
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
+                }
+            }
         });
     }
     if state.settings.database_kind().ok() == Some(DatabaseKind::Sqlite) {

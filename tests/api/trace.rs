@@ -459,14 +459,11 @@ async fn platform_codes_are_issued_once_and_every_identifier_resolves() {
         ));
         async move { c.get(url).send().await.unwrap() }
     };
-    let r: Value = resolve(&codes[1]).await.json().await.unwrap();
-    assert_eq!(
-        (r["form"].as_str(), r["identifies"].as_str(), r["subject_name"].as_str(), r["records"].as_u64()),
-        (Some("platform_code"), Some("item"), Some("寿光蔬菜集团"), Some(0)),
-        "{r}"
-    );
-    let r: Value = resolve(batch["codes"][0].as_str().unwrap()).await.json().await.unwrap();
-    assert_eq!((r["identifies"].as_str(), r["batch_no"].as_str()), (Some("batch"), Some("B9")));
+    // A code no record carries yet answers like one never issued: nothing to learn of how many
+    // codes a subject holds.
+    let res = resolve(&codes[1]).await;
+    assert_eq!(res.status(), 404);
+    assert!(problem(res).await["detail"].as_str().unwrap().contains("没有追溯记录使用"));
     // A mistyped code fails its check character; a well-formed one never issued is unknown.
     let mut typo = codes[0].clone().into_bytes();
     typo[20] = if typo[20] == b'9' { b'8' } else { b'9' };
@@ -476,12 +473,18 @@ async fn platform_codes_are_issued_once_and_every_identifier_resolves() {
 
     // A record carrying a platform code: the resolution points at its public page.
     let mut harvest = record("c-1", "primary_production", "harvest", &farm, "B9");
-    harvest["trace_codes"] = json!([codes[0], "(01)06901234567892(21)SN-7"]);
+    harvest["trace_codes"] = json!([codes[0], batch["codes"][0], "(01)06901234567892(21)SN-7"]);
     let res = sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [harvest]})).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let r: Value = resolve(&codes[0]).await.json().await.unwrap();
-    assert_eq!(r["records"], 1);
+    assert_eq!(
+        (r["form"].as_str(), r["identifies"].as_str(), r["subject_name"].as_str(), r["records"].as_u64()),
+        (Some("platform_code"), Some("item"), Some("寿光蔬菜集团"), Some(1)),
+        "{r}"
+    );
     assert_eq!(r["public_url"].as_str(), Some(app.url(&format!("/t/{}", codes[0])).as_str()));
+    let r: Value = resolve(batch["codes"][0].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!((r["identifies"].as_str(), r["batch_no"].as_str()), (Some("batch"), Some("B9")));
 
     // GS1: a Digital Link and an element string name the same item; the GTIN names the product.
     let product: Value = sd
@@ -506,6 +509,10 @@ async fn platform_codes_are_issued_once_and_every_identifier_resolves() {
     assert_eq!(r["trace_code"], "(01)06901234567892(21)SN-7");
     let r: Value = resolve("(01)06901234567892(10)B9").await.json().await.unwrap();
     assert_eq!((r["identifies"].as_str(), r["batch_no"].as_str()), (Some("batch"), Some("B9")), "{r}");
+    assert!(r["public_url"].is_null(), "no record carries that element string: no page to point at");
+    // Only the producer codes its products.
+    let res = issue(&sd.admin, json!({"subject_code": farm, "kind": "item", "product_code": "P3700000000009X"})).await;
+    assert_eq!(problem(res).await["errors"][0]["field"], "product_code");
     let r: Value = resolve("6901234567892").await.json().await.unwrap();
     assert_eq!((r["form"].as_str(), r["identifies"].as_str()), (Some("gtin"), Some("product")));
     let res = resolve("(01)06901234567893").await;
@@ -769,12 +776,27 @@ async fn records_import_from_csv_and_xlsx_with_the_ingest_checks() {
             sheet.write_string(r, c, v).unwrap();
         }
     }
+    // The time as Excel keeps a typed date: a day count with a date format, read as China time.
+    let when = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 11, 20).unwrap().and_hms(18, 0, 0).unwrap();
+    let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    sheet.write_datetime_with_format(1, 9, &when, &format).unwrap();
     let res =
         send(book.save_to_buffer().unwrap(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").await;
     assert_eq!(res.json::<Value>().await.unwrap()["accepted"], 1);
     let t: Value =
         TestApp::new_client().get(app.url("/api/v1/public/trace/F-0001")).send().await.unwrap().json().await.unwrap();
     assert_eq!(t["stages"].as_array().unwrap().len(), 4, "the import refreshed the cached public answer");
+    let list: Value = sd
+        .admin
+        .get(app.url(&format!("/api/v1/trace/events?subject={market}&stage=sale")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(list["items"][0]["event_time"].as_str().unwrap()).unwrap();
+    assert_eq!(at.to_utc().to_rfc3339(), "2026-11-20T10:00:00+00:00", "18:00 China time from an Excel date cell");
 
     // Missing columns and a form's content type are refused.
     let res = send("记录编号,环节\nf-9,初级生产\n".as_bytes().to_vec(), "text/csv").await;

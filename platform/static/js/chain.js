@@ -18,6 +18,9 @@
     el.appendChild(p);
   }
 
+  // Every value in a tooltip is text from reporters anywhere in the chain: escaped, never markup.
+  function esc(v) { return echarts.format.encodeHTML(v == null ? "" : String(v)); }
+
   var TYPE = { producer: "生产企业", processor: "加工企业", wholesaler: "批发企业", market: "批发市场",
     retailer: "零售企业", catering: "餐饮企业", logistics: "物流企业", laboratory: "检测机构", other: "其他",
     merchant: "个体经营户" };
@@ -37,15 +40,16 @@
           symbolSize: start ? 26 : 16,
           itemStyle: { color: !n.in_reach ? "#9aa5b1" : start ? "#b4232a" : "#0b57a4", borderColor: "#fff", borderWidth: start ? 3 : 1 },
           label: { show: true, position: "bottom", fontWeight: start ? "bold" : "normal",
-            formatter: (n.subject_name || n.subject_code) + "\n" + n.batch_no },
-          tip: [n.subject_name + "（" + n.subject_code + "）", "类型：" + (TYPE[n.subject_type] || n.subject_type || "—"),
-            "批次：" + n.batch_no, "地区：" + n.division_code, "负责单位：" + n.tenant_name,
-            n.in_reach ? "联系人：" + (n.contact_name || "—") + " " + (n.contact_phone || "") : "辖区外：只显示公开信息"].join("<br>")
+            // A function, not a template string: braces in the data are text.
+            formatter: function () { return (n.subject_name || n.subject_code) + "\n" + n.batch_no; } },
+          tip: [esc(n.subject_name) + "（" + esc(n.subject_code) + "）", "类型：" + esc(TYPE[n.subject_type] || n.subject_type || "—"),
+            "批次：" + esc(n.batch_no), "地区：" + esc(n.division_code), "负责单位：" + esc(n.tenant_name),
+            n.in_reach ? "联系人：" + esc(n.contact_name || "—") + " " + esc(n.contact_phone || "") : "辖区外：只显示公开信息"].join("<br>")
         };
       });
       var links = c.flows.map(function (f) {
         return { source: f.from, target: f.to, lineStyle: { type: f.kind === "process" ? "dashed" : "solid" },
-          tip: (f.kind === "process" ? "加工投入" : "销售流通") + "：" + f.product_name + (f.quantity != null ? " " + f.quantity : "") };
+          tip: (f.kind === "process" ? "加工投入" : "销售流通") + "：" + esc(f.product_name) + (f.quantity != null ? " " + esc(f.quantity) : "") };
       });
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.setOption({
@@ -82,7 +86,7 @@
         [Math.max.apply(null, lons) + pad, Math.min.apply(null, lats) - pad]];
       var chart = echarts.init(el, null, { renderer: "svg" });
       chart.setOption({
-        tooltip: { trigger: "item", formatter: function (p) { return p.seriesType === "lines" ? "流向：" + p.name : p.name; } },
+        tooltip: { trigger: "item", formatter: function (p) { return p.seriesType === "lines" ? "流向：" + esc(p.name) : esc(p.name); } },
         geo: { map: "china", roam: true, boundingCoords: bounds, label: { show: true, fontSize: 10, color: "#7a8ca3" },
           itemStyle: { areaColor: "#eef2f7", borderColor: "#9aa8ba" }, emphasis: { disabled: true } },
         series: [

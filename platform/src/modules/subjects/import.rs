@@ -136,7 +136,13 @@ pub fn read_table(
             if line.len() <= col {
                 line.resize(col + 1, String::new());
             }
-            line[col] = calamine::Data::from(cell.get_value().clone()).to_string();
+            line[col] = match calamine::Data::from(cell.get_value().clone()) {
+                // A date typed in Excel is a day count underneath: as text, the date and time.
+                calamine::Data::DateTime(d) => {
+                    d.as_datetime().map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                }
+                other => other.to_string(),
+            };
         }
         rows
     } else {

@@ -84,9 +84,11 @@ pub fn parse_gs1(id: &str) -> Result<Option<Gs1>, String> {
     if id.starts_with("http://") || id.starts_with("https://") {
         let Ok(url) = url::Url::parse(id) else { return Ok(None) };
         let Some(segments) = url.path_segments() else { return Ok(None) };
-        let segments: Vec<String> = segments
-            .map(|s| url::form_urlencoded::parse(format!("v={s}").as_bytes()).map(|(_, v)| v.into_owned()).collect())
-            .collect();
+        let mut segments: Vec<String> =
+            segments.map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
+        if segments.last().is_some_and(String::is_empty) {
+            segments.pop();
+        }
         // The primary key may follow a path prefix: find `01`, then read (AI, value) pairs.
         let Some(start) = segments.iter().position(|s| s == "01") else { return Ok(None) };
         let rest = &segments[start..];
@@ -182,15 +184,22 @@ pub async fn issue(ctx: &Ctx<'_>, req: IssueCodesRequest) -> ApiResult<IssueCode
         ));
     }
     let product_code = req.product_code.as_deref().map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty());
+    // Only the producer codes its products: another company's product under this subject's
+    // codes would be a forged label.
     if let Some(p) = &product_code
         && product::Entity::find()
             .filter(product::Column::Code.eq(p.as_str()))
             .filter(product::Column::Version.gt(0))
+            .filter(product::Column::EnterpriseCode.eq(subject_code.as_str()))
             .count(ctx.db)
             .await?
             == 0
     {
-        errors.push(FieldError::new("product_code", "unknown", format!("没有已审核通过的产品备案 {p}")));
+        errors.push(FieldError::new(
+            "product_code",
+            "unknown",
+            format!("{p} 不是 {subject_code} 生产的已审核通过的产品备案"),
+        ));
     }
     let (Some((_, subject_tenant)), true) = (found, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
@@ -261,12 +270,20 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
         format!("{base_url}/t/{path}")
     };
     let subject_name = |code: String| async move {
-        let e = enterprise::Entity::find().filter(enterprise::Column::Code.eq(code.as_str())).one(db).await?;
+        // Approved filings only: drafts and rejected filings are nobody's business.
+        let e = enterprise::Entity::find()
+            .filter(enterprise::Column::Code.eq(code.as_str()))
+            .filter(enterprise::Column::Version.gt(0))
+            .one(db)
+            .await?;
         let name = match e {
             Some(e) => Some(e.name),
-            None => {
-                merchant::Entity::find().filter(merchant::Column::Code.eq(code.as_str())).one(db).await?.map(|m| m.name)
-            }
+            None => merchant::Entity::find()
+                .filter(merchant::Column::Code.eq(code.as_str()))
+                .filter(merchant::Column::Version.gt(0))
+                .one(db)
+                .await?
+                .map(|m| m.name),
         };
         Ok::<_, ApiError>(name)
     };
@@ -278,7 +295,11 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
 
     // 1. GS1: a Digital Link, an element string, a bare GTIN.
     match parse_gs1(id) {
-        Err(e) => return Err(ApiError::invalid_field("id", "gs1", e)),
+        // Not a well-formed GS1 identifier: maybe a code some record carries (a numeric code
+        // that only looks like a GTIN); else the GS1 problem is the answer.
+        Err(e) => {
+            return carried(db, id, out, &public_url).await?.ok_or_else(|| ApiError::invalid_field("id", "gs1", e));
+        }
         Ok(Some(g)) => {
             out.form = g.form.to_owned();
             let p = product_by(product::Column::Gtin, g.gtin.clone()).await?;
@@ -289,6 +310,7 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
                 out.subject_code = Some(p.enterprise_code.clone());
             }
             out.gtin = Some(g.gtin.clone());
+            let mut found = None;
             if let Some(serial) = &g.serial {
                 out.identifies = "item".to_owned();
                 out.serial = Some(serial.clone());
@@ -296,6 +318,7 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
                 let (n, code) =
                     records_with(db, &[id.to_owned(), element.clone(), format!("01{}21{serial}", g.gtin)]).await?;
                 out.records = n;
+                found.clone_from(&code);
                 out.trace_code = Some(code.unwrap_or(element));
             } else if let Some(lot) = &g.lot {
                 out.identifies = "batch".to_owned();
@@ -311,6 +334,7 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
                         .await?;
                 }
                 out.records = n;
+                found.clone_from(&code);
                 out.trace_code = code.or(Some(element));
             } else {
                 out.identifies = "product".to_owned();
@@ -321,7 +345,9 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
                     g.gtin
                 )));
             }
-            out.public_url = out.trace_code.as_deref().filter(|_| out.records > 0).map(public_url);
+            // The public page only for a code records carry (not for a product's batch found
+            // through its records: that page would not know the element string).
+            out.public_url = found.as_deref().map(public_url);
             return Ok(out);
         }
         Ok(None) => {}
@@ -337,8 +363,11 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
             .one(db)
             .await?
             .filter(|i| serial < i.first_serial + i64::from(i.count));
-        let Some(issued) = issued else {
-            return Err(ApiError::not_found("这个追溯码格式正确，但平台没有发放过"));
+        let records = records_with(db, std::slice::from_ref(&upper)).await?.0;
+        // A code no record carries yet answers like one never issued: the public learns
+        // nothing of how many codes a subject was given, nor of its batches.
+        let (Some(issued), true) = (issued, records > 0) else {
+            return Err(ApiError::not_found("没有追溯记录使用这个追溯码"));
         };
         out.form = "platform_code".to_owned();
         out.identifies = issued.kind.clone();
@@ -352,8 +381,8 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
             out.product_name = Some(p.name);
             out.gtin = p.gtin;
         }
-        out.records = records_with(db, std::slice::from_ref(&upper)).await?.0;
-        out.public_url = (out.records > 0).then(|| public_url(&upper));
+        out.records = records;
+        out.public_url = Some(public_url(&upper));
         out.trace_code = Some(upper);
         return Ok(out);
     }
@@ -385,18 +414,26 @@ pub async fn resolve(db: &sea_orm::DatabaseConnection, base_url: &str, raw: &str
     }
 
     // 4. An external code some record carries.
+    carried(db, id, out, &public_url).await?.ok_or_else(|| {
+        ApiError::not_found("平台不认识这个标识：不是平台追溯码、GS1 标识或备案编码，也没有追溯记录使用它")
+    })
+}
+
+/// `id` as a code records carry, when some do.
+async fn carried(
+    db: &sea_orm::DatabaseConnection,
+    id: &str,
+    mut out: Resolved,
+    public_url: &impl Fn(&str) -> String,
+) -> ApiResult<Option<Resolved>> {
     let (n, code) = records_with(db, &[id.to_owned()]).await?;
-    let Some(code) = code else {
-        return Err(ApiError::not_found(
-            "平台不认识这个标识：不是平台追溯码、GS1 标识或备案编码，也没有追溯记录使用它",
-        ));
-    };
+    let Some(code) = code else { return Ok(None) };
     out.form = "trace_code".to_owned();
     out.identifies = "records".to_owned();
     out.records = n;
     out.public_url = Some(public_url(&code));
     out.trace_code = Some(code);
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]

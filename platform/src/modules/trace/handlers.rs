@@ -34,13 +34,15 @@ pub async fn ingest_events(
     let body = crate::error::body_within(payload, MAX_BODY).await?;
     let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
     // The codes these records carry: their cached public answers are stale once they land.
-    let codes: Vec<String> = req
+    let mut codes: Vec<String> = req
         .events
         .iter()
         .filter_map(|e| e.get("trace_codes").and_then(serde_json::Value::as_array))
         .flatten()
         .filter_map(|c| c.as_str().map(|c| c.trim().to_owned()))
         .collect();
+    codes.sort_unstable();
+    codes.dedup();
     let answer = service::ingest(&caller.ctx(), req.events).await?;
     if answer.accepted > 0 {
         super::public::invalidate(&state, &codes).await;
@@ -83,11 +85,8 @@ pub async fn import_events(
     caller.ctx().require_own("trace_event", "create").await?;
     let xlsx = crate::modules::subjects::import::is_xlsx(&req, q.format.as_deref())?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
-    let answer = super::import::import(&caller.ctx(), body, xlsx).await?;
+    let (answer, codes) = super::import::import(&caller.ctx(), body, xlsx).await?;
     if answer.accepted > 0 {
-        // Which codes the file carried is in the records now: drop the cache of each.
-        let ids: Vec<Uuid> = answer.events.iter().filter(|e| !e.duplicate).map(|e| e.id).collect();
-        let codes = super::service::codes_of(&caller.ctx(), &ids).await?;
         super::public::invalidate(&state, &codes).await;
     }
     Ok(web::Json(answer))

@@ -135,12 +135,17 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
     Value::Object(r)
 }
 
-/// Reads the file and ingests its rows as one batch.
+/// Reads the file and ingests its rows as one batch; the answer, and the trace codes the rows
+/// carry (their cached public answers are stale once written).
 ///
 /// # Errors
 /// 422 naming `file` (not a table, missing columns, too many rows) or every bad row's field as
 /// `rows[N].field` with N the file's row number, writing nothing; 403.
-pub async fn import(ctx: &Ctx<'_>, bytes: actix_web::web::Bytes, xlsx: bool) -> ApiResult<IngestResponse> {
+pub async fn import(
+    ctx: &Ctx<'_>,
+    bytes: actix_web::web::Bytes,
+    xlsx: bool,
+) -> ApiResult<(IngestResponse, Vec<String>)> {
     let sheet = actix_web::web::block(move || read_table(COLUMNS, REQUIRED, &bytes, xlsx, MAX_BATCH))
         .await
         .map_err(ApiError::internal)??;
@@ -148,8 +153,16 @@ pub async fn import(ctx: &Ctx<'_>, bytes: actix_web::web::Bytes, xlsx: bool) -> 
         return Err(ApiError::invalid_field("file", "empty", "文件中没有数据行"));
     }
     let lines: Vec<usize> = sheet.rows.iter().map(|(n, _)| *n).collect();
-    let records = sheet.rows.iter().map(|(_, row)| record(row)).collect();
-    super::service::ingest(ctx, records).await.map_err(|e| {
+    let records: Vec<Value> = sheet.rows.iter().map(|(_, row)| record(row)).collect();
+    let mut codes: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["trace_codes"].as_array())
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let answer = super::service::ingest(ctx, records).await.map_err(|e| {
         if e.field_errors().is_empty() {
             return e;
         }
@@ -168,7 +181,8 @@ pub async fn import(ctx: &Ctx<'_>, bytes: actix_web::web::Bytes, xlsx: bool) -> 
             })
             .collect();
         ApiError::validation(errors)
-    })
+    })?;
+    Ok((answer, codes))
 }
 
 #[cfg(test)]

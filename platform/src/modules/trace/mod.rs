@@ -27,16 +27,19 @@ pub mod public;
 pub mod service;
 pub mod write;
 
-/// Registers the trace routes.
+/// Registers the public trace routes (no sign-in): the lookup, its QR code and identifier
+/// resolution. The router tries patterns in the order they are registered, so the hottest
+/// public path goes first, before every other module's patterns.
+pub fn configure_public(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::public_trace).service(handlers::trace_qr).service(handlers::resolve);
+}
+
+/// Registers the signed-in trace routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    // `chain` before `events/{id}` does not matter (different paths); listed by use.
     cfg.service(handlers::ingest_events)
         .service(handlers::import_events)
         .service(handlers::list_events)
         .service(handlers::get_event)
         .service(handlers::trace_chain)
-        .service(handlers::public_trace)
-        .service(handlers::trace_qr)
-        .service(handlers::issue_codes)
-        .service(handlers::resolve);
+        .service(handlers::issue_codes);
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query as SqlQuery};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -39,6 +41,7 @@ pub struct Query {
 #[derive(Clone, Debug)]
 pub struct QueryLog {
     tx: mpsc::Sender<Query>,
+    dropped: std::sync::Arc<AtomicI64>,
 }
 
 impl QueryLog {
@@ -46,18 +49,22 @@ impl QueryLog {
     #[must_use]
     pub fn new() -> (Self, mpsc::Receiver<Query>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, rx)
+        (Self { tx, dropped: std::sync::Arc::new(AtomicI64::new(0)) }, rx)
     }
 
     fn record(&self, q: Query) {
         if self.tx.try_send(q).is_err() {
-            tracing::warn!("public query log is full: a query was not recorded");
+            // Once per thousand, not per query: a flood of lines would add to the overload.
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 1_000 == 1 {
+                tracing::warn!(dropped = n, "public query log is full: queries are not being recorded");
+            }
         }
     }
 }
 
-/// Writes the queued queries in batches (every second, or 1 000 at a time) until `stop`, then
-/// what is left.
+/// Writes the queued queries in batches (gathered for 200 ms, up to 20 000 at a time) until
+/// `stop`, then what is left.
 pub async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Query>, stop: CancellationToken) {
     let mut batch = Vec::new();
     loop {
@@ -67,7 +74,7 @@ pub async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Query>, s
         }
         // Let a burst gather for a moment, then write it as one batch.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        while batch.len() < 5_000 {
+        while batch.len() < 20_000 {
             match rx.try_recv() {
                 Ok(q) => batch.push(q),
                 Err(_) => break,
@@ -97,16 +104,35 @@ async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
         e.2 = Ord::max(e.2, q.at);
     }
     let txn = db.begin().await?;
-    code_query::Entity::insert_many(batch.into_iter().map(|q| code_query::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        code: Set(q.code),
-        found: Set(q.found),
-        category_code: Set(q.category),
-        queried_at: Set(q.at),
-    }))
-    .exec_without_returning(&txn)
-    .await?;
-    for (code, (n, first, last)) in per_code {
+    let rows: Vec<code_query::Model> = batch
+        .into_iter()
+        .map(|q| code_query::Model {
+            id: Uuid::now_v7(),
+            code: q.code,
+            found: q.found,
+            category_code: q.category,
+            queried_at: q.at,
+        })
+        .collect();
+    // PostgreSQL: one statement per table for the whole batch (thousands of queries a second).
+    if !super::write::pg_insert::<code_query::Entity>(&txn, &rows, "").await? {
+        for chunk in rows.chunks(1_000) {
+            code_query::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+    }
+    let stats: Vec<code_stats::Model> = per_code
+        .into_iter()
+        .map(|(code, (queries, first_at, last_at))| code_stats::Model { code, queries, first_at, last_at })
+        .collect();
+    let sum = "ON CONFLICT (code) DO UPDATE SET queries = trace_code_stats.queries + excluded.queries, \
+               last_at = GREATEST(trace_code_stats.last_at, excluded.last_at)";
+    if super::write::pg_insert::<code_stats::Entity>(&txn, &stats, sum).await? {
+        txn.commit().await?;
+        return Ok(());
+    }
+    for code_stats::Model { code, queries: n, first_at: first, last_at: last } in stats {
         code_stats::Entity::insert(code_stats::ActiveModel {
             code: Set(code),
             queries: Set(n),
@@ -155,9 +181,7 @@ pub const INVALIDATE_CHANNEL: &str = "suyuan:trace:invalidate";
 /// Drops the cached answers of the codes an ingest wrote, on this replica and (through Redis,
 /// when configured) on every other.
 pub async fn invalidate(state: &crate::state::AppState, codes: &[String]) {
-    for code in codes {
-        state.trace_cache.invalidate(code).await;
-    }
+    drop_twice(&state.trace_cache, codes.to_vec()).await;
     if let (Some(redis), false) = (&state.redis, codes.is_empty())
         && let Err(e) = redis.publish(INVALIDATE_CHANNEL, &codes.join("\n")).await
     {
@@ -170,13 +194,24 @@ pub async fn invalidate(state: &crate::state::AppState, codes: &[String]) {
 /// have been missed (`None`).
 pub async fn drop_cached(cache: &TraceCache, codes: Option<&str>) {
     match codes {
-        Some(codes) => {
-            for code in codes.lines() {
-                cache.invalidate(code).await;
-            }
-        }
+        Some(codes) => drop_twice(cache, codes.lines().map(str::to_owned).collect()).await,
         None => cache.invalidate_all(),
     }
+}
+
+/// Drops the codes now, and once more a moment later: a load that read the records before the
+/// ingest committed may still be on its way into the cache.
+async fn drop_twice(cache: &TraceCache, codes: Vec<String>) {
+    for code in &codes {
+        cache.invalidate(code).await;
+    }
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for code in &codes {
+            cache.invalidate(code).await;
+        }
+    });
 }
 
 /// A new cache.

@@ -373,23 +373,30 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     let inserted: HashSet<Uuid> = super::write::events(&txn, &rows).await?.into_iter().collect();
     let repeated: Vec<String> =
         answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
-    let mut known: HashMap<String, Uuid> = HashMap::new();
+    // On PostgreSQL (monthly partitions) the key holds the event time too: the stored record of
+    // the same time is the one retried.
+    let mut known: HashMap<String, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
     for chunk in repeated.chunks(100) {
-        let found: Vec<(String, Uuid)> = event::Entity::find()
+        let found: Vec<(String, DateTime<Utc>, Uuid)> = event::Entity::find()
             .select_only()
             .column(event::Column::ClientEventId)
+            .column(event::Column::EventTime)
             .column(event::Column::Id)
             .filter(event::Column::TenantId.eq(scope.tenant_id()))
             .filter(event::Column::ClientEventId.is_in(chunk.iter().cloned()))
             .into_tuple()
             .all(&txn)
             .await?;
-        known.extend(found);
+        for (client, time, id) in found {
+            known.entry(client).or_default().push((time, id));
+        }
     }
-    for a in &mut answer {
+    for (a, row) in answer.iter_mut().zip(&rows) {
         if !inserted.contains(&a.id) {
             a.duplicate = true;
-            a.id = known.get(&a.client_event_id).copied().unwrap_or(a.id);
+            let stored = known.get(&a.client_event_id).map(Vec::as_slice).unwrap_or_default();
+            let same = stored.iter().find(|(t, _)| *t == row.event_time).or(stored.first());
+            a.id = same.map_or(a.id, |(_, id)| *id);
         }
     }
     edges.retain(|e| inserted.contains(&e.event_id));
@@ -430,25 +437,6 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     }
     txn.commit().await?;
     Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
-}
-
-/// The trace codes of records (for the cache invalidation after a file import).
-///
-/// # Errors
-/// Database failures.
-pub async fn codes_of(ctx: &Ctx<'_>, ids: &[Uuid]) -> ApiResult<Vec<String>> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(5_000) {
-        let codes: Vec<String> = code_index::Entity::find()
-            .select_only()
-            .column(code_index::Column::Code)
-            .filter(code_index::Column::EventId.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
-        out.extend(codes);
-    }
-    Ok(out)
 }
 
 /// Searches the records the caller may read, newest first.

@@ -85,6 +85,26 @@ fn pg_plan<E: EntityTrait>(txn: &DatabaseTransaction, rows: &[E::Model], suffix:
     rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect()
 }
 
+/// Inserts `rows` on PostgreSQL through `UNNEST` (one statement per chunk, `suffix` after it);
+/// `false` when the database is not PostgreSQL or a value collides with the NULL marker, and the
+/// caller then writes them the portable way.
+///
+/// # Errors
+/// Database failures.
+pub async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> ApiResult<bool> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let Some(statements) = rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect::<Option<Vec<_>>>()
+    else {
+        return Ok(false);
+    };
+    for stmt in statements {
+        db.execute_raw(stmt).await?;
+    }
+    Ok(true)
+}
+
 /// Offers every record; answers the ids of those that were new (not seen before under the same
 /// tenant and client event id).
 ///
