@@ -72,13 +72,21 @@ pub async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Query>, s
             () = stop.cancelled() => break,
             n = rx.recv_many(&mut batch, 1_000) => if n == 0 { break },
         }
-        // Let a burst gather for a moment, then write it as one batch.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        while batch.len() < 20_000 {
-            match rx.try_recv() {
-                Ok(q) => batch.push(q),
-                Err(_) => break,
+        // Take what is queued; when that is little, let a burst gather for a moment first, so
+        // a quiet system writes seldom and a busy one writes big batches back to back.
+        let mut waited = false;
+        loop {
+            while batch.len() < 20_000 {
+                match rx.try_recv() {
+                    Ok(q) => batch.push(q),
+                    Err(_) => break,
+                }
             }
+            if waited || batch.len() >= 1_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            waited = true;
         }
         if let Err(e) = write(&db, std::mem::take(&mut batch)).await {
             tracing::warn!(error = %e, "writing public queries failed");

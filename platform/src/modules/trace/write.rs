@@ -16,8 +16,9 @@ use crate::error::ApiResult;
 
 /// Rows per statement on SQLite (under its bind-parameter limit at 27 columns).
 const SQLITE_CHUNK: usize = 500;
-/// Rows per statement on PostgreSQL (one array per column; bounded to keep them a few MiB).
-const PG_CHUNK: usize = 5_000;
+/// Rows per statement on PostgreSQL (one array per column; bounded to keep them a few MiB). Few
+/// statements matter over TCP: each large one may wait ~40 ms for a delayed ACK (sqlx 0.9.0).
+const PG_CHUNK: usize = 20_000;
 
 fn pg_type(t: &ColumnType) -> &'static str {
     match t {
