@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::dto::{ChainFlow, ChainNode, ChainQuery, ChainResponse};
@@ -28,6 +28,79 @@ pub const MAX_NODES: usize = 200_000;
 const CHUNK: usize = 5_000;
 
 type Key = (String, String);
+
+/// (subject, batch) pairs per level query: two parameters each, under SQLite's limit.
+const PAIRS: usize = 2_000;
+
+/// A lineage edge with the product of the record that made it.
+#[derive(Debug, FromQueryResult)]
+struct Edge {
+    id: Uuid,
+    tenant_id: Uuid,
+    kind: String,
+    from_subject_code: String,
+    from_batch: String,
+    to_subject_code: String,
+    to_batch: String,
+    quantity: Option<f64>,
+    event_time: chrono::DateTime<chrono::Utc>,
+    product_name: String,
+}
+
+/// One level of the walk: the edges leaving (`down`) or entering the given (subject, batch)
+/// nodes, matched on both (the index's columns: a batch number alone is shared by every
+/// holder of a shipped batch), with the product of the record that made each, in one query.
+async fn edges_at(db: &sea_orm::DatabaseConnection, nodes: &[Key], down: bool) -> ApiResult<Vec<Edge>> {
+    use lineage::Column as L;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let (batch, subject) = if down { (L::FromBatch, L::FromSubjectCode) } else { (L::ToBatch, L::ToSubjectCode) };
+    let (l, e) = (lineage::Entity, event::Entity);
+    let mut q = Query::select();
+    for c in [
+        L::Id,
+        L::TenantId,
+        L::Kind,
+        L::FromSubjectCode,
+        L::FromBatch,
+        L::ToSubjectCode,
+        L::ToBatch,
+        L::Quantity,
+        L::EventTime,
+    ] {
+        q.column((l, c));
+    }
+    q.expr_as(Expr::col((e, event::Column::ProductName)), Alias::new("product_name"))
+        .from(l)
+        // The record's time is the edge's: on PostgreSQL the join finds its monthly partition.
+        .inner_join(
+            e,
+            Expr::col((e, event::Column::Id))
+                .equals((l, L::EventId))
+                .and(Expr::col((e, event::Column::EventTime)).equals((l, L::EventTime))),
+        )
+        .and_where(if nodes.len() > 200 && db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // A wide level (a recall's hold 100 000 nodes): two array parameters, one statement
+            // text whatever the size, and no planning of thousands of literals. A narrow level
+            // (an everyday chain's) plans fastest as a short list of pairs.
+            let array = |v: Vec<sea_orm::Value>| sea_orm::Value::Array(sea_orm::sea_query::ArrayType::String, Some(Box::new(v)));
+            Expr::cust_with_values(
+                format!(
+                    "(\"trace_lineage\".\"{}\", \"trace_lineage\".\"{}\") IN (SELECT * FROM UNNEST(CAST($1 AS text[]), CAST($2 AS text[])))",
+                    sea_orm::IdenStatic::as_str(&batch),
+                    sea_orm::IdenStatic::as_str(&subject)
+                ),
+                [
+                    array(nodes.iter().map(|(_, b)| b.clone().into()).collect()),
+                    array(nodes.iter().map(|(s, _)| s.clone().into()).collect()),
+                ],
+            )
+        } else {
+            Expr::tuple([Expr::col((l, batch)), Expr::col((l, subject))])
+                .in_tuples(nodes.iter().map(|(s, b)| (b.clone(), s.clone())))
+        });
+    let stmt = sea_orm::ConnectionTrait::get_database_backend(db).build(&q);
+    Ok(Edge::find_by_statement(stmt).all(db).await?)
+}
 
 fn key_id(k: &Key) -> String {
     format!("{}|{}", k.0, k.1)
@@ -86,7 +159,7 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
 
     // Walk: breadth first, each direction on its own, one query per level.
     let mut depth_of: HashMap<Key, i32> = starts.iter().map(|k| (k.clone(), 0)).collect();
-    let mut edges: HashMap<Uuid, lineage::Model> = HashMap::new();
+    let mut edges: HashMap<Uuid, Edge> = HashMap::new();
     let mut truncated = None;
     for down in [true, false] {
         if (down && direction == "up") || (!down && direction == "down") {
@@ -98,29 +171,18 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
             if frontier.is_empty() {
                 break;
             }
-            let batches: Vec<String> =
-                frontier.iter().map(|k| k.1.clone()).collect::<HashSet<_>>().into_iter().collect();
-            let at: HashSet<Key> = frontier.drain(..).collect();
+            let at: Vec<Key> = frontier.drain(..).collect();
             let mut found = Vec::new();
-            for chunk in batches.chunks(CHUNK) {
-                let col = if down { lineage::Column::FromBatch } else { lineage::Column::ToBatch };
-                found.extend(lineage::Entity::find().filter(col.is_in(chunk.iter().cloned())).all(ctx.db).await?);
+            for chunk in at.chunks(PAIRS) {
+                found.extend(edges_at(ctx.db, chunk, down).await?);
             }
             for e in found {
-                let (here, there) = if down {
-                    (
-                        (e.from_subject_code.clone(), e.from_batch.clone()),
-                        (e.to_subject_code.clone(), e.to_batch.clone()),
-                    )
+                // The far end of the edge (the near end is a node of this level).
+                let there = if down {
+                    (e.to_subject_code.clone(), e.to_batch.clone())
                 } else {
-                    (
-                        (e.to_subject_code.clone(), e.to_batch.clone()),
-                        (e.from_subject_code.clone(), e.from_batch.clone()),
-                    )
+                    (e.from_subject_code.clone(), e.from_batch.clone())
                 };
-                if !at.contains(&here) {
-                    continue;
-                }
                 edges.insert(e.id, e);
                 if seen.insert(there.clone()) {
                     if depth_of.len() >= max_nodes {
@@ -147,7 +209,7 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
     let reach: HashSet<Uuid> =
         tenant::Entity::find().filter(scope.tenants()).all(ctx.db).await?.into_iter().map(|t| t.id).collect();
     let nodes = describe(ctx, &depth_of, &reach).await?;
-    let flows = flows(ctx, edges.into_values().collect(), &reach).await?;
+    let flows = flows(edges.into_values().collect(), &reach);
     Ok(ChainResponse {
         start: starts.iter().map(key_id).collect(),
         truncated: truncated.is_some(),
@@ -265,20 +327,7 @@ async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, reach: &HashSet<U
 
 /// The flows: one per movement (a shipment reported by both sides is one), with the product
 /// and, when reported inside `reach`, the quantity.
-async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>) -> ApiResult<Vec<ChainFlow>> {
-    let ids: Vec<Uuid> = edges.iter().map(|e| e.event_id).collect();
-    let mut products: HashMap<Uuid, String> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<(Uuid, String)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .column(event::Column::ProductName)
-            .filter(event::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(ctx.db)
-            .await?;
-        products.extend(rows);
-    }
+fn flows(edges: Vec<Edge>, reach: &HashSet<Uuid>) -> Vec<ChainFlow> {
     let mut merged: BTreeMap<(String, String, String), ChainFlow> = BTreeMap::new();
     for e in edges {
         let from = key_id(&(e.from_subject_code.clone(), e.from_batch.clone()));
@@ -288,7 +337,7 @@ async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>)
             from,
             to,
             kind: e.kind.clone(),
-            product_name: products.get(&e.event_id).cloned().unwrap_or_default(),
+            product_name: e.product_name.clone(),
             batch_no: e.to_batch.clone(),
             quantity: None,
             time: e.event_time,
@@ -303,7 +352,7 @@ async fn flows(ctx: &Ctx<'_>, edges: Vec<lineage::Model>, reach: &HashSet<Uuid>)
     }
     let mut out: Vec<ChainFlow> = merged.into_values().collect();
     out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.from.cmp(&b.from)));
-    Ok(out)
+    out
 }
 
 /// The flow table's columns (流量流向表).
