@@ -3,20 +3,9 @@
 (function () {
   "use strict";
 
-  function getJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    });
-  }
-
-  function fail(el, text) {
-    el.innerHTML = "";
-    var p = document.createElement("div");
-    p.className = "empty";
-    p.textContent = text;
-    el.appendChild(p);
-  }
+  // From charts.js (loaded first): reading the API, and an empty state with a message.
+  var getJson = window.suyuanCharts.getJson;
+  var message = window.suyuanCharts.message;
 
   // Every value in a tooltip is text from reporters anywhere in the chain: escaped, never markup.
   function esc(v) { return echarts.format.encodeHTML(v == null ? "" : String(v)); }
@@ -59,7 +48,7 @@
       });
       el.dataset.rendered = "graph";
       window.addEventListener("resize", function () { chart.resize(); });
-    }).catch(function (e) { fail(el, "链条图加载失败：" + e.message); });
+    }).catch(function (e) { message(el, "链条图加载失败：" + e.message); });
   }
 
   function flowMap(el) {
@@ -78,7 +67,7 @@
             lineStyle: { type: p.kind === "process" ? "dashed" : "solid" } });
         }
       });
-      if (!points.length) { fail(el, "链条中的主体都没有坐标，无法在地图上显示。"); el.dataset.rendered = "empty"; return; }
+      if (!points.length) { message(el, "链条中的主体都没有坐标，无法在地图上显示。"); el.dataset.rendered = "empty"; return; }
       // Frame the chain, not the whole country: its points' extent with a margin.
       var lons = points.map(function (p) { return p.value[0]; }), lats = points.map(function (p) { return p.value[1]; });
       var pad = 3;
@@ -101,7 +90,7 @@
       el.dataset.points = String(points.length);
       el.dataset.lines = String(lines.length);
       window.addEventListener("resize", function () { chart.resize(); });
-    }).catch(function (e) { fail(el, "流向地图加载失败：" + e.message); });
+    }).catch(function (e) { message(el, "流向地图加载失败：" + e.message); });
   }
 
   function start() {

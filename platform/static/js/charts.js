@@ -276,4 +276,7 @@
     document.querySelectorAll("[data-chart-src]").forEach(initCharts);
     document.querySelectorAll("[data-map]").forEach(initMap);
   });
+  // Shared with the other page scripts (chain.js): one way to read the API and to say why
+  // something could not be drawn.
+  window.suyuanCharts = { getJson: getJson, message: message };
 })();

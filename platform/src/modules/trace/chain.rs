@@ -138,16 +138,7 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
             }
         }
         (None, Some(c)) => {
-            // Through the code index, not a scan of the records' code lists.
-            start_q = start_q.filter(
-                event::Column::Id.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(code_index::Column::EventId)
-                        .from(code_index::Entity)
-                        .and_where(code_index::Column::Code.eq(c))
-                        .to_owned(),
-                ),
-            );
+            start_q = start_q.filter(code_index::carried_by(c));
         }
         _ => return Err(ApiError::invalid_field("batch", "required", "请给出批次号 batch 或追溯码 code（二选一）")),
     }

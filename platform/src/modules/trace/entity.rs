@@ -113,6 +113,16 @@ pub mod lineage {
 /// Which record carries a trace code.
 pub mod code_index {
     use sea_orm::entity::prelude::*;
+    use sea_orm::sea_query::{Query, SimpleExpr};
+
+    /// The records that carry `code`, as a condition on `trace_events.id`: through the code
+    /// index, never a scan of the records' code lists.
+    #[must_use]
+    pub fn carried_by(code: &str) -> SimpleExpr {
+        super::event::Column::Id.in_subquery(
+            Query::select().column(Column::EventId).from(Entity).and_where(Column::Code.eq(code)).to_owned(),
+        )
+    }
 
     /// The `trace_code_index` row.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

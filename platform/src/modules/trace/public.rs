@@ -10,10 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query as SqlQuery};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -236,15 +234,7 @@ async fn load(
     metrics.trace_public_loaded();
     // One statement: the records that carry the code, through the code index.
     let events = event::Entity::find()
-        .filter(
-            event::Column::Id.in_subquery(
-                SqlQuery::select()
-                    .column(code_index::Column::EventId)
-                    .from(code_index::Entity)
-                    .and_where(code_index::Column::Code.eq(code))
-                    .to_owned(),
-            ),
-        )
+        .filter(code_index::carried_by(code))
         .order_by_asc(event::Column::EventTime)
         .all(db)
         .await?;

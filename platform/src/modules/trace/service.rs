@@ -474,16 +474,7 @@ pub async fn search(ctx: &Ctx<'_>, q: &TraceEventQuery) -> ApiResult<(Vec<event:
         query = query.filter(event::Column::BatchNo.eq(b));
     }
     if let Some(c) = q.trace_code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        // Through the code index, not a scan of the records' code lists.
-        query = query.filter(
-            event::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(code_index::Column::EventId)
-                    .from(code_index::Entity)
-                    .and_where(code_index::Column::Code.eq(c))
-                    .to_owned(),
-            ),
-        );
+        query = query.filter(code_index::carried_by(c));
     }
     if let Some(f) = q.from {
         query = query.filter(event::Column::EventTime.gte(f));
