@@ -12,6 +12,7 @@
 # Usage: cargo build --release -p suyuan_platform && bash benches/authz-share.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
 [ -x "$BIN" ] || { echo "build it first: cargo build --release -p suyuan_platform" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
@@ -24,17 +25,8 @@ trap cleanup EXIT
 
 (cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
-for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-
-JAR="$DIR/jar"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d '{"name":"bench","role":"viewer"}' "http://127.0.0.1:$PORT/api/v1/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+wait_up "$PORT"
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" viewer bench)
 
 echo "== warm-up"
 wrk -t2 -c8 -d3s "http://127.0.0.1:$PORT/healthz" >/dev/null

@@ -34,6 +34,7 @@
 #   kept one generated with the same BATCHES instead of generating again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
 PORT="${PORT:-18097}"
 BATCHES="${BATCHES:-1000000}"
@@ -241,21 +242,8 @@ fi
 LOGPOS=$( [ -n "$PGLOG" ] && stat -c %s "$PGLOG" || echo 0)
 (cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL="${LOG_LEVEL:-warn}" exec "$BIN" serve >"$DIR/server.log" 2>&1) &
 PID=$!
-for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-JAR="$DIR/jar"
-login() {
-  curl -fs -c "$JAR" -H 'content-type: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$1\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-}
-if ! login "$NEW"; then
-  login "$PASS"
-  curl -fs -b "$JAR" -H 'content-type: application/json' \
-    -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password" >/dev/null
-  login "$NEW"
-fi
-KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d '{"name":"bench-chain","role":"operator"}' "http://127.0.0.1:$PORT/api/v1/api-keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+wait_up "$PORT"
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" operator bench-chain)
 
 # ---------------------------------------------------------------------------------------------
 # Measurements

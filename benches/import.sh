@@ -15,6 +15,7 @@
 # Usage: cargo build --release -p suyuan_platform && bash benches/import.sh [sqlite|postgres] [rows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DB="${1:-sqlite}"
 N="${2:-100000}"
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
@@ -39,17 +40,8 @@ fi
 
 (cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-
-JAR="$DIR/jar"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d '{"name":"bench","role":"operator"}' "http://127.0.0.1:$PORT/api/v1/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+wait_up "$PORT"
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" operator bench)
 
 python3 - "$N" "$DIR/enterprises.csv" <<'PY'
 import csv, random, sys

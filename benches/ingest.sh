@@ -12,6 +12,7 @@
 # Usage: cargo build --release -p suyuan_platform && bash benches/ingest.sh [sqlite|postgres] [rows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DB="${1:-sqlite}"
 N="${2:-100000}"
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
@@ -48,16 +49,8 @@ fi
 (cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" "$BIN" demo >/dev/null)
 (cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL="${LOG_LEVEL:-warn}" exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-JAR="$DIR/jar"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d '{"name":"bench","role":"operator"}' "http://127.0.0.1:$PORT/api/v1/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+wait_up "$PORT"
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" operator bench)
 FARM=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/enterprises?name=%E5%AF%BF%E5%85%89%E7%A4%BA%E8%8C%83%E8%94%AC%E8%8F%9C" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["code"])')
 MARKET=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/enterprises?name=%E5%A0%A4%E5%8F%A3%E8%B7%AF" \

@@ -15,6 +15,7 @@
 # Usage: cargo build --release -p suyuan_platform && bash benches/search.sh [sqlite|postgres] [filings]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DB="${1:-sqlite}"
 N="${2:-1000000}"
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
@@ -109,16 +110,8 @@ PY
 
 (cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL=warn exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-JAR="$DIR/jar"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASS\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d "{\"current_password\":\"$PASS\",\"new_password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/password"
-curl -fs -c "$JAR" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$NEW\"}" "http://127.0.0.1:$PORT/api/v1/auth/login" >/dev/null
-KEY=$(curl -fs -b "$JAR" -H 'content-type: application/json' \
-  -d '{"name":"bench","role":"viewer"}' "http://127.0.0.1:$PORT/api/v1/api-keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+wait_up "$PORT"
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" viewer bench)
 
 measure() {
   local label="$1" path="$2"

@@ -184,6 +184,15 @@ impl ApiError {
         &self.errors
     }
 
+    /// What a page shows of it: the field messages, joined, or the detail when it names no field.
+    #[must_use]
+    pub fn messages(&self) -> String {
+        if self.errors.is_empty() {
+            return self.detail.clone().unwrap_or_else(|| self.title.to_owned());
+        }
+        self.errors.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("；")
+    }
+
     /// The body sent to the client.
     #[must_use]
     pub fn to_problem(&self, request_id: Option<String>) -> Problem {

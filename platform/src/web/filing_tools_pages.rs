@@ -58,7 +58,7 @@ pub async fn analysis(user: PageUser, q: web::Query<AnalysisQuery>) -> PageResul
     let (stats, error) = match analysis::statistics(&user.ctx(), &filters).await {
         Ok(s) => (s, None),
         Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
-            let msg = e.field_errors().iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("；");
+            let msg = e.messages();
             (analysis::statistics(&user.ctx(), &FilingMapQuery::default()).await?, Some(msg))
         }
         Err(e) => return Err(e.into()),

@@ -89,7 +89,7 @@ pub async fn list(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
     let (found, error) = match service::search(&user.ctx(), &search).await {
         Ok(found) => (found, None),
         Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
-            let msg = e.field_errors().iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("；");
+            let msg = e.messages();
             (service::search(&user.ctx(), &TraceEventQuery::default()).await?, Some(msg))
         }
         Err(e) => return Err(e.into()),
@@ -295,10 +295,8 @@ pub async fn chain(user: PageUser, f: web::Query<ChainForm>) -> PageResult {
             Ok(user.render(StatusCode::OK, &page))
         }
         Err(e) if matches!(e.http_status(), StatusCode::UNPROCESSABLE_ENTITY | StatusCode::NOT_FOUND) => {
-            let msg = e.field_errors().iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("；");
-            let status = e.http_status();
-            page.error = Some(if msg.is_empty() { e.to_problem(None).detail.unwrap_or_default() } else { msg });
-            Ok(user.render(status, &page))
+            page.error = Some(e.messages());
+            Ok(user.render(e.http_status(), &page))
         }
         Err(e) => Err(e.into()),
     }

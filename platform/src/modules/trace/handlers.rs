@@ -33,20 +33,8 @@ pub async fn ingest_events(
     caller.ctx().require_own("trace_event", "create").await?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
     let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
-    // The codes these records carry: their cached public answers are stale once they land.
-    let mut codes: Vec<String> = req
-        .events
-        .iter()
-        .filter_map(|e| e.get("trace_codes").and_then(serde_json::Value::as_array))
-        .flatten()
-        .filter_map(|c| c.as_str().map(|c| c.trim().to_owned()))
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
-    let answer = service::ingest(&caller.ctx(), req.events).await?;
-    if answer.accepted > 0 {
-        super::public::invalidate(&state, &codes).await;
-    }
+    let (answer, written) = service::ingest(&caller.ctx(), req.events).await?;
+    super::public::invalidate(&state, &written).await;
     Ok(web::Json(answer))
 }
 
@@ -85,10 +73,8 @@ pub async fn import_events(
     caller.ctx().require_own("trace_event", "create").await?;
     let xlsx = crate::modules::subjects::import::is_xlsx(&req, q.format.as_deref())?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
-    let (answer, codes) = super::import::import(&caller.ctx(), body, xlsx).await?;
-    if answer.accepted > 0 {
-        super::public::invalidate(&state, &codes).await;
-    }
+    let (answer, written) = super::import::import(&caller.ctx(), body, xlsx).await?;
+    super::public::invalidate(&state, &written).await;
     Ok(web::Json(answer))
 }
 

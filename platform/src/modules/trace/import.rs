@@ -135,8 +135,8 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
     Value::Object(r)
 }
 
-/// Reads the file and ingests its rows as one batch; the answer, and the trace codes the rows
-/// carry (their cached public answers are stale once written).
+/// Reads the file and ingests its rows as one batch; the answer, and the trace codes the new
+/// records carry (as [`super::service::ingest`]).
 ///
 /// # Errors
 /// 422 naming `file` (not a table, missing columns, too many rows) or every bad row's field as
@@ -154,15 +154,7 @@ pub async fn import(
     }
     let lines: Vec<usize> = sheet.rows.iter().map(|(n, _)| *n).collect();
     let records: Vec<Value> = sheet.rows.iter().map(|(_, row)| record(row)).collect();
-    let mut codes: Vec<String> = records
-        .iter()
-        .filter_map(|r| r["trace_codes"].as_array())
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_owned))
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
-    let answer = super::service::ingest(ctx, records).await.map_err(|e| {
+    super::service::ingest(ctx, records).await.map_err(|e| {
         if e.field_errors().is_empty() {
             return e;
         }
@@ -181,8 +173,7 @@ pub async fn import(
             })
             .collect();
         ApiError::validation(errors)
-    })?;
-    Ok((answer, codes))
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -120,40 +120,21 @@ async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
             queried_at: q.at,
         })
         .collect();
-    // PostgreSQL: one statement per table for the whole batch (thousands of queries a second).
-    if !super::write::pg_insert::<code_query::Entity>(&txn, &rows, "").await? {
-        for chunk in rows.chunks(1_000) {
-            code_query::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-    }
+    // One statement per table for the whole batch on PostgreSQL (thousands of queries a second).
+    super::write::insert::<code_query::Entity>(&txn, rows, "", None).await?;
     let stats: Vec<code_stats::Model> = per_code
         .into_iter()
         .map(|(code, (queries, first_at, last_at))| code_stats::Model { code, queries, first_at, last_at })
         .collect();
-    let sum = "ON CONFLICT (code) DO UPDATE SET queries = trace_code_stats.queries + excluded.queries, \
-               last_at = GREATEST(trace_code_stats.last_at, excluded.last_at)";
-    if super::write::pg_insert::<code_stats::Entity>(&txn, &stats, sum).await? {
-        txn.commit().await?;
-        return Ok(());
-    }
-    for code_stats::Model { code, queries: n, first_at: first, last_at: last } in stats {
-        code_stats::Entity::insert(code_stats::ActiveModel {
-            code: Set(code),
-            queries: Set(n),
-            first_at: Set(first),
-            last_at: Set(last),
-        })
-        .on_conflict(
-            OnConflict::column(code_stats::Column::Code)
-                .value(code_stats::Column::Queries, Expr::col((code_stats::Entity, code_stats::Column::Queries)).add(n))
-                .value(code_stats::Column::LastAt, Expr::value(last))
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
+    let sum = OnConflict::column(code_stats::Column::Code)
+        .values([
+            (code_stats::Column::Queries, Expr::cust("trace_code_stats.queries + excluded.queries")),
+            (code_stats::Column::LastAt, Expr::cust("excluded.last_at")),
+        ])
+        .to_owned();
+    let pg_sum = "ON CONFLICT (code) DO UPDATE SET queries = trace_code_stats.queries + excluded.queries, \
+                  last_at = GREATEST(trace_code_stats.last_at, excluded.last_at)";
+    super::write::insert::<code_stats::Entity>(&txn, stats, pg_sum, Some(sum)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -187,8 +168,11 @@ pub const INVALIDATE_CHANNEL: &str = "suyuan:trace:invalidate";
 /// Drops the cached answers of the codes an ingest wrote, on this replica and (through Redis,
 /// when configured) on every other.
 pub async fn invalidate(state: &crate::state::AppState, codes: &[String]) {
+    if codes.is_empty() {
+        return;
+    }
     drop_twice(&state.trace_cache, codes.to_vec()).await;
-    if let (Some(redis), false) = (&state.redis, codes.is_empty())
+    if let Some(redis) = &state.redis
         && let Err(e) = redis.publish(INVALIDATE_CHANNEL, &codes.join("\n")).await
     {
         // Other replicas then show the old answer until it expires (a minute).

@@ -236,10 +236,11 @@ fn check(
 
 /// Checks a whole batch, then writes the new records and their lineage edges in one
 /// transaction; records received before are reported as duplicates and not written again.
+/// Also answers the trace codes the new records carry: their cached public answers are stale.
 ///
 /// # Errors
 /// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
-pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<IngestResponse> {
+pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(IngestResponse, Vec<String>)> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
         return Err(ApiError::invalid_field("events", "range", format!("每次提交 1–{MAX_BATCH} 条记录")));
@@ -401,6 +402,9 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
     }
     edges.retain(|e| inserted.contains(&e.event_id));
     codes.retain(|c| inserted.contains(&c.event_id));
+    let mut written: Vec<String> = codes.iter().map(|c| c.code.clone()).collect();
+    written.sort_unstable();
+    written.dedup();
     super::write::edges_and_codes(&txn, edges, codes).await?;
     // Statistics deltas of the new records, by day (where it happened), stage, category and
     // region: summed into the daily figures here, and sent up to the parent in the outbox.
@@ -436,7 +440,7 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<Ing
         super::write::stats(&txn, deltas).await?;
     }
     txn.commit().await?;
-    Ok(IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer })
+    Ok((IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer }, written))
 }
 
 /// Searches the records the caller may read, newest first.

@@ -86,13 +86,38 @@ fn pg_plan<E: EntityTrait>(txn: &DatabaseTransaction, rows: &[E::Model], suffix:
     rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect()
 }
 
-/// Inserts `rows` on PostgreSQL through `UNNEST` (one statement per chunk, `suffix` after it);
-/// `false` when the database is not PostgreSQL or a value collides with the NULL marker, and the
-/// caller then writes them the portable way.
+/// Inserts `rows` of `E`: on PostgreSQL through `UNNEST`, one statement per chunk with
+/// `pg_suffix` after it; elsewhere (or when a value collides with the NULL marker) as multi-row
+/// inserts with `on_conflict`, in chunks under SQLite's bind-parameter limit.
 ///
 /// # Errors
 /// Database failures.
-pub async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> ApiResult<bool> {
+pub async fn insert<E>(
+    db: &impl ConnectionTrait,
+    rows: Vec<E::Model>,
+    pg_suffix: &str,
+    on_conflict: Option<OnConflict>,
+) -> ApiResult<()>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+{
+    if rows.is_empty() || pg_insert::<E>(db, &rows, pg_suffix).await? {
+        return Ok(());
+    }
+    let per = (30_000 / E::Column::iter().count()).max(1);
+    for chunk in rows.chunks(per) {
+        let mut q = E::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model));
+        if let Some(c) = &on_conflict {
+            q = q.on_conflict(c.clone());
+        }
+        q.exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// [`insert`] on PostgreSQL; `false` (nothing written) elsewhere or on a marker collision.
+async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> ApiResult<bool> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(false);
     }
@@ -152,25 +177,8 @@ pub async fn edges_and_codes(
     edges: Vec<lineage::Model>,
     codes: Vec<code_index::Model>,
 ) -> ApiResult<()> {
-    if let (Some(e), Some(c)) =
-        (pg_plan::<lineage::Entity>(txn, &edges, ""), pg_plan::<code_index::Entity>(txn, &codes, ""))
-    {
-        for stmt in e.into_iter().chain(c) {
-            txn.execute_raw(stmt).await?;
-        }
-        return Ok(());
-    }
-    for chunk in edges.chunks(SQLITE_CHUNK * 2) {
-        lineage::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-            .exec_without_returning(txn)
-            .await?;
-    }
-    for chunk in codes.chunks(SQLITE_CHUNK * 4) {
-        code_index::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
+    insert::<lineage::Entity>(txn, edges, "", None).await?;
+    insert::<code_index::Entity>(txn, codes, "", None).await
 }
 
 /// Adds statistics deltas to the daily figures (a new key is inserted, a known one summed).
@@ -178,30 +186,18 @@ pub async fn edges_and_codes(
 /// # Errors
 /// Database failures.
 pub async fn stats(txn: &DatabaseTransaction, deltas: Vec<stats_daily::Model>) -> ApiResult<()> {
-    const SUM: &str = "ON CONFLICT (tenant_id, day, stage, category_code, division_code) DO UPDATE SET \
+    use sea_orm::sea_query::Expr;
+    use stats_daily::Column as C;
+    let sum = OnConflict::columns([C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
+        .values([
+            (C::Records, Expr::cust("trace_stats_daily.records + excluded.records")),
+            (C::Quantity, Expr::cust("trace_stats_daily.quantity + excluded.quantity")),
+        ])
+        .to_owned();
+    let pg_sum = "ON CONFLICT (tenant_id, day, stage, category_code, division_code) DO UPDATE SET \
         records = trace_stats_daily.records + excluded.records, \
         quantity = trace_stats_daily.quantity + excluded.quantity";
-    if let Some(statements) = pg_plan::<stats_daily::Entity>(txn, &deltas, SUM) {
-        for stmt in statements {
-            txn.execute_raw(stmt).await?;
-        }
-        return Ok(());
-    }
-    use stats_daily::Column as C;
-    for chunk in deltas.chunks(SQLITE_CHUNK) {
-        stats_daily::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-            .on_conflict(
-                OnConflict::columns([C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
-                    .values([
-                        (C::Records, sea_orm::sea_query::Expr::cust("trace_stats_daily.records + excluded.records")),
-                        (C::Quantity, sea_orm::sea_query::Expr::cust("trace_stats_daily.quantity + excluded.quantity")),
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
+    insert::<stats_daily::Entity>(txn, deltas, pg_sum, Some(sum)).await
 }
 
 /// PostgreSQL: creates the monthly partitions of trace records missing from this month to
