@@ -32,6 +32,7 @@ mod m20261127_000023_create_trace_code_issues;
 mod m20261127_000024_create_trace_stats;
 mod m20261127_000025_trace_write_path;
 mod m20261127_000026_partition_trace_events;
+mod m20261127_000027_create_federation;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000024_create_trace_stats::Migration),
             Box::new(m20261127_000025_trace_write_path::Migration),
             Box::new(m20261127_000026_partition_trace_events::Migration),
+            Box::new(m20261127_000027_create_federation::Migration),
         ]
     }
 }

@@ -36,6 +36,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     crate::modules::products::configure(cfg);
     crate::modules::subjects::configure(cfg);
     crate::modules::trace::configure(cfg);
+    crate::modules::federation::configure(cfg);
 }
 
 /// A built, bound, not yet running platform.
@@ -80,6 +81,7 @@ impl Application {
             mailer,
             query_log,
             trace_cache: crate::modules::trace::public::new_cache(),
+            federation: crate::modules::federation::Federation::new()?,
         };
         start_jobs(&state);
         let db = state.db.clone();
@@ -137,6 +139,38 @@ impl Application {
     }
 }
 
+/// Federation: the delivery worker (woken by new changes, here or on another replica through
+/// Redis), the link watch (gauges and lag alerts) and the pruning of old replay signatures.
+fn start_federation(state: &AppState) {
+    if !state.settings.federation_delivery {
+        tracing::info!("federation delivery is switched off on this replica");
+        return;
+    }
+    let worker_state = state.clone();
+    state
+        .jobs
+        .spawn_task("federation_delivery", move |stop| crate::modules::federation::deliver::worker(worker_state, stop));
+    let watch_state = state.clone();
+    state.jobs.spawn_periodic("federation_watch", Duration::from_secs(15), move || {
+        let state = watch_state.clone();
+        async move {
+            crate::modules::federation::service::prune_replay(&state.db).await?;
+            crate::modules::federation::service::watch_links(&state, state.settings.federation_lag_alert_secs).await
+        }
+    });
+    if let Some(redis) = state.redis.clone() {
+        let federation = state.federation.clone();
+        state.jobs.spawn_task("federation_wake_subscription", move |stop| async move {
+            redis
+                .subscribe(crate::modules::federation::deliver::WAKE_CHANNEL, stop, |_| {
+                    let federation = federation.clone();
+                    async move { federation.wake() }
+                })
+                .await;
+        });
+    }
+}
+
 fn start_jobs(state: &AppState) {
     // Policy changes made through any replica reach every replica.
     let (db, authz) = (state.db.clone(), state.authz.clone());
@@ -151,6 +185,7 @@ fn start_jobs(state: &AppState) {
         let db = db.clone();
         async move { crate::audit::purge_expired(&db, days).await.map(|_| ()).map_err(Into::into) }
     });
+    start_federation(state);
     if let Some(redis) = state.redis.clone() {
         // With Redis, a change made on any replica reaches every replica at once.
         let (db, authz) = (state.db.clone(), state.authz.clone());

@@ -1,11 +1,11 @@
-//! First start: the root tenant (national, 100000, 全国) and the first administrator.
+//! First start: the root tenant (national, 100000, 全国 — or the province a provincial
+//! deployment is for, `root_code`) and the first administrator.
 
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
-use suyuan_tenancy::TenantLevel;
-use suyuan_tenancy::division::NATIONAL_CODE;
+use suyuan_tenancy::division::DivisionCode;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
@@ -57,18 +57,19 @@ pub async fn run(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result
     let txn = db.begin().await?;
     crate::authz::seed(&txn).await?;
     let mut done = Bootstrapped::default();
-    let existing = tenant::Entity::find().filter(tenant::Column::Code.eq(NATIONAL_CODE)).one(&txn).await?;
+    let existing = tenant::Entity::find().filter(tenant::Column::ParentId.is_null()).one(&txn).await?;
+    let root_code = DivisionCode::parse(&settings.root_code)?;
     let root_id = match existing {
         Some(root) => root.id,
         None => {
             let now = Utc::now();
             let root = tenant::ActiveModel {
                 id: Set(Uuid::now_v7()),
-                code: Set(NATIONAL_CODE.to_owned()),
-                name: Set("全国".to_owned()),
-                level: Set(TenantLevel::National.as_str().to_owned()),
+                code: Set(root_code.as_str().to_owned()),
+                name: Set(settings.root_name.clone()),
+                level: Set(root_code.level().as_str().to_owned()),
                 parent_id: Set(None),
-                path: Set(format!("{NATIONAL_CODE}/")),
+                path: Set(format!("{}/", root_code.as_str())),
                 status: Set("active".to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),

@@ -51,8 +51,29 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Federation tools.
+    Federation {
+        /// recompute
+        #[command(subcommand)]
+        action: FederationAction,
+    },
     /// Print the version.
     Version,
+}
+
+/// Federation actions.
+#[derive(Debug, Subcommand)]
+pub enum FederationAction {
+    /// Recompute a tenant's rolled-up statistics from the daily figures of the tenants below
+    /// it and compare them with the incremental roll-up (exit status 1 when they differ).
+    Recompute {
+        /// The tenant (division code).
+        #[arg(long)]
+        tenant: String,
+        /// Replace the roll-up's rows with the recomputed ones where they differ.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// Migration actions.
@@ -117,6 +138,9 @@ pub fn main() -> ExitCode {
             Some(Command::Demo) => demo(&settings).await,
             Some(Command::Audit { action: AuditAction::Verify { tenant } }) => {
                 audit_verify(&settings, tenant.as_deref()).await
+            }
+            Some(Command::Federation { action: FederationAction::Recompute { tenant, repair } }) => {
+                federation_recompute(&settings, &tenant, repair).await
             }
             Some(Command::Version | Command::Openapi { .. }) => Ok(()),
         }
@@ -260,6 +284,32 @@ async fn audit_verify(settings: &Settings, only: Option<&str>) -> anyhow::Result
         };
     }
     anyhow::ensure!(broken == 0, "{broken} audit chain(s) broken");
+    Ok(())
+}
+
+async fn federation_recompute(settings: &Settings, code: &str, repair: bool) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use suyuan_tenancy::entity::tenant;
+    let db = crate::db::connect(settings).await?;
+    let t = tenant::Entity::find()
+        .filter(tenant::Column::Code.eq(code))
+        .one(&db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant {code}"))?;
+    let report = crate::modules::federation::service::recompute(&db, &t, repair).await?;
+    for d in &report.differences {
+        out(&format!("DIFF    {d}"));
+    }
+    out(&format!(
+        "{} {} {}: {} rows compared, {} differ{}",
+        if report.differences.is_empty() { "ok     " } else { "DIFFER " },
+        t.code,
+        t.name,
+        report.rows,
+        report.differences.len(),
+        if report.repaired { ", repaired" } else { "" }
+    ));
+    anyhow::ensure!(report.differences.is_empty() || report.repaired, "the roll-up differs from the recompute");
     Ok(())
 }
 

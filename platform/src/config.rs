@@ -33,6 +33,10 @@ pub const KEYS: &[&str] = &[
     "audit_retention_days",
     "smtp_url",
     "mail_from",
+    "root_code",
+    "root_name",
+    "federation_delivery",
+    "federation_lag_alert_secs",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -94,6 +98,16 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// The sender of e-mail, `名称 <address>`.
     pub mail_from: String,
+    /// The division code of this deployment's root tenant, made at first start: `100000` (全国)
+    /// for the national platform, a province's code for a provincial deployment that reports
+    /// to the national one over the network.
+    pub root_code: String,
+    /// The root tenant's name, e.g. 全国 or 山东省.
+    pub root_name: String,
+    /// Whether this replica runs the federation delivery worker (any number may).
+    pub federation_delivery: bool,
+    /// A link whose oldest undelivered change is older than this many seconds alerts.
+    pub federation_lag_alert_secs: u64,
 }
 
 impl Default for Settings {
@@ -119,6 +133,10 @@ impl Default for Settings {
             audit_retention_days: 365,
             smtp_url: None,
             mail_from: "重要产品追溯管理平台 <noreply@localhost>".to_owned(),
+            root_code: suyuan_tenancy::division::NATIONAL_CODE.to_owned(),
+            root_name: "全国".to_owned(),
+            federation_delivery: true,
+            federation_lag_alert_secs: 900,
         }
     }
 }
@@ -207,6 +225,11 @@ impl Settings {
         }
         if self.session_absolute_secs < self.session_idle_secs {
             return Err(ConfigError::new("session_absolute_secs", "must not be shorter than session_idle_secs"));
+        }
+        suyuan_tenancy::division::DivisionCode::parse(&self.root_code)
+            .map_err(|e| ConfigError::new("root_code", format!("not a division code ({e})")))?;
+        if self.root_name.trim().is_empty() {
+            return Err(ConfigError::new("root_name", "must not be empty"));
         }
         if self.policy_reload_secs == 0 {
             return Err(ConfigError::new("policy_reload_secs", "must be at least 1"));

@@ -421,37 +421,37 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
         ];
         for (i, (who, stage, action, when, other, price, inspect)) in steps.into_iter().enumerate() {
             let id = Uuid::now_v7();
-            events.push(event::ActiveModel {
-                id: Set(id),
-                tenant_id: Set(who.tenant_id),
-                client_event_id: Set(format!("demo-{n}-{i}")),
-                stage: Set(stage.to_owned()),
-                action: Set(action.to_owned()),
-                subject_code: Set(who.code.clone()),
-                subject_name: Set(who.name.clone()),
-                product_code: Set(tomato.as_ref().map(|p| p.code.clone())),
-                product_name: Set(tomato.as_ref().map_or_else(|| "寿光示范番茄".to_owned(), |p| p.name.clone())),
-                category_code: Set(Some("0101".to_owned())),
-                batch_no: Set(batch.clone()),
-                trace_codes: Set(serde_json::to_string(&[&code])?),
-                quantity: Set(weight),
-                unit: Set("kg".to_owned()),
-                price: Set(price),
-                amount: Set(price.map(|p| p * weight)),
-                event_time: Set(when),
-                event_offset_minutes: Set(480),
-                recorded_at: Set(now),
-                division_code: Set(who.division_code.clone()),
-                longitude: Set(who.longitude),
-                latitude: Set(who.latitude),
-                counterpart_code: Set(other.map(|o| o.code.clone())),
-                counterpart_name: Set(other.map(|o| o.name.clone())),
-                inputs: Set("[]".to_owned()),
-                inspection: Set(inspect.then(|| {
+            events.push(event::Model {
+                id,
+                tenant_id: who.tenant_id,
+                client_event_id: format!("demo-{n}-{i}"),
+                stage: stage.to_owned(),
+                action: action.to_owned(),
+                subject_code: who.code.clone(),
+                subject_name: who.name.clone(),
+                product_code: tomato.as_ref().map(|p| p.code.clone()),
+                product_name: tomato.as_ref().map_or_else(|| "寿光示范番茄".to_owned(), |p| p.name.clone()),
+                category_code: Some("0101".to_owned()),
+                batch_no: batch.clone(),
+                trace_codes: serde_json::to_string(&[&code])?,
+                quantity: weight,
+                unit: "kg".to_owned(),
+                price,
+                amount: price.map(|p| p * weight),
+                event_time: when,
+                event_offset_minutes: 480,
+                recorded_at: now,
+                division_code: who.division_code.clone(),
+                longitude: who.longitude,
+                latitude: who.latitude,
+                counterpart_code: other.map(|o| o.code.clone()),
+                counterpart_name: other.map(|o| o.name.clone()),
+                inputs: "[]".to_owned(),
+                inspection: inspect.then(|| {
                     serde_json::json!({"item": "农药残留", "result": "pass", "report_no": format!("SGJC-{n:05}")})
                         .to_string()
-                })),
-                extra: Set(None),
+                }),
+                extra: None,
             });
             codes.push(code_index::ActiveModel {
                 code: Set(code.clone()),
@@ -482,7 +482,25 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
     let count = events.len();
     let txn = db.begin().await?;
     for chunk in events.chunks(500) {
-        event::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+        event::Entity::insert_many(chunk.iter().cloned().map(event::ActiveModel::from))
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    // The daily figures and, per tenant, one statistics delta for the parent: what the ingest
+    // writes, so the roll-ups above show the demo's records.
+    let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for t in tenants {
+        let deltas = crate::modules::trace::service::daily_deltas(t, events.iter().filter(|e| e.tenant_id == t));
+        crate::audit::lock_chain(&txn, t).await?;
+        let payload = serde_json::json!({ "deltas": deltas });
+        crate::modules::subjects::service::write_outbox(&txn, t, "statistics.delta", &payload)
+            .await
+            .map_err(|e| anyhow::anyhow!("outbox: {}", e.to_problem(None).title))?;
+        crate::modules::trace::write::stats(&txn, deltas)
+            .await
+            .map_err(|e| anyhow::anyhow!("statistics: {}", e.to_problem(None).title))?;
     }
     for chunk in edges.chunks(1_000) {
         lineage::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;

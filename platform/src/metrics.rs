@@ -27,6 +27,10 @@ struct Inner {
     job_runs: IntCounterVec,
     jobs_running: IntGaugeVec,
     trace_public_loads: IntCounter,
+    federation_rows: IntCounterVec,
+    federation_backlog: IntGaugeVec,
+    federation_lag: IntGaugeVec,
+    federation_freshness: HistogramVec,
 }
 
 fn build() -> Result<Inner, prometheus::Error> {
@@ -58,6 +62,33 @@ fn build() -> Result<Inner, prometheus::Error> {
         "Public trace lookups answered from the database (cache misses: one per cold code)",
     )?;
     registry.register(Box::new(trace_public_loads.clone()))?;
+    let federation_rows = IntCounterVec::new(
+        Opts::new("federation_rows_total", "Federation rows by side and outcome (sent, applied, duplicate, parked)"),
+        &["outcome"],
+    )?;
+    let federation_backlog = IntGaugeVec::new(
+        Opts::new("federation_backlog_rows", "Outbox rows not yet acknowledged by the parent, per link (origin code)"),
+        &["link"],
+    )?;
+    let federation_lag = IntGaugeVec::new(
+        Opts::new("federation_lag_seconds", "Age of the oldest row not yet acknowledged by the parent, per link"),
+        &["link"],
+    )?;
+    registry.register(Box::new(federation_rows.clone()))?;
+    registry.register(Box::new(federation_backlog.clone()))?;
+    registry.register(Box::new(federation_lag.clone()))?;
+    let federation_freshness = HistogramVec::new(
+        HistogramOpts::new(
+            "federation_freshness_seconds",
+            "From a change's commit where it happened to its apply at this tenant, by transport of the last hop",
+        )
+        .buckets(vec![
+            0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+            30.0, 60.0,
+        ]),
+        &["via"],
+    )?;
+    registry.register(Box::new(federation_freshness.clone()))?;
     Ok(Inner {
         registry,
         requests,
@@ -67,6 +98,10 @@ fn build() -> Result<Inner, prometheus::Error> {
         job_runs,
         jobs_running,
         trace_public_loads,
+        federation_rows,
+        federation_backlog,
+        federation_lag,
+        federation_freshness,
     })
 }
 
@@ -109,6 +144,22 @@ impl Metrics {
     /// A public trace answer loaded from the database.
     pub fn trace_public_loaded(&self) {
         self.inner.trace_public_loads.inc();
+    }
+
+    /// Federation rows with `outcome` (`sent`, `applied`, `duplicate`, `parked`).
+    pub fn federation_rows(&self, outcome: &str, n: usize) {
+        self.inner.federation_rows.with_label_values(&[outcome]).inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
+    /// A link's backlog and lag, as last seen by the delivery worker.
+    pub fn federation_link(&self, link: &str, backlog: i64, lag_secs: i64) {
+        self.inner.federation_backlog.with_label_values(&[link]).set(backlog);
+        self.inner.federation_lag.with_label_values(&[link]).set(lag_secs);
+    }
+
+    /// One change applied at a parent, `seconds` after its commit where it happened.
+    pub fn federation_freshness(&self, via: &str, seconds: f64) {
+        self.inner.federation_freshness.with_label_values(&[via]).observe(seconds);
     }
 
     /// The text exposition of every family.

@@ -30,6 +30,7 @@ use crate::error::{FieldError, Problem};
         (name = "追溯记录 trace records", description = "追溯记录的接收与查询（R-ARCH-1, R-IF-4）/ trace records"),
         (name = "产品目录 catalogue", description = "重要产品分类目录（R-PROD-1）/ the product catalogue"),
         (name = "概览 dashboard", description = "首页关键数字、图表与地图数据 / dashboard figures, charts and map data"),
+        (name = "联邦上报 federation", description = "备案、统计与变更逐级上报（本平台内或跨平台签名传输）、汇总数据与运行状态（R-SHAPE-3, R-IF-1, R-OPS-1）/ roll-up to parent tenants and deployments"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecuritySchemes)
@@ -47,6 +48,13 @@ impl Modify for SecuritySchemes {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::modules::identity::SESSION_COOKIE,
                 "登录后由 POST /api/v1/auth/login 设置的会话 Cookie / the session cookie set by login",
+            ))),
+        );
+        components.add_security_scheme(
+            "federation_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                suyuan_federation::sign::KEY_HEADER,
+                "上级平台发放的接入凭证编号；请求另带 x-suyuan-timestamp（Unix 秒）与 x-suyuan-signature                  （HMAC-SHA256(密钥, 时间戳 + \"\\n\" + 请求体) 的十六进制）/ the key id of the federation credential;                  the request also carries x-suyuan-timestamp and x-suyuan-signature = hex HMAC-SHA256(secret,                  timestamp + \"\\n\" + body)",
             ))),
         );
         components.add_security_scheme(

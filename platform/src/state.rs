@@ -36,4 +36,6 @@ pub struct AppState {
     pub query_log: crate::modules::trace::public::QueryLog,
     /// Public trace answers by code.
     pub trace_cache: crate::modules::trace::public::TraceCache,
+    /// The federation worker's wake-up and HTTP client.
+    pub federation: crate::modules::federation::Federation,
 }

@@ -60,6 +60,9 @@ fn body_for(operation_id: &str) -> serde_json::Value {
         }
         "setFilingRules" => json!({"rules": []}),
         "ingestTraceEvents" => json!({"events": []}),
+        "setFederationLink" => json!({"mode": "continuous"}),
+        "issueFederationCredential" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
+        "setFederationUpstream" => json!({"parent_url": "", "key_id": "", "secret": ""}),
         "switchTenant" => json!({"tenant_id": "00000000-0000-0000-0000-000000000000"}),
         "createPolicy" => json!({"role": "viewer", "scope": "own", "resource": "user", "action": "read"}),
         "putSso" => {
@@ -109,6 +112,17 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
         .await
         .unwrap();
     let application = application["id"].as_str().unwrap().to_owned();
+    // A federation credential the nation issued to Shandong (for a deployment of its own).
+    let sd_credential: serde_json::Value = national
+        .post(app.url("/api/v1/federation/credentials"))
+        .json(&json!({"tenant_id": shandong.tenant_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sd_credential = sd_credential["key_id"].as_str().unwrap().to_owned();
     let catalogue: serde_json::Value =
         shandong.admin.get(app.url("/api/v1/catalogue")).send().await.unwrap().json().await.unwrap();
     let veg = catalogue.as_array().unwrap().iter().find(|c| c["code"] == "0101").unwrap()["id"].clone();
@@ -221,7 +235,9 @@ async fn every_route_refuses_anonymous_and_sibling_callers() {
                 .replace("/products/{id}", &format!("/products/{sd_product}"))
                 .replace("/filing-rules/{kind}", "/filing-rules/enterprise")
                 .replace("/imports/{id}", &format!("/imports/{sd_import}"))
-                .replace("/trace/events/{id}", &format!("/trace/events/{sd_event}")),
+                .replace("/trace/events/{id}", &format!("/trace/events/{sd_event}"))
+                .replace("/federation/credentials/{id}", &format!("/federation/credentials/{sd_credential}"))
+                .replace("/federation/links/{id}", &format!("/federation/links/{}", shandong.tenant_id)),
         );
         assert!(!url.contains('{'), "unfilled parameter in {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

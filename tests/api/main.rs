@@ -8,6 +8,7 @@ mod browser;
 mod catalogue;
 mod dashboard;
 mod errors;
+mod federation;
 mod filing_analysis;
 mod filings;
 mod guard;

@@ -135,6 +135,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         admin_password: Some(ADMIN_PASSWORD.into()),
         workers: 2,
         shutdown_timeout_secs: 5,
+        // Background delivery writes while a test counts rows: the federation tests switch it on.
+        federation_delivery: false,
         ..Settings::default()
     }
 }
@@ -149,7 +151,7 @@ pub struct TestApp {
     pub test_db: TestDb,
     /// A client that keeps cookies.
     pub client: reqwest::Client,
-    _handle: actix_web_handle::Handle,
+    handle: actix_web_handle::Handle,
 }
 
 /// A change to the settings of one test app.
@@ -214,7 +216,7 @@ impl TestAppBuilder {
         let db = app.db().clone();
         let handle = actix_web_handle::Handle(app.handle());
         tokio::spawn(app.run_until_stopped());
-        TestApp { address, db, test_db, client: TestApp::new_client(), _handle: handle }
+        TestApp { address, db, test_db, client: TestApp::new_client(), handle }
     }
 }
 
@@ -421,6 +423,57 @@ impl TestApp {
             .expect("count")
             .expect("row");
         row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+impl TestApp {
+    /// Stops the server and its background jobs; the database stays (a platform going down).
+    pub async fn stop_server(&self) {
+        self.handle.0.stop(true).await;
+    }
+
+    /// Starts the server again on the same address and database, with `tweak` applied to the
+    /// test settings.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn restart_server(&mut self, tweak: impl FnOnce(&mut Settings)) {
+        let mut settings = test_settings(&self.test_db);
+        settings.listen = self.address.trim_start_matches("http://").to_owned();
+        tweak(&mut settings);
+        let app = suyuan_platform::Application::build(settings).await.expect("the app starts again");
+        self.db = app.db().clone();
+        self.handle = actix_web_handle::Handle(app.handle());
+        tokio::spawn(app.run_until_stopped());
+    }
+
+    /// Files and approves an enterprise in the tenant of `admin`; its code.
+    ///
+    /// # Panics
+    /// When filing or approval fails.
+    pub async fn approved_enterprise(
+        &self,
+        admin: &reqwest::Client,
+        name: &str,
+        uscc: &str,
+        kind: &str,
+        division: &str,
+    ) -> String {
+        let e: serde_json::Value = admin
+            .post(self.url("/api/v1/enterprises"))
+            .json(&serde_json::json!({"name": name, "uscc": uscc, "enterprise_type": kind, "categories": ["0101"],
+                  "stages": ["sale"], "address": "地址", "division_code": division, "contact_name": "李",
+                  "contact_phone": "0531-88881234", "submit": true}))
+            .send()
+            .await
+            .expect("file")
+            .json()
+            .await
+            .expect("filing");
+        let id = e["id"].as_str().expect("filing id");
+        let res = admin.post(self.url(&format!("/api/v1/enterprises/{id}/approve"))).send().await.expect("approve");
+        assert_eq!(res.status(), 200, "approval of {name}");
+        e["code"].as_str().expect("code").to_owned()
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod dashboard;
+pub mod federation;
 pub mod identity;
 pub mod products;
 pub mod subjects;

@@ -30,7 +30,7 @@ fn opt(s: &str) -> Option<String> {
 }
 
 /// A refused form is shown again with the messages; anything else is an error page.
-fn form_failure(e: ApiError) -> Result<(StatusCode, FormErrors), PageError> {
+pub(crate) fn form_failure(e: ApiError) -> Result<(StatusCode, FormErrors), PageError> {
     let status = e.http_status();
     if status.is_client_error() && status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
         Ok((status, FormErrors::from_api(&e)))
@@ -43,7 +43,7 @@ fn level_label(level: &str) -> &'static str {
     level.parse::<TenantLevel>().map(TenantLevel::label_zh).unwrap_or("")
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, PageError> {
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(raw).map_err(|_| PageError::from(ApiError::not_found("没有这个对象")))
 }
 
@@ -323,7 +323,7 @@ pub async fn tenant_profile(user: PageUser, id: web::Path<String>, form: Pairs) 
 #[derive(Debug, Deserialize)]
 pub struct CsrfOnly {
     #[serde(rename = "_csrf", default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// `POST /console/applications/{id}/approve`: creates the tenant; shows the invitation once.
@@ -533,14 +533,14 @@ pub async fn users(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
 
 #[derive(Template)]
 #[template(path = "console/secret_shown.html")]
-struct SecretPage {
-    page: Layout,
-    heading: String,
-    intro: String,
-    secret_label: String,
-    secret: String,
-    back: String,
-    back_label: String,
+pub(crate) struct SecretPage {
+    pub(crate) page: Layout,
+    pub(crate) heading: String,
+    pub(crate) intro: String,
+    pub(crate) secret_label: String,
+    pub(crate) secret: String,
+    pub(crate) back: String,
+    pub(crate) back_label: String,
 }
 
 /// `POST /console/users`: create a user; shows the one-time password once.

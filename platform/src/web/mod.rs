@@ -9,6 +9,7 @@ pub mod assets;
 mod auth_pages;
 mod catalogue_pages;
 mod console;
+mod federation_pages;
 mod filing_pages;
 mod filing_tools_pages;
 mod kind_pages;
@@ -76,6 +77,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/trace", web::get().to(trace_pages::list))
         .route("/console/trace/{id}", web::get().to(trace_pages::detail))
         .route("/console/trace-chain", web::get().to(trace_pages::chain))
+        .route("/console/rollup", web::get().to(federation_pages::rollup))
+        .route("/console/federation", web::get().to(federation_pages::status))
+        .route("/console/federation/credentials", web::post().to(federation_pages::issue_credential))
+        .route("/console/federation/credentials/{id}/revoke", web::post().to(federation_pages::revoke_credential))
+        .route("/console/federation/upstream", web::post().to(federation_pages::set_upstream))
+        .route("/console/federation/links/{id}/sync", web::post().to(federation_pages::sync_link))
         .route("/console/filing-analysis", web::get().to(filing_tools_pages::analysis))
         .route("/console/imports", web::get().to(filing_tools_pages::imports))
         .route("/console/filing-rules", web::get().to(filing_tools_pages::rules))

@@ -228,6 +228,20 @@ pub const NAV: &[NavDef] = &[
         permission: Some(("trace_event", "read")),
     },
     NavDef {
+        group: "汇总与上报",
+        label: "汇总统计",
+        href: "/console/rollup",
+        module: None,
+        permission: Some(("rollup", "read")),
+    },
+    NavDef {
+        group: "汇总与上报",
+        label: "数据上报",
+        href: "/console/federation",
+        module: None,
+        permission: Some(("federation", "read")),
+    },
+    NavDef {
         group: "重要产品管理",
         label: "产品备案",
         href: "/console/products",

@@ -35,6 +35,9 @@ pub async fn ingest_events(
     let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
     let (answer, written) = service::ingest(&caller.ctx(), req.events).await?;
     super::public::invalidate(&state, &written).await;
+    if answer.accepted > 0 {
+        crate::modules::federation::deliver::wake_all(&state).await;
+    }
     Ok(web::Json(answer))
 }
 
@@ -75,6 +78,9 @@ pub async fn import_events(
     let body = crate::error::body_within(payload, MAX_BODY).await?;
     let (answer, written) = super::import::import(&caller.ctx(), body, xlsx).await?;
     super::public::invalidate(&state, &written).await;
+    if answer.accepted > 0 {
+        crate::modules::federation::deliver::wake_all(&state).await;
+    }
     Ok(web::Json(answer))
 }
 

@@ -406,29 +406,9 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(In
     written.sort_unstable();
     written.dedup();
     super::write::edges_and_codes(&txn, edges, codes).await?;
-    // Statistics deltas of the new records, by day (where it happened), stage, category and
-    // region: summed into the daily figures here, and sent up to the parent in the outbox.
-    let mut deltas: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| inserted.contains(&r.id)) {
-        let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
-        let day = r.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string();
-        let key = (day, r.stage.clone(), r.category_code.clone().unwrap_or_default(), r.division_code.clone());
-        let d = deltas.entry(key).or_insert((0, 0.0));
-        d.0 += 1;
-        d.1 += r.quantity;
-    }
-    let deltas: Vec<stats_daily::Model> = deltas
-        .into_iter()
-        .map(|((day, stage, category_code, division_code), (records, quantity))| stats_daily::Model {
-            tenant_id: scope.tenant_id(),
-            day,
-            stage,
-            category_code,
-            division_code,
-            records,
-            quantity,
-        })
-        .collect();
+    // Statistics deltas of the new records, summed into the daily figures here, and sent up to
+    // the parent in the outbox.
+    let deltas = daily_deltas(scope.tenant_id(), rows.iter().filter(|r| inserted.contains(&r.id)));
     let accepted = inserted.len();
     if accepted > 0 {
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
@@ -441,6 +421,33 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(In
     }
     txn.commit().await?;
     Ok((IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer }, written))
+}
+
+/// The statistics deltas of `rows` (records of `tenant_id`): records and quantity by day (in
+/// the record's own zone, where it happened), stage, category and region.
+#[must_use]
+pub fn daily_deltas<'a>(tenant_id: Uuid, rows: impl IntoIterator<Item = &'a event::Model>) -> Vec<stats_daily::Model> {
+    let mut deltas: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
+    for r in rows {
+        let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
+        let day = r.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string();
+        let key = (day, r.stage.clone(), r.category_code.clone().unwrap_or_default(), r.division_code.clone());
+        let d = deltas.entry(key).or_insert((0, 0.0));
+        d.0 += 1;
+        d.1 += r.quantity;
+    }
+    deltas
+        .into_iter()
+        .map(|((day, stage, category_code, division_code), (records, quantity))| stats_daily::Model {
+            tenant_id,
+            day,
+            stage,
+            category_code,
+            division_code,
+            records,
+            quantity,
+        })
+        .collect()
 }
 
 /// Searches the records the caller may read, newest first.

@@ -1,0 +1,269 @@
+//! The parent's inbox: applies a child's rows exactly once and in order (the rule is
+//! [`suyuan_federation::cursor`]), keeps the read model of the filings below and the rolled-up
+//! statistics, parks what it cannot apply, and relays everything to its own parent through its
+//! own outbox — in one transaction with the cursor, so a crash never applies twice or loses.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use suyuan_federation::cursor;
+use suyuan_federation::wire::{Ack, Push, Row};
+use suyuan_tenancy::entity::tenant;
+use uuid::Uuid;
+
+use super::entity::{filing, inbox, parked, rollup};
+use crate::audit;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+
+/// Most rows in one push.
+pub const MAX_ROWS: usize = 1000;
+
+/// Applies `push` from `child` (a tenant of this deployment: the origin itself for a local
+/// child, or the tenant a remote deployment reports as) at its parent `receiver`; `via`
+/// (`local` or `http`) labels the freshness metric.
+///
+/// # Errors
+/// 403 when the origin is bound to another child; 422 for a push too large; database
+/// failures (nothing applied; the child sends again).
+pub async fn apply(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    via: &str,
+    receiver: &tenant::Model,
+    child: &tenant::Model,
+    push: &Push,
+) -> ApiResult<Ack> {
+    if child.parent_id != Some(receiver.id) {
+        return Err(ApiError::forbidden(format!("{} 不是 {} 的下级单位，不能向其上报", child.name, receiver.name)));
+    }
+    if push.rows.len() > MAX_ROWS {
+        return Err(ApiError::invalid_field("rows", "too_many", format!("一次最多上报 {MAX_ROWS} 条")));
+    }
+    let txn = db.begin().await?;
+    // The receiver's lock: its relayed outbox rows are numbered without gaps, and two
+    // deliveries of one origin (two replicas, a retry) apply one after the other.
+    audit::lock_chain(&txn, receiver.id).await?;
+    let now = Utc::now();
+    let at = match inbox::Entity::find_by_id(push.origin.tenant_id).one(&txn).await? {
+        Some(row) if row.child_tenant_id != child.id || row.receiver_tenant_id != receiver.id => {
+            return Err(ApiError::forbidden("该来源已绑定其他下级单位，拒绝上报"));
+        }
+        Some(row) => row.cursor,
+        None => {
+            inbox::ActiveModel {
+                origin_tenant_id: Set(push.origin.tenant_id),
+                receiver_tenant_id: Set(receiver.id),
+                child_tenant_id: Set(child.id),
+                origin_code: Set(push.origin.code.chars().take(6).collect()),
+                origin_name: Set(push.origin.name.chars().take(100).collect()),
+                cursor: Set(0),
+                last_row_at: Set(None),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            0
+        }
+    };
+    let by_seq: HashMap<i64, &Row> = push.rows.iter().rev().map(|r| (r.seq, r)).collect();
+    let (plan, duplicates, after_gap) = cursor::plan(at, push.rows.iter().map(|r| r.seq).collect());
+    let relay = receiver.parent_id.is_some() || receiver.federation_parent_url.is_some();
+    let (mut applied, mut parked_rows) = (0, 0);
+    let mut last_row_at = None;
+    for seq in &plan {
+        let Some(row) = by_seq.get(seq) else { continue };
+        last_row_at = Some(row.created_at);
+        if let Err(reason) = apply_row(&txn, receiver.id, row, now).await? {
+            park(&txn, receiver.id, push.origin.tenant_id, row, &reason, now).await?;
+            parked_rows += 1;
+            continue;
+        }
+        applied += 1;
+        // Up the tree: the same change, still naming the tenant where it happened.
+        if relay {
+            let mut payload = row.payload.clone();
+            if let Some(obj) = payload.as_object_mut() {
+                obj.insert("source".into(), serde_json::to_value(&row.source).map_err(ApiError::internal)?);
+                obj.insert("committed_at".into(), serde_json::to_value(row.committed_at).map_err(ApiError::internal)?);
+            }
+            crate::modules::subjects::service::write_outbox(&txn, receiver.id, &row.kind, &payload).await?;
+        }
+    }
+    let cursor = plan.last().copied().unwrap_or(at);
+    if cursor != at {
+        inbox::Entity::update_many()
+            .col_expr(inbox::Column::Cursor, Expr::value(cursor))
+            .col_expr(inbox::Column::LastRowAt, Expr::value(last_row_at))
+            .col_expr(inbox::Column::UpdatedAt, Expr::value(now))
+            .col_expr(inbox::Column::OriginName, Expr::value(push.origin.name.chars().take(100).collect::<String>()))
+            .filter(inbox::Column::OriginTenantId.eq(push.origin.tenant_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    let done = Utc::now();
+    for seq in &plan {
+        if let Some(row) = by_seq.get(seq) {
+            metrics.federation_freshness(via, (done - row.committed_at).as_seconds_f64().max(0.0));
+        }
+    }
+    metrics.federation_rows("applied", applied);
+    metrics.federation_rows("duplicate", duplicates);
+    metrics.federation_rows("parked", parked_rows);
+    if after_gap > 0 {
+        tracing::info!(origin = %push.origin.code, cursor, after_gap, "federation: rows after a gap wait to be sent again");
+    }
+    Ok(Ack { cursor, applied, duplicates, parked: parked_rows, after_gap })
+}
+
+/// A filing version as it travels (the outbox payload of `filing.*`).
+#[derive(serde::Deserialize)]
+struct FilingChange {
+    #[serde(rename = "type")]
+    filing_type: String,
+    version: i32,
+    filing: serde_json::Value,
+}
+
+/// Statistics deltas as they travel (the outbox payload of `statistics.delta`).
+#[derive(serde::Deserialize)]
+struct StatisticsDelta {
+    deltas: Vec<Delta>,
+}
+
+#[derive(serde::Deserialize)]
+struct Delta {
+    day: String,
+    stage: String,
+    category_code: String,
+    division_code: String,
+    records: i64,
+    quantity: f64,
+}
+
+/// Applies one row. The outer `Err` is a database failure (the push fails and is sent
+/// again); the inner `Err` is a row that can never be applied (parked with the reason).
+async fn apply_row(
+    txn: &DatabaseTransaction,
+    receiver: Uuid,
+    row: &Row,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<Result<(), String>> {
+    match row.kind.as_str() {
+        "filing.created" | "filing.changed" | "filing.withdrawn" => {
+            let change: FilingChange = match serde_json::from_value(row.payload.clone()) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(format!("备案内容无法读取：{e}"))),
+            };
+            let Some(code) = change.filing.get("code").and_then(|c| c.as_str()).filter(|c| !c.is_empty()) else {
+                return Ok(Err("备案内容缺少编码（code）".into()));
+            };
+            if !["enterprise", "merchant", "product"].contains(&change.filing_type.as_str()) {
+                return Ok(Err(format!("未知的备案类型：{}", change.filing_type)));
+            }
+            let status = if row.kind == "filing.withdrawn" { "withdrawn" } else { "active" };
+            let model = filing::ActiveModel {
+                receiver_tenant_id: Set(receiver),
+                filing_type: Set(change.filing_type.clone()),
+                filing_code: Set(code.to_owned()),
+                source_code: Set(row.source.code.chars().take(6).collect()),
+                source_name: Set(row.source.name.chars().take(100).collect()),
+                version: Set(change.version),
+                status: Set(status.to_owned()),
+                data: Set(change.filing.to_string()),
+                updated_at: Set(now),
+            };
+            // A version the parent holds already, or an older one, changes nothing.
+            let newer = OnConflict::columns([
+                filing::Column::ReceiverTenantId,
+                filing::Column::FilingType,
+                filing::Column::FilingCode,
+            ])
+            .update_columns([
+                filing::Column::SourceCode,
+                filing::Column::SourceName,
+                filing::Column::Version,
+                filing::Column::Status,
+                filing::Column::Data,
+                filing::Column::UpdatedAt,
+            ])
+            .action_and_where(Expr::cust("federation_filings.version <= excluded.version"))
+            .to_owned();
+            filing::Entity::insert(model).on_conflict(newer).exec_without_returning(txn).await?;
+            Ok(Ok(()))
+        }
+        "statistics.delta" => {
+            let delta: StatisticsDelta = match serde_json::from_value(row.payload.clone()) {
+                Ok(d) => d,
+                Err(e) => return Ok(Err(format!("统计增量无法读取：{e}"))),
+            };
+            let rows: Vec<rollup::Model> = delta
+                .deltas
+                .into_iter()
+                .map(|d| rollup::Model {
+                    holder_tenant_id: receiver,
+                    source_code: row.source.code.chars().take(6).collect(),
+                    day: d.day,
+                    stage: d.stage,
+                    category_code: d.category_code,
+                    division_code: d.division_code,
+                    records: d.records,
+                    quantity: d.quantity,
+                })
+                .collect();
+            add_rollup(txn, rows).await?;
+            Ok(Ok(()))
+        }
+        other => Ok(Err(format!("未知的变更类型：{other}"))),
+    }
+}
+
+/// Adds figures to the roll-up (summing into rows that exist).
+///
+/// # Errors
+/// Database failures.
+pub async fn add_rollup(db: &impl ConnectionTrait, rows: Vec<rollup::Model>) -> ApiResult<()> {
+    use rollup::Column as C;
+    let sum =
+        OnConflict::columns([C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
+            .values([
+                (C::Records, Expr::cust("federation_rollup.records + excluded.records")),
+                (C::Quantity, Expr::cust("federation_rollup.quantity + excluded.quantity")),
+            ])
+            .to_owned();
+    let pg_sum = "ON CONFLICT (holder_tenant_id, source_code, day, stage, category_code, division_code) DO UPDATE SET \
+        records = federation_rollup.records + excluded.records, \
+        quantity = federation_rollup.quantity + excluded.quantity";
+    crate::modules::trace::write::insert::<rollup::Entity>(db, rows, pg_sum, Some(sum)).await
+}
+
+async fn park(
+    txn: &DatabaseTransaction,
+    receiver: Uuid,
+    origin: Uuid,
+    row: &Row,
+    reason: &str,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<()> {
+    tracing::warn!(%origin, seq = row.seq, kind = %row.kind, reason, "federation: row parked");
+    parked::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        receiver_tenant_id: Set(receiver),
+        origin_tenant_id: Set(origin),
+        seq: Set(row.seq),
+        kind: Set(row.kind.chars().take(32).collect()),
+        source_code: Set(row.source.code.chars().take(16).collect()),
+        payload: Set(row.payload.to_string()),
+        reason: Set(reason.to_owned()),
+        parked_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
