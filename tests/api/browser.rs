@@ -7,12 +7,13 @@
 //! screenshots the README links.
 
 use serde_json::json;
-use suyuan_tests::{CHANGED_PASSWORD, browser, spawn_app};
+use suyuan_tests::{CHANGED_PASSWORD, TestApp, browser};
 
 #[tokio::test]
 async fn console_and_portal_work_in_a_real_browser() {
     browser::prepare();
-    let app = spawn_app().await;
+    // Federation on: the roll-up page shows what the provinces reported.
+    let app = TestApp::builder().with_settings(|s| s.federation_delivery = true).spawn().await;
     let admin = app.national_admin().await;
     let sd = app.onboard(&admin, "370000", "山东省").await;
     // 山东省's seat, so the map has a point to draw.
@@ -85,6 +86,18 @@ async fn console_and_portal_work_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // The records and filings have reached the nation's roll-up before the browser looks.
+    let start = std::time::Instant::now();
+    loop {
+        let r: serde_json::Value =
+            admin.get(app.url("/api/v1/federation/rollup")).send().await.unwrap().json().await.unwrap();
+        let sd_records = r["regions"].as_array().unwrap().iter().find(|x| x["code"] == "370000").map(|x| x["records"].clone());
+        if sd_records == Some(json!(2)) {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the roll-up did not arrive: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let shots = std::env::var("SUYUAN_SCREENSHOTS")
         .ok()

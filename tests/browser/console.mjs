@@ -365,6 +365,21 @@ try {
   if (SHOTS) await page.waitForTimeout(1500);
   await shot(page, "trace-chain");
 
+  // The nation's figures from the roll-ups: map, charts and the table per province; the links.
+  await nav(page, "汇总统计");
+  await page.waitForSelector("[data-map][data-rendered=map] svg path", { timeout: 15000 });
+  await page.waitForSelector("[data-chart=records][data-rendered=chart]", { timeout: 15000 });
+  check(await canvasDrawn(page, "[data-chart=records]"), "the records-by-region chart draws");
+  check((await page.textContent("[data-rollup-table]")).includes("山东省"), "the table lists 山东省 from the roll-up");
+  check((await page.textContent("[data-figure=records] .value")).trim().startsWith("2"), "two records rolled up");
+  if (SHOTS) await page.waitForTimeout(1500);
+  await shot(page, "rollup");
+  await nav(page, "数据上报");
+  check((await page.$$("[data-link='370000']")).length === 1, "山东省's link upward is listed");
+  await Promise.all([page.waitForEvent("load"), page.click("[data-link='370000'] button:has-text('立即同步')")]);
+  check((await page.textContent("body")).includes("已开始同步"), "sync now is confirmed");
+  await shot(page, "federation");
+
   // SSO settings: a bad issuer is refused inline.
   await nav(page, "单点登录");
   await page.fill("#f-issuer", "not a url");
