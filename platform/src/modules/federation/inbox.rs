@@ -3,7 +3,7 @@
 //! statistics, parks what it cannot apply, and relays everything to its own parent through its
 //! own outbox — in one transaction with the cursor, so a crash never applies twice or loses.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -76,10 +76,13 @@ pub async fn apply(
     let relay = receiver.parent_id.is_some() || receiver.federation_parent_url.is_some();
     let (mut applied, mut parked_rows) = (0, 0);
     let mut last_row_at = None;
+    // Statistics of the whole push are summed and written at once, and so are the relayed rows.
+    let mut figures: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
+    let mut relayed = Vec::new();
     for seq in &plan {
         let Some(row) = by_seq.get(seq) else { continue };
         last_row_at = Some(row.created_at);
-        if let Err(reason) = apply_row(&txn, receiver.id, row, now).await? {
+        if let Err(reason) = apply_row(&txn, receiver.id, row, now, &mut figures).await? {
             park(&txn, receiver.id, push.origin.tenant_id, row, &reason, now).await?;
             parked_rows += 1;
             continue;
@@ -92,9 +95,24 @@ pub async fn apply(
                 obj.insert("source".into(), serde_json::to_value(&row.source).map_err(ApiError::internal)?);
                 obj.insert("committed_at".into(), serde_json::to_value(row.committed_at).map_err(ApiError::internal)?);
             }
-            crate::modules::subjects::service::write_outbox(&txn, receiver.id, &row.kind, &payload).await?;
+            relayed.push((row.kind.clone(), payload));
         }
     }
+    let rows: Vec<rollup::Model> = figures
+        .into_iter()
+        .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
+            holder_tenant_id: receiver.id,
+            source_code,
+            day,
+            stage,
+            category_code,
+            division_code,
+            records,
+            quantity,
+        })
+        .collect();
+    add_rollup(&txn, rows).await?;
+    crate::modules::subjects::service::write_outbox_many(&txn, receiver.id, &relayed).await?;
     let cursor = plan.last().copied().unwrap_or(at);
     if cursor != at {
         inbox::Entity::update_many()
@@ -147,13 +165,18 @@ struct Delta {
     quantity: f64,
 }
 
-/// Applies one row. The outer `Err` is a database failure (the push fails and is sent
+/// A roll-up row's key: source, day, stage, category, region.
+type RollupKey = (String, String, String, String, String);
+
+/// Applies one row: a filing at once, statistics summed into `figures` (written by the caller
+/// for the whole push). The outer `Err` is a database failure (the push fails and is sent
 /// again); the inner `Err` is a row that can never be applied (parked with the reason).
 async fn apply_row(
     txn: &DatabaseTransaction,
     receiver: Uuid,
     row: &Row,
     now: chrono::DateTime<Utc>,
+    figures: &mut BTreeMap<RollupKey, (i64, f64)>,
 ) -> ApiResult<Result<(), String>> {
     match row.kind.as_str() {
         "filing.created" | "filing.changed" | "filing.withdrawn" => {
@@ -203,21 +226,14 @@ async fn apply_row(
                 Ok(d) => d,
                 Err(e) => return Ok(Err(format!("统计增量无法读取：{e}"))),
             };
-            let rows: Vec<rollup::Model> = delta
-                .deltas
-                .into_iter()
-                .map(|d| rollup::Model {
-                    holder_tenant_id: receiver,
-                    source_code: row.source.code.chars().take(6).collect(),
-                    day: d.day,
-                    stage: d.stage,
-                    category_code: d.category_code,
-                    division_code: d.division_code,
-                    records: d.records,
-                    quantity: d.quantity,
-                })
-                .collect();
-            add_rollup(txn, rows).await?;
+            let source: String = row.source.code.chars().take(6).collect();
+            for d in delta.deltas {
+                let f = figures
+                    .entry((source.clone(), d.day, d.stage, d.category_code, d.division_code))
+                    .or_insert((0, 0.0));
+                f.0 += d.records;
+                f.1 += d.quantity;
+            }
             Ok(Ok(()))
         }
         other => Ok(Err(format!("未知的变更类型：{other}"))),

@@ -365,21 +365,45 @@ pub async fn write_outbox(
     kind: &str,
     payload: &serde_json::Value,
 ) -> ApiResult<outbox::Model> {
-    let last = outbox::Entity::find()
+    let seq = last_outbox_seq(txn, origin).await? + 1;
+    Ok(outbox_row(origin, seq, kind, payload).insert(txn).await?)
+}
+
+/// [`write_outbox`] for many changes in one statement, numbered in their order.
+///
+/// # Errors
+/// Database failures (the whole change rolls back).
+pub async fn write_outbox_many(
+    txn: &DatabaseTransaction,
+    origin: Uuid,
+    changes: &[(String, serde_json::Value)],
+) -> ApiResult<()> {
+    let last = last_outbox_seq(txn, origin).await?;
+    for (n, chunk) in changes.chunks(1000).enumerate() {
+        let first = last + 1 + i64::try_from(n * 1000).unwrap_or(i64::MAX);
+        let rows = chunk.iter().zip(first..).map(|((kind, payload), seq)| outbox_row(origin, seq, kind, payload));
+        outbox::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+async fn last_outbox_seq(txn: &DatabaseTransaction, origin: Uuid) -> ApiResult<i64> {
+    Ok(outbox::Entity::find()
         .filter(outbox::Column::OriginTenantId.eq(origin))
         .order_by_desc(outbox::Column::Seq)
         .one(txn)
         .await?
-        .map_or(0, |r| r.seq);
-    Ok(outbox::ActiveModel {
+        .map_or(0, |r| r.seq))
+}
+
+fn outbox_row(origin: Uuid, seq: i64, kind: &str, payload: &serde_json::Value) -> outbox::ActiveModel {
+    outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
         origin_tenant_id: Set(origin),
-        seq: Set(last + 1),
+        seq: Set(seq),
         kind: Set(kind.to_owned()),
         payload: Set(payload.to_string()),
         created_at: Set(Utc::now()),
         delivered_at: Set(None),
     }
-    .insert(txn)
-    .await?)
 }
