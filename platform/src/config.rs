@@ -100,7 +100,9 @@ pub struct Settings {
     pub mail_from: String,
     /// The division code of this deployment's root tenant, made at first start: `100000` (全国)
     /// for the national platform, a province's code for a provincial deployment that reports
-    /// to the national one over the network.
+    /// to the national one over the network. (Digits in the environment read as a number:
+    /// taken as the code.)
+    #[serde(deserialize_with = "code_text")]
     pub root_code: String,
     /// The root tenant's name, e.g. 全国 or 山东省.
     pub root_name: String,
@@ -139,6 +141,20 @@ impl Default for Settings {
             federation_lag_alert_secs: 900,
         }
     }
+}
+
+/// A division code given as text or, from the environment, as the number its digits read as.
+fn code_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Code::deserialize(d)? {
+        Code::Text(s) => s,
+        Code::Number(n) => n.to_string(),
+    })
 }
 
 /// Which database engine a URL selects.

@@ -38,6 +38,7 @@ fn bad_environment_values_exit_2_with_one_line() {
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_LOG_FORMAT", "xml"), "log_format");
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ADMIN_PASSWORD", "short"), "admin_password");
     one_line_exit_2(suyuan().current_dir(dir.path()).args(["--listen", "nowhere"]), "listen");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ROOT_CODE", "37"), "root_code");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
@@ -76,7 +77,9 @@ fn migrate_up_status_down_on_a_fresh_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/m.db", dir.path().display());
     let run = |args: &[&str]| {
-        let out = suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
+        // A provincial deployment's settings: the code's digits in the environment are the code.
+        let out =
+            suyuan().env("SUYUAN_DATABASE_URL", &url).env("SUYUAN_ROOT_CODE", "370000").args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
