@@ -95,6 +95,16 @@ enum FederationRollup {
 }
 
 #[derive(DeriveIden)]
+enum FederationRollupTotals {
+    Table,
+    HolderTenantId,
+    SourceCode,
+    Records,
+    Quantity,
+    Filings,
+}
+
+#[derive(DeriveIden)]
 enum FederationReplay {
     Table,
     Signature,
@@ -256,6 +266,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The same figures summed per source only: what a dashboard reads (one row per tenant
+        // below), kept in step with the detail in the same statement batch.
+        use FederationRollupTotals as T;
+        manager
+            .create_table(
+                Table::create()
+                    .table(T::Table)
+                    .col(ColumnDef::new(T::HolderTenantId).uuid().not_null())
+                    .col(ColumnDef::new(T::SourceCode).string_len(6).not_null())
+                    .col(ColumnDef::new(T::Records).big_integer().not_null())
+                    .col(ColumnDef::new(T::Quantity).double().not_null())
+                    // Filings held in the read model (not withdrawn).
+                    .col(ColumnDef::new(T::Filings).big_integer().not_null())
+                    .primary_key(Index::create().col(T::HolderTenantId).col(T::SourceCode))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -270,6 +297,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for t in [
             FederationReplay::Table.into_iden(),
+            FederationRollupTotals::Table.into_iden(),
             FederationRollup::Table.into_iden(),
             FederationFilings::Table.into_iden(),
             FederationParked::Table.into_iden(),

@@ -91,7 +91,8 @@ async fn console_and_portal_work_in_a_real_browser() {
     loop {
         let r: serde_json::Value =
             admin.get(app.url("/api/v1/federation/rollup")).send().await.unwrap().json().await.unwrap();
-        let sd_records = r["regions"].as_array().unwrap().iter().find(|x| x["code"] == "370000").map(|x| x["records"].clone());
+        let sd_records =
+            r["regions"].as_array().unwrap().iter().find(|x| x["code"] == "370000").map(|x| x["records"].clone());
         if sd_records == Some(json!(2)) {
             break;
         }

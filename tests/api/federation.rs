@@ -344,14 +344,19 @@ async fn the_incremental_rollup_equals_the_recompute_after_a_random_mix() {
         assert!(report.differences.is_empty(), "seed {seed}, {code}: {:?}", report.differences);
     }
     // A damaged roll-up is found and repaired by the recompute.
-    app.db
-        .execute_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "UPDATE federation_rollup SET records = records + 7".to_owned(),
-        ))
-        .await
-        .unwrap();
+    for table in ["federation_rollup", "federation_rollup_totals"] {
+        app.db
+            .execute_raw(sea_orm::Statement::from_string(
+                app.db.get_database_backend(),
+                format!("UPDATE {table} SET records = records + 7"),
+            ))
+            .await
+            .unwrap();
+    }
     let nation = tenant_by_code(&app, "100000").await;
+    let report = service::recompute(&app.db, &nation, false).await.unwrap();
+    assert!(report.differences.iter().any(|d| d.contains("合计")), "the totals are checked: {:?}", report.differences);
+    assert!(report.differences.iter().any(|d| !d.contains("合计")), "and the detail: {:?}", report.differences);
     let report = service::recompute(&app.db, &nation, true).await.unwrap();
     assert!(!report.differences.is_empty() && report.repaired, "seed {seed}");
     let report = service::recompute(&app.db, &nation, false).await.unwrap();

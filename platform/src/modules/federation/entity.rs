@@ -223,6 +223,35 @@ pub mod rollup {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// At the parent: the roll-up summed per source (one row per tenant below).
+pub mod rollup_total {
+    use sea_orm::entity::prelude::*;
+
+    /// The `federation_rollup_totals` row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "federation_rollup_totals")]
+    pub struct Model {
+        /// Whose figure.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub holder_tenant_id: Uuid,
+        /// The tenant below where the records were made.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source_code: String,
+        /// Records.
+        pub records: i64,
+        /// Quantity.
+        pub quantity: f64,
+        /// Filings held in the read model (not withdrawn).
+        pub filings: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// At the parent: signatures seen inside the replay window.
 pub mod replay {
     use sea_orm::entity::prelude::*;

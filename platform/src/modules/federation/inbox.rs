@@ -16,7 +16,7 @@ use suyuan_federation::wire::{Ack, Push, Row};
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::entity::{filing, inbox, parked, rollup};
+use super::entity::{filing, inbox, parked, rollup, rollup_total};
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -191,6 +191,29 @@ async fn apply_row(
                 return Ok(Err(format!("未知的备案类型：{}", change.filing_type)));
             }
             let status = if row.kind == "filing.withdrawn" { "withdrawn" } else { "active" };
+            let held =
+                filing::Entity::find_by_id((receiver, change.filing_type.clone(), code.to_owned())).one(txn).await?;
+            // The count of filings per source moves when one appears, is withdrawn or returns
+            // (an older version arriving late changes nothing).
+            let was_active = held.as_ref().map(|h| h.status == "active");
+            let newer = held.as_ref().is_none_or(|h| h.version <= change.version);
+            let moved = match (was_active, status == "active") {
+                (None, true) | (Some(false), true) if newer => 1,
+                (Some(true), false) if newer => -1,
+                _ => 0,
+            };
+            if moved != 0 {
+                let source =
+                    held.as_ref().map_or_else(|| row.source.code.chars().take(6).collect(), |h| h.source_code.clone());
+                let total = rollup_total::Model {
+                    holder_tenant_id: receiver,
+                    source_code: source,
+                    records: 0,
+                    quantity: 0.0,
+                    filings: moved,
+                };
+                add_totals(txn, vec![total]).await?;
+            }
             let model = filing::ActiveModel {
                 receiver_tenant_id: Set(receiver),
                 filing_type: Set(change.filing_type.clone()),
@@ -240,11 +263,29 @@ async fn apply_row(
     }
 }
 
-/// Adds figures to the roll-up (summing into rows that exist).
+/// Adds figures to the roll-up (summing into rows that exist), and their sums per source to
+/// the totals.
 ///
 /// # Errors
 /// Database failures.
 pub async fn add_rollup(db: &impl ConnectionTrait, rows: Vec<rollup::Model>) -> ApiResult<()> {
+    let mut totals: BTreeMap<(Uuid, String), (i64, f64)> = BTreeMap::new();
+    for r in &rows {
+        let t = totals.entry((r.holder_tenant_id, r.source_code.clone())).or_insert((0, 0.0));
+        t.0 += r.records;
+        t.1 += r.quantity;
+    }
+    let totals: Vec<rollup_total::Model> = totals
+        .into_iter()
+        .map(|((holder_tenant_id, source_code), (records, quantity))| rollup_total::Model {
+            holder_tenant_id,
+            source_code,
+            records,
+            quantity,
+            filings: 0,
+        })
+        .collect();
+    add_totals(db, totals).await?;
     use rollup::Column as C;
     let sum =
         OnConflict::columns([C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
@@ -257,6 +298,26 @@ pub async fn add_rollup(db: &impl ConnectionTrait, rows: Vec<rollup::Model>) -> 
         records = federation_rollup.records + excluded.records, \
         quantity = federation_rollup.quantity + excluded.quantity";
     crate::modules::trace::write::insert::<rollup::Entity>(db, rows, pg_sum, Some(sum)).await
+}
+
+/// Adds to the totals per source (records, quantity, filings).
+///
+/// # Errors
+/// Database failures.
+pub async fn add_totals(db: &impl ConnectionTrait, totals: Vec<rollup_total::Model>) -> ApiResult<()> {
+    use rollup_total::Column as T;
+    let sum = OnConflict::columns([T::HolderTenantId, T::SourceCode])
+        .values([
+            (T::Records, Expr::cust("federation_rollup_totals.records + excluded.records")),
+            (T::Quantity, Expr::cust("federation_rollup_totals.quantity + excluded.quantity")),
+            (T::Filings, Expr::cust("federation_rollup_totals.filings + excluded.filings")),
+        ])
+        .to_owned();
+    let pg_sum = "ON CONFLICT (holder_tenant_id, source_code) DO UPDATE SET \
+        records = federation_rollup_totals.records + excluded.records, \
+        quantity = federation_rollup_totals.quantity + excluded.quantity, \
+        filings = federation_rollup_totals.filings + excluded.filings";
+    crate::modules::trace::write::insert::<rollup_total::Entity>(db, totals, pg_sum, Some(sum)).await
 }
 
 async fn park(

@@ -18,7 +18,7 @@ use super::dto::{
     CredentialResponse, FederationStatus, InboxStatus, LinkSettings, LinkStatus, NewCredential, ParkedRow,
     RecomputeReport, RegionFigures, RollupResponse, UpstreamRequest,
 };
-use super::entity::{credential, filing, inbox, link, parked, rollup};
+use super::entity::{credential, filing, inbox, link, parked, rollup, rollup_total};
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
@@ -439,35 +439,12 @@ pub async fn rollup(
         region.sub_region_of(&s).map(|r| r.as_str().to_owned())
     };
     let mut regions: BTreeMap<String, RegionFigures> = BTreeMap::new();
-    let received = rollup::Entity::find()
-        .select_only()
-        .column(rollup::Column::SourceCode)
-        .column_as(Expr::cust("CAST(SUM(records) AS BIGINT)"), "records")
-        .column_as(Expr::cust("SUM(quantity)"), "quantity")
-        .filter(rollup::Column::HolderTenantId.eq(holder.id))
-        .group_by(rollup::Column::SourceCode)
-        .into_tuple::<(String, i64, f64)>()
-        .all(db)
-        .await?;
-    for (source, records, quantity) in received {
-        let Some(line) = line_of(&source) else { continue };
+    for t in rollup_total::Entity::find().filter(rollup_total::Column::HolderTenantId.eq(holder.id)).all(db).await? {
+        let Some(line) = line_of(&t.source_code) else { continue };
         let e = regions.entry(line.clone()).or_insert_with(|| empty_figures(line));
-        e.records += records;
-        e.quantity += quantity;
-    }
-    let filings_below = filing::Entity::find()
-        .select_only()
-        .column(filing::Column::SourceCode)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(filing::Column::ReceiverTenantId.eq(holder.id))
-        .filter(filing::Column::Status.eq("active"))
-        .group_by(filing::Column::SourceCode)
-        .into_tuple::<(String, i64)>()
-        .all(db)
-        .await?;
-    for (source, n) in filings_below {
-        let Some(line) = line_of(&source) else { continue };
-        regions.entry(line.clone()).or_insert_with(|| empty_figures(line)).filings += n;
+        e.records += t.records;
+        e.quantity += t.quantity;
+        e.filings += t.filings;
     }
     if region.as_str() == holder.code {
         let own = stats_daily::Entity::find()
@@ -656,6 +633,49 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
                 .push(format!("{} {} {} {} {}: 增量 {}/{} ≠ 重算 {}/{}", k.0, k.1, k.2, k.3, k.4, a.0, a.1, b.0, b.1));
         }
     }
+    // The totals per source, which the dashboards read, against the same recompute.
+    let mut fresh_totals: BTreeMap<&String, (i64, f64)> = BTreeMap::new();
+    for (k, v) in &fresh {
+        let t = fresh_totals.entry(&k.0).or_insert((0, 0.0));
+        t.0 += v.0;
+        t.1 += v.1;
+    }
+    let all_totals = rollup_total::Entity::find().filter(rollup_total::Column::HolderTenantId.eq(t.id)).all(db).await?;
+    // Filings per source against the read model they count (every source, remote ones too).
+    let held_filings: BTreeMap<String, i64> = filing::Entity::find()
+        .select_only()
+        .column(filing::Column::SourceCode)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(filing::Column::ReceiverTenantId.eq(t.id))
+        .filter(filing::Column::Status.eq("active"))
+        .group_by(filing::Column::SourceCode)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let counted: BTreeMap<&String, i64> = all_totals.iter().map(|r| (&r.source_code, r.filings)).collect();
+    let filing_sources: std::collections::BTreeSet<&String> =
+        held_filings.keys().chain(counted.keys().copied()).collect();
+    for source in filing_sources {
+        let (a, b) = (counted.get(source).copied().unwrap_or(0), held_filings.get(source).copied().unwrap_or(0));
+        if a != b {
+            differences.push(format!("{source} 备案数: 增量 {a} ≠ 重算 {b}"));
+        }
+    }
+    let held_totals: BTreeMap<String, (i64, f64)> = all_totals
+        .iter()
+        .filter(|r| local.contains(&r.source_code))
+        .map(|r| (r.source_code.clone(), (r.records, r.quantity)))
+        .collect();
+    let sources: std::collections::BTreeSet<&String> = fresh_totals.keys().copied().chain(held_totals.keys()).collect();
+    for source in sources {
+        let a = held_totals.get(source).copied().unwrap_or((0, 0.0));
+        let b = fresh_totals.get(source).copied().unwrap_or((0, 0.0));
+        if a.0 != b.0 || (a.1 - b.1).abs() > 1e-6 * b.1.abs().max(1.0) {
+            differences.push(format!("{source} 合计: 增量 {}/{} ≠ 重算 {}/{}", a.0, a.1, b.0, b.1));
+        }
+    }
     let rows = keys.len();
     let repaired = repair && !differences.is_empty();
     if repaired {
@@ -665,6 +685,26 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
             .filter(rollup::Column::SourceCode.is_in(local.iter().map(|c| (*c).clone())))
             .exec(&txn)
             .await?;
+        // The totals are rebuilt whole: records from the recompute (local sources; remote ones
+        // as they were), filings from the read model.
+        let remote: Vec<rollup_total::Model> = all_totals
+            .iter()
+            .filter(|r| !local.contains(&r.source_code))
+            .map(|r| rollup_total::Model { filings: 0, ..r.clone() })
+            .collect();
+        rollup_total::Entity::delete_many().filter(rollup_total::Column::HolderTenantId.eq(t.id)).exec(&txn).await?;
+        let filings: Vec<rollup_total::Model> = held_filings
+            .iter()
+            .map(|(source, n)| rollup_total::Model {
+                holder_tenant_id: t.id,
+                source_code: source.clone(),
+                records: 0,
+                quantity: 0.0,
+                filings: *n,
+            })
+            .chain(remote)
+            .collect();
+        super::inbox::add_totals(&txn, filings).await.map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
         let rows: Vec<rollup::Model> = fresh
             .into_iter()
             .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
