@@ -116,6 +116,12 @@ impl Application {
         &self.state.db
     }
 
+    /// The shared state (tests run background jobs' steps with it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// A handle that stops the server gracefully.
     #[must_use]
     pub fn handle(&self) -> ServerHandle {

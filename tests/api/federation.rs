@@ -530,3 +530,28 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     assert_eq!(problem(res).await["status"], 403, "the credential speaks for 山东 only");
     assert_eq!(scalar(&b, "SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "nothing doubled");
 }
+
+#[tokio::test]
+async fn a_link_that_lags_alerts_once_per_episode() {
+    // Delivery off: the city's filing waits, so its link lags.
+    let app = suyuan_tests::spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    suyuan_platform::modules::federation::deliver::ensure_links(&app.db).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let alerts = || app.audit_rows("federation.lag_alert");
+    service::watch_links(&app.state, 3600).await.unwrap();
+    assert_eq!(alerts().await, 0, "under the threshold: no alert");
+    service::watch_links(&app.state, 0).await.unwrap();
+    assert_eq!(alerts().await, 1, "past it: one alert");
+    service::watch_links(&app.state, 0).await.unwrap();
+    assert_eq!(alerts().await, 1, "once per episode");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("suyuan_federation_backlog_rows{link=\"370000\"} 1"), "{metrics}");
+    // In the sending tenant's own audit log.
+    let (_, auditor) = app.user_with_roles(&sd.admin, "sd_auditor", &["auditor"]).await;
+    let log: Value =
+        auditor.get(app.url("/api/v1/audit?action=federation.lag_alert")).send().await.unwrap().json().await.unwrap();
+    assert!(log.to_string().contains("federation.lag_alert"), "{log}");
+}

@@ -147,6 +147,8 @@ pub struct TestApp {
     pub address: String,
     /// The app's own database pool (to look behind the API).
     pub db: DatabaseConnection,
+    /// The app's shared state (to run a background job's step at once).
+    pub state: suyuan_platform::state::AppState,
     /// The database (dropped with the app).
     pub test_db: TestDb,
     /// A client that keeps cookies.
@@ -214,9 +216,10 @@ impl TestAppBuilder {
         let app = suyuan_platform::Application::build(settings).await.expect("the app starts");
         let address = format!("http://{}", app.addr());
         let db = app.db().clone();
+        let state = app.state().clone();
         let handle = actix_web_handle::Handle(app.handle());
         tokio::spawn(app.run_until_stopped());
-        TestApp { address, db, test_db, client: TestApp::new_client(), handle }
+        TestApp { address, db, state, test_db, client: TestApp::new_client(), handle }
     }
 }
 
@@ -443,6 +446,7 @@ impl TestApp {
         tweak(&mut settings);
         let app = suyuan_platform::Application::build(settings).await.expect("the app starts again");
         self.db = app.db().clone();
+        self.state = app.state().clone();
         self.handle = actix_web_handle::Handle(app.handle());
         tokio::spawn(app.run_until_stopped());
     }
