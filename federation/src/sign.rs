@@ -54,6 +54,19 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
 }
 
+/// The request's time (Unix seconds) when it lies within [`WINDOW_SECS`] of `now`: checked
+/// before the body is read, so a stale request costs nothing.
+///
+/// # Errors
+/// A timestamp that is not a number, or outside the window.
+pub fn fresh(timestamp: &str, now: i64) -> Result<i64, SignError> {
+    let at: i64 = timestamp.trim().parse().map_err(|_| SignError::BadTimestamp)?;
+    if (now - at).abs() > WINDOW_SECS {
+        return Err(SignError::OutsideWindow);
+    }
+    Ok(at)
+}
+
 /// Checks a request: the timestamp within the window of `now` (Unix seconds) and the
 /// signature, compared in constant time. Whether the signature was seen before is the
 /// caller's check.
@@ -61,10 +74,7 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 /// # Errors
 /// The reason the request is refused.
 pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now: i64) -> Result<(), SignError> {
-    let at: i64 = timestamp.trim().parse().map_err(|_| SignError::BadTimestamp)?;
-    if (now - at).abs() > WINDOW_SECS {
-        return Err(SignError::OutsideWindow);
-    }
+    fresh(timestamp, now)?;
     let given = hex::decode(signature.trim()).map_err(|_| SignError::BadSignature)?;
     mac(secret, timestamp, body).verify_slice(&given).map_err(|_| SignError::BadSignature)
 }

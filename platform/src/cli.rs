@@ -301,13 +301,18 @@ async fn federation_recompute(settings: &Settings, code: &str, repair: bool) -> 
         out(&format!("DIFF    {d}"));
     }
     out(&format!(
-        "{} {} {}: {} rows compared, {} differ{}",
+        "{} {} {}: {} rows compared, {} differ{}{}",
         if report.differences.is_empty() { "ok     " } else { "DIFFER " },
         t.code,
         t.name,
         report.rows,
         report.differences.len(),
-        if report.repaired { ", repaired" } else { "" }
+        if report.repaired { ", repaired" } else { "" },
+        if report.waiting > 0 {
+            format!(" ({} changes below still on their way up)", report.waiting)
+        } else {
+            String::new()
+        }
     ));
     anyhow::ensure!(report.differences.is_empty() || report.repaired, "the roll-up differs from the recompute");
     Ok(())

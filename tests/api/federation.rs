@@ -193,7 +193,9 @@ async fn a_city_filing_and_its_records_roll_up_to_the_nation_through_the_provinc
     // A sibling's administrator sees none of it; a viewer is refused.
     let js_status: Value =
         js.admin.get(app.url("/api/v1/federation/status")).send().await.unwrap().json().await.unwrap();
-    assert!(js_status["links"].as_array().unwrap().iter().all(|l| l["tenant_code"] == "320000"), "{js_status}");
+    let js_links: Vec<&str> =
+        js_status["links"].as_array().unwrap().iter().map(|l| l["tenant_code"].as_str().unwrap()).collect();
+    assert_eq!((js_links, js_status["inbox"].as_array().unwrap().len()), (vec!["320000"], 0), "{js_status}");
     let (_, viewer) = app.user_with_roles(&sd.admin, "sd_viewer", &["viewer"]).await;
     let res = viewer.get(app.url("/api/v1/federation/status")).send().await.unwrap();
     assert_eq!(res.status(), 403);
@@ -333,10 +335,10 @@ async fn the_incremental_rollup_equals_the_recompute_after_a_random_mix() {
         sent.push((who, body));
     }
     // Everything below the nation arrives: its total is every accepted record outside its own.
-    let national_own = 0;
+    // The nation ingested nothing itself: its total is everything accepted below.
     eventually("the national total", || async {
         let r = rollup(&app, &national, None).await;
-        (r["total"]["records"].as_i64() == Some(accepted - national_own)).then_some(())
+        (r["total"]["records"].as_i64() == Some(accepted)).then_some(())
     })
     .await;
     for code in ["100000", "370000", "320000"] {
@@ -515,19 +517,46 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     assert_eq!(res.status(), 200);
     let ack: Value = res.json().await.unwrap();
     assert_eq!((ack["applied"].as_u64(), ack["duplicates"].as_u64()), (Some(0), Some(push.rows.len() as u64)), "{ack}");
-    let res = send(now.clone(), good, body.clone()).await;
+    let res = send(now.clone(), good.clone(), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "a replay is refused");
+    let res = send(now.clone(), good.to_uppercase(), body.clone()).await;
+    assert_eq!(problem(res).await["status"], 401, "in any spelling");
+    let seen = scalar(&b, "SELECT COUNT(*) AS n FROM federation_replay").await;
     let res = send(now.clone(), sign::sign(b"not the secret", &now, &body), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "a wrong signature is refused");
     let old = (chrono::Utc::now().timestamp() - 3600).to_string();
     let res = send(old.clone(), sign::sign(secret.as_bytes(), &old, &body), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "an old timestamp is refused");
+    assert_eq!(scalar(&b, "SELECT COUNT(*) AS n FROM federation_replay").await, seen, "refusals write nothing");
     let mut other = push.clone();
     other.origin.code = "320000".into();
     let other = serde_json::to_vec(&other).unwrap();
     let ts = chrono::Utc::now().timestamp().to_string();
     let res = send(ts.clone(), sign::sign(secret.as_bytes(), &ts, &other), other).await;
     assert_eq!(problem(res).await["status"], 403, "the credential speaks for 山东 only");
+    // Nor under another origin id: its rows would start again at 1 and count twice.
+    let mut twin = push.clone();
+    twin.origin.tenant_id = uuid::Uuid::now_v7();
+    let twin = serde_json::to_vec(&twin).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let res = send(ts.clone(), sign::sign(secret.as_bytes(), &ts, &twin), twin).await;
+    assert_eq!(problem(res).await["status"], 409, "one source per child");
+    // A child speaks for its own region only: figures naming 南京 are parked, not counted.
+    let mut forged = push.clone();
+    let mut row = forged.rows.last().unwrap().clone();
+    row.seq = cursor + 1;
+    row.kind = "statistics.delta".into();
+    row.source = suyuan_federation::wire::Source { code: "320100".into(), name: "南京市".into() };
+    row.payload = json!({"deltas": [{"day": "2026-11-20", "stage": "sale", "category_code": "", "division_code": "320102",
+                                     "records": 1000, "quantity": 1.0}]});
+    forged.rows = vec![row];
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let res = send(ts.clone(), sign::sign(secret.as_bytes(), &ts, &forged), forged).await;
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!((ack["applied"].as_u64(), ack["parked"].as_u64()), (Some(0), Some(1)), "{ack}");
+    let parked = scalar(&b, "SELECT COUNT(*) AS n FROM federation_parked WHERE source_code = '320100'").await;
+    assert_eq!(parked, 1);
     assert_eq!(scalar(&b, "SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "nothing doubled");
 }
 

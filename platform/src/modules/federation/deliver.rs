@@ -27,10 +27,11 @@ use crate::state::AppState;
 
 /// Rows per push.
 pub const BATCH: u64 = 500;
-/// How long a claimed link is held by one replica.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed link is held by one replica, from the start of its delivery: longer than
+/// the slowest HTTP delivery (three tries of at most 30 s, with their back-off).
+const LEASE: Duration = Duration::from_secs(120);
 /// Links claimed per round.
-const CLAIM: u32 = 8;
+const CLAIM: u32 = 4;
 /// The Redis channel that wakes the workers of every replica.
 pub const WAKE_CHANNEL: &str = "suyuan:federation:wake";
 
@@ -155,6 +156,10 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let mut acknowledged = 0;
     for l in links {
         let origin = l.origin_tenant_id;
+        // The lease runs from now for this link: the ones before it may have taken a while.
+        if !renew(&state.db, &l).await? {
+            continue;
+        }
         match deliver(state, &l).await {
             Ok((ack, sent)) => {
                 acknowledged += usize::try_from(ack.cursor - l.delivered_seq).unwrap_or(0);
@@ -167,6 +172,18 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
         }
     }
     Ok(acknowledged)
+}
+
+/// Extends this replica's lease on `l`; `false` when another replica holds it now.
+async fn renew(db: &DatabaseConnection, l: &link::Model) -> anyhow::Result<bool> {
+    let until = Utc::now() + chrono::Duration::from_std(LEASE)?;
+    let done = link::Entity::update_many()
+        .col_expr(link::Column::LeaseUntil, Expr::value(Some(until)))
+        .filter(link::Column::OriginTenantId.eq(l.origin_tenant_id))
+        .filter(link::Column::LeaseOwner.eq(l.lease_owner.clone()))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
 }
 
 /// Sends the next batch of one link. The parent's answer and the number of rows sent.
@@ -298,10 +315,21 @@ async fn finish(state: &AppState, l: &link::Model, outcome: anyhow::Result<(Ack,
                     .exec(&state.db)
                     .await?;
             }
+            // A parent that has more of this origin's rows than were ever sent: this platform's
+            // data was restored from an older backup, and its new rows would be taken for
+            // duplicates. Kept on the link for the operators.
+            let ahead = (ack.cursor > max_sent).then(|| {
+                format!(
+                    "上级平台已收到序号 {}，超过本平台已发出的 {max_sent}：本平台数据可能从较早的备份恢复，新数据会被当作重复，请与上级平台核对",
+                    ack.cursor
+                )
+            });
             update = update
                 .col_expr(link::Column::DeliveredSeq, Expr::value(cursor))
                 .col_expr(link::Column::Attempts, Expr::value(0))
                 .col_expr(link::Column::LastSuccessAt, Expr::value(Some(now)))
+                .col_expr(link::Column::LastError, Expr::value(ahead.clone()))
+                .col_expr(link::Column::LastErrorAt, Expr::value(ahead.map(|_| now)))
                 .col_expr(link::Column::NextAttemptAt, Expr::value(next));
         }
         Err(e) => {

@@ -179,6 +179,8 @@ pub struct RecomputeReport {
     pub tenant_code: String,
     /// Roll-up rows compared.
     pub rows: usize,
+    /// Changes below still on their way up (the figures may differ until they arrive).
+    pub waiting: i64,
     /// Rows that differ (source, day, stage, category, region, incremental, recomputed).
     pub differences: Vec<String>,
     /// Whether the differences were repaired.

@@ -13,13 +13,13 @@ use super::dto::{
 };
 use super::entity::{credential, replay};
 use super::service;
-use crate::error::{ApiError, ApiResult, BodyErrors, GuardErrors, NotFoundError, ParamErrors};
+use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::admin::handlers::Caller;
 use crate::modules::dashboard::dto::RegionMap;
 use crate::state::AppState;
 
-/// The largest push body (1 000 rows).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The largest push body (500 rows of a few KiB each, with room).
+const MAX_BODY: usize = 8 * 1024 * 1024;
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -32,10 +32,10 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 /// signature seen before (a replay) or a wrong one is refused with 401. Rows are applied once
 /// and in order; the answer's `cursor` says how far: the child continues after it (rows after
 /// a gap are not applied and are sent again). The rows are applied at the credential's
-/// tenant's parent, never anywhere else.
+/// tenant's parent, never anywhere else; a second origin for the same child is refused (409).
 #[utoipa::path(tag = "联邦上报 federation", operation_id = "receiveFederationPush", security(("federation_signature" = [])),
     request_body = Push,
-    responses((status = 200, description = "已应用 / applied", body = Ack), BodyErrors, GuardErrors))]
+    responses((status = 200, description = "已应用 / applied", body = Ack), BodyErrors, GuardErrors, ConflictError))]
 #[post("/api/v1/federation/inbox")]
 pub async fn receive_push(
     state: web::Data<AppState>,
@@ -49,18 +49,21 @@ pub async fn receive_push(
             "缺少联邦签名（x-suyuan-federation-key、x-suyuan-timestamp、x-suyuan-signature）",
         ));
     };
-    let body = crate::error::body_within(payload, MAX_BODY).await?;
+    // The credential and the time first: nobody unknown or stale gets the body read.
+    let refused = || ApiError::unauthorized("接入凭证无效或签名不正确");
     let cred = credential::Entity::find_by_id(key.to_owned())
         .one(&state.db)
         .await?
         .filter(|c| c.revoked_at.is_none())
-        .ok_or_else(|| ApiError::unauthorized("接入凭证不存在或已撤销"))?;
-    sign::verify(cred.secret.as_bytes(), ts, &body, signature, Utc::now().timestamp())
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    // A signature is good once: a replayed request (same body, same timestamp) is refused.
+        .ok_or_else(refused)?;
+    let at = sign::fresh(ts, Utc::now().timestamp()).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let body = crate::error::body_within(payload, MAX_BODY).await?;
+    sign::verify(cred.secret.as_bytes(), ts, &body, signature, Utc::now().timestamp()).map_err(|_| refused())?;
+    // A signature is good once: a replayed request (same body, same timestamp) is refused. It
+    // is kept by the request's own time, so it outlives the window it could be replayed in.
     let fresh = replay::Entity::insert(replay::ActiveModel {
         signature: sea_orm::Set(signature.trim().to_ascii_lowercase()),
-        seen_at: sea_orm::Set(Utc::now()),
+        seen_at: sea_orm::Set(chrono::DateTime::from_timestamp(at, 0).unwrap_or_else(Utc::now)),
     })
     .on_conflict_do_nothing()
     .exec_without_returning(&state.db)
@@ -72,7 +75,8 @@ pub async fn receive_push(
     let child = tenant::Entity::find_by_id(cred.tenant_id)
         .one(&state.db)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("接入凭证对应的单位不存在"))?;
+        .filter(|t| t.status == "active")
+        .ok_or_else(|| ApiError::forbidden("接入凭证对应的单位不存在或已停用"))?;
     if push.origin.code != child.code {
         return Err(ApiError::forbidden(format!(
             "凭证属于 {}（{}），不能以 {} 的名义上报",

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use suyuan_federation::cursor;
 use suyuan_federation::wire::{Ack, Push, Row};
+use suyuan_tenancy::division::DivisionCode;
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
@@ -55,6 +56,14 @@ pub async fn apply(
             return Err(ApiError::forbidden("该来源已绑定其他下级单位，拒绝上报"));
         }
         Some(row) => row.cursor,
+        None if inbox::Entity::find().filter(inbox::Column::ChildTenantId.eq(child.id)).one(&txn).await?.is_some() => {
+            // One source of rows per child: a second one (a reinstalled child platform, a
+            // made-up origin) would start again at sequence 1 and count everything twice.
+            return Err(ApiError::conflict(format!(
+                "{} 已由另一个来源上报；如对方平台重新安装，请联系上级平台管理员处理",
+                child.name
+            )));
+        }
         None => {
             inbox::ActiveModel {
                 origin_tenant_id: Set(push.origin.tenant_id),
@@ -76,13 +85,14 @@ pub async fn apply(
     let relay = receiver.parent_id.is_some() || receiver.federation_parent_url.is_some();
     let (mut applied, mut parked_rows) = (0, 0);
     let mut last_row_at = None;
+    let child_region = DivisionCode::parse(&child.code).map_err(ApiError::internal)?;
     // Statistics of the whole push are summed and written at once, and so are the relayed rows.
     let mut figures: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
     let mut relayed = Vec::new();
     for seq in &plan {
         let Some(row) = by_seq.get(seq) else { continue };
         last_row_at = Some(row.created_at);
-        if let Err(reason) = apply_row(&txn, receiver.id, row, now, &mut figures).await? {
+        if let Err(reason) = apply_row(&txn, receiver.id, &child_region, row, now, &mut figures).await? {
             park(&txn, receiver.id, push.origin.tenant_id, row, &reason, now).await?;
             parked_rows += 1;
             continue;
@@ -174,10 +184,19 @@ type RollupKey = (String, String, String, String, String);
 async fn apply_row(
     txn: &DatabaseTransaction,
     receiver: Uuid,
+    child_region: &DivisionCode,
     row: &Row,
     now: chrono::DateTime<Utc>,
     figures: &mut BTreeMap<RollupKey, (i64, f64)>,
 ) -> ApiResult<Result<(), String>> {
+    // A child speaks for its own region only: a change naming a tenant outside it is parked.
+    match DivisionCode::parse(&row.source.code) {
+        Ok(source) if source.is_within(child_region) => {}
+        _ => return Ok(Err(format!("来源地区 {} 不在下级单位 {} 的辖区内", row.source.code, child_region))),
+    }
+    if row.source.name.chars().count() > 100 {
+        return Ok(Err("来源单位名称过长".into()));
+    }
     match row.kind.as_str() {
         "filing.created" | "filing.changed" | "filing.withdrawn" => {
             let change: FilingChange = match serde_json::from_value(row.payload.clone()) {
@@ -187,12 +206,24 @@ async fn apply_row(
             let Some(code) = change.filing.get("code").and_then(|c| c.as_str()).filter(|c| !c.is_empty()) else {
                 return Ok(Err("备案内容缺少编码（code）".into()));
             };
+            if code.len() > 64 || change.version < 1 {
+                return Ok(Err(format!("备案编码或版本不合规：{code} / {}", change.version)));
+            }
             if !["enterprise", "merchant", "product"].contains(&change.filing_type.as_str()) {
                 return Ok(Err(format!("未知的备案类型：{}", change.filing_type)));
             }
             let status = if row.kind == "filing.withdrawn" { "withdrawn" } else { "active" };
             let held =
                 filing::Entity::find_by_id((receiver, change.filing_type.clone(), code.to_owned())).one(txn).await?;
+            // A filing held from another region is not this child's to change.
+            if let Some(h) = &held
+                && !DivisionCode::parse(&h.source_code).is_ok_and(|s| s.is_within(child_region))
+            {
+                return Ok(Err(format!(
+                    "备案 {code} 属于 {}（{}），不在该下级单位辖区内",
+                    h.source_name, h.source_code
+                )));
+            }
             // The count of filings per source moves when one appears, is withdrawn or returns
             // (an older version arriving late changes nothing).
             let was_active = held.as_ref().map(|h| h.status == "active");
@@ -250,10 +281,38 @@ async fn apply_row(
                 Err(e) => return Ok(Err(format!("统计增量无法读取：{e}"))),
             };
             let source: String = row.source.code.chars().take(6).collect();
-            for d in delta.deltas {
-                let f = figures
-                    .entry((source.clone(), d.day, d.stage, d.category_code, d.division_code))
-                    .or_insert((0, 0.0));
+            // Checked whole first: a bad delta parks the row and adds nothing.
+            for d in &delta.deltas {
+                let fits = d.day.len() == 10
+                    && d.stage.len() <= 32
+                    && d.category_code.len() <= 16
+                    && DivisionCode::parse(&d.division_code).is_ok()
+                    && d.records >= 0
+                    && d.quantity.is_finite()
+                    && d.quantity >= 0.0;
+                if !fits {
+                    return Ok(Err(format!(
+                        "统计增量不合规：{} {} {} {} {}/{}",
+                        d.day, d.stage, d.category_code, d.division_code, d.records, d.quantity
+                    )));
+                }
+            }
+            let keys: Vec<RollupKey> = delta
+                .deltas
+                .iter()
+                .map(|d| {
+                    (source.clone(), d.day.clone(), d.stage.clone(), d.category_code.clone(), d.division_code.clone())
+                })
+                .collect();
+            let overflows = keys
+                .iter()
+                .zip(&delta.deltas)
+                .any(|(k, d)| figures.get(k).map_or(0, |f| f.0).checked_add(d.records).is_none());
+            if overflows {
+                return Ok(Err("统计增量超出范围".into()));
+            }
+            for (k, d) in keys.into_iter().zip(delta.deltas) {
+                let f = figures.entry(k).or_insert((0, 0.0));
                 f.0 += d.records;
                 f.1 += d.quantity;
             }

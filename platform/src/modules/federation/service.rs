@@ -176,6 +176,12 @@ pub async fn set_upstream(ctx: &Ctx<'_>, req: &UpstreamRequest) -> ApiResult<()>
     let (key, secret) = if clear { (None, None) } else { (Some(req.key_id.clone()), Some(req.secret.clone())) };
     let existing = link::Entity::find_by_id(me.id).one(&txn).await?;
     match existing {
+        // No parent any more: no link (its rows stay in the outbox, sent from the cursor on
+        // when a parent is set again).
+        Some(l) if clear => {
+            link::Entity::delete_by_id(l.origin_tenant_id).exec(&txn).await?;
+        }
+        None if clear => {}
         Some(l) => {
             let mut am: link::ActiveModel = l.into();
             am.remote_key_id = Set(key);
@@ -677,9 +683,20 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
         }
     }
     let rows = keys.len();
+    // Rows still on their way up differ from the raw figures until they arrive: a repair then
+    // would count them twice.
+    let waiting: i64 = link_statuses(db, &below)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?
+        .iter()
+        .map(|l| l.backlog)
+        .sum();
     let repaired = repair && !differences.is_empty();
     if repaired {
+        anyhow::ensure!(waiting == 0, "{waiting} 条变更仍在上报途中：等它们送达（数据上报页的待上报为 0）后再修复");
         let txn = db.begin().await?;
+        // The tenant's lock: no push is applied here while the roll-up is rebuilt.
+        crate::audit::lock_chain(&txn, t.id).await?;
         rollup::Entity::delete_many()
             .filter(rollup::Column::HolderTenantId.eq(t.id))
             .filter(rollup::Column::SourceCode.is_in(local.iter().map(|c| (*c).clone())))
@@ -721,7 +738,7 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
         super::inbox::add_rollup(&txn, rows).await.map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
         txn.commit().await?;
     }
-    Ok(RecomputeReport { tenant_code: t.code.clone(), rows, differences, repaired })
+    Ok(RecomputeReport { tenant_code: t.code.clone(), rows, waiting, differences, repaired })
 }
 
 /// Sets the link gauges and alerts when a link's lag passes `threshold_secs`: an audit record
@@ -741,7 +758,10 @@ pub async fn watch_links(state: &crate::state::AppState, threshold_secs: u64) ->
     for s in statuses {
         state.metrics.federation_link(&s.tenant_code, s.backlog, s.lag_secs);
         let Some(l) = links.get(&s.tenant_id) else { continue };
-        if s.lag_secs > threshold && l.alerted_at.is_none() {
+        // A periodic link waits its period on purpose: it lags when it passes period + threshold.
+        let allowed =
+            if l.mode == "periodic" { threshold.saturating_add(i64::from(l.interval_secs)) } else { threshold };
+        if s.lag_secs > allowed && l.alerted_at.is_none() {
             alert(state, &s, threshold).await?;
             link::Entity::update_many()
                 .col_expr(link::Column::AlertedAt, Expr::value(Some(Utc::now())))
