@@ -130,7 +130,8 @@ try {
 
   // Dashboard: figures, charts, map.
   check(await page.isVisible("[data-figure=descendant_tenants]"), "the dashboard shows key figures");
-  check((await page.textContent("[data-figure=trace_records] .value")).includes("—"), "figures of modules not yet built show an empty state, not a number");
+  check((await page.textContent("[data-figure=anomalies] .value")).includes("—"), "figures of modules not yet built show an empty state, not a number");
+  check((await page.textContent("[data-figure=trace_records] .value")).trim().startsWith("2"), "the trace records reported from below (the roll-up)");
   await page.waitForSelector("[data-chart=logins_by_day][data-rendered=chart] canvas", { timeout: 15000 });
   check(await canvasDrawn(page, "[data-chart=logins_by_day]"), "the login chart draws on its canvas");
   await page.waitForSelector("[data-map][data-rendered=map] svg path", { timeout: 15000 });

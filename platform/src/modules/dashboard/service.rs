@@ -199,16 +199,26 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
             },
         });
     }
-    // Modules that have not landed yet: an honest empty state, not a zero.
-    for (key, label, unit) in [("trace_records", "追溯记录", "条"), ("anomalies", "数据异常", "条")] {
+    if rollup {
+        // The tenant's own records and what its tenants below reported (the roll-up's totals).
+        let region = DivisionCode::parse(&me.code).map_err(ApiError::internal)?;
+        let r = crate::modules::federation::service::rollup(ctx.db, me, region).await?;
         figures.push(Figure {
-            key: key.into(),
-            label: label.into(),
-            value: None,
-            unit: unit.into(),
-            note: "该功能模块尚未上线，上线后在此显示".into(),
+            key: "trace_records".into(),
+            label: "追溯记录".into(),
+            value: Some(r.total.records),
+            unit: "条".into(),
+            note: "本级及下级上报的汇总".into(),
         });
     }
+    // The anomaly scan has not landed yet: an honest empty state, not a zero.
+    figures.push(Figure {
+        key: "anomalies".into(),
+        label: "数据异常".into(),
+        value: None,
+        unit: "条".into(),
+        note: "该功能模块尚未上线，上线后在此显示".into(),
+    });
 
     if rollup {
         let today = Utc::now().with_timezone(&cst()).date_naive();
