@@ -74,16 +74,6 @@ async fn tenant_by_code(app: &TestApp, code: &str) -> tenant::Model {
     tenant::Entity::find().filter(tenant::Column::Code.eq(code)).one(&app.db).await.unwrap().unwrap()
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
-
 #[tokio::test]
 async fn a_city_filing_and_its_records_roll_up_to_the_nation_through_the_province() {
     let app = federated(|_| {}).await;
@@ -474,19 +464,19 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     })
     .await;
     let a_root = tenant_by_code(&a, "370000").await;
-    let last_seq = scalar(
-        &a,
-        "SELECT MAX(seq) AS n FROM outbox WHERE origin_tenant_id = (SELECT id FROM tenants WHERE code = '370000')",
-    )
-    .await;
+    let last_seq = a
+        .scalar(
+            "SELECT MAX(seq) AS n FROM outbox WHERE origin_tenant_id = (SELECT id FROM tenants WHERE code = '370000')",
+        )
+        .await;
     let cursor = eventually("the cursor at the last row", || async {
-        let c = scalar(&b, "SELECT cursor AS n FROM federation_inbox WHERE origin_code = '370000'").await;
+        let c = b.scalar("SELECT cursor AS n FROM federation_inbox WHERE origin_code = '370000'").await;
         (c == last_seq).then_some(c)
     })
     .await;
     assert_eq!(cursor, last_seq);
-    assert_eq!(scalar(&b, "SELECT COUNT(*) AS n FROM federation_parked").await, 0);
-    assert_eq!(scalar(&b, "SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE source_code = '370100' AND holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "once each");
+    assert_eq!(b.scalar("SELECT COUNT(*) AS n FROM federation_parked").await, 0);
+    assert_eq!(b.scalar("SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE source_code = '370100' AND holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "once each");
 
     // Signed requests: a duplicated delivery is ignored, a wrong signature, an old timestamp
     // and a replayed request are refused, and a credential speaks only for its own tenant.
@@ -521,13 +511,13 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     assert_eq!(problem(res).await["status"], 401, "a replay is refused");
     let res = send(now.clone(), good.to_uppercase(), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "in any spelling");
-    let seen = scalar(&b, "SELECT COUNT(*) AS n FROM federation_replay").await;
+    let seen = b.scalar("SELECT COUNT(*) AS n FROM federation_replay").await;
     let res = send(now.clone(), sign::sign(b"not the secret", &now, &body), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "a wrong signature is refused");
     let old = (chrono::Utc::now().timestamp() - 3600).to_string();
     let res = send(old.clone(), sign::sign(secret.as_bytes(), &old, &body), body.clone()).await;
     assert_eq!(problem(res).await["status"], 401, "an old timestamp is refused");
-    assert_eq!(scalar(&b, "SELECT COUNT(*) AS n FROM federation_replay").await, seen, "refusals write nothing");
+    assert_eq!(b.scalar("SELECT COUNT(*) AS n FROM federation_replay").await, seen, "refusals write nothing");
     let mut other = push.clone();
     other.origin.code = "320000".into();
     let other = serde_json::to_vec(&other).unwrap();
@@ -555,9 +545,9 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     let res = send(ts.clone(), sign::sign(secret.as_bytes(), &ts, &forged), forged).await;
     let ack: Value = res.json().await.unwrap();
     assert_eq!((ack["applied"].as_u64(), ack["parked"].as_u64()), (Some(0), Some(1)), "{ack}");
-    let parked = scalar(&b, "SELECT COUNT(*) AS n FROM federation_parked WHERE source_code = '320100'").await;
+    let parked = b.scalar("SELECT COUNT(*) AS n FROM federation_parked WHERE source_code = '320100'").await;
     assert_eq!(parked, 1);
-    assert_eq!(scalar(&b, "SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "nothing doubled");
+    assert_eq!(b.scalar("SELECT CAST(SUM(records) AS BIGINT) AS n FROM federation_rollup WHERE holder_tenant_id = (SELECT id FROM tenants WHERE code = '100000')").await, 10, "nothing doubled");
 }
 
 #[tokio::test]

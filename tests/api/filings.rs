@@ -2,7 +2,6 @@
 //! row for the parent, and the tenant boundary (a sibling is refused; a parent reads but never
 //! writes a child's filing).
 
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use suyuan_tests::{TestApp, problem, spawn_app};
 
@@ -17,16 +16,7 @@ fn filing(name: &str, uscc: &str) -> Value {
 }
 
 async fn outbox_rows(app: &TestApp) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM outbox",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    app.scalar("SELECT COUNT(*) AS n FROM outbox").await
 }
 
 #[tokio::test]

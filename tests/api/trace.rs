@@ -6,17 +6,6 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use suyuan_tests::{TestApp, problem, spawn_app};
 
-async fn approved(
-    app: &TestApp,
-    admin: &reqwest::Client,
-    name: &str,
-    uscc: &str,
-    kind: &str,
-    division: &str,
-) -> String {
-    app.approved_enterprise(admin, name, uscc, kind, division).await
-}
-
 fn record(id: &str, stage: &str, action: &str, subject: &str, batch: &str) -> Value {
     json!({"client_event_id": id, "stage": stage, "action": action, "subject_code": subject,
            "product_name": "寿光番茄", "batch_no": batch, "trace_codes": [format!("TC-{batch}")],
@@ -25,16 +14,7 @@ fn record(id: &str, stage: &str, action: &str, subject: &str, batch: &str) -> Va
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    app.scalar(&format!("SELECT COUNT(*) AS n FROM {table}")).await
 }
 
 #[tokio::test]
@@ -43,9 +23,9 @@ async fn a_batch_is_checked_whole_written_once_and_linked() {
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
     let js = app.onboard(&national, "320000", "江苏省").await;
-    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
-    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
-    let shop = approved(&app, &js.admin, "南京示范超市", "91370000MA3C5EX46G", "retailer", "320102").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let shop = app.approved_enterprise(&js.admin, "南京示范超市", "91370000MA3C5EX46G", "retailer", "320102").await;
     let key: Value = sd
         .admin
         .post(app.url("/api/v1/api-keys"))
@@ -207,12 +187,12 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
     let js = app.onboard(&national, "320000", "江苏省").await;
-    let a = approved(&app, &sd.admin, "甲农场", "91350100M000100Y43", "producer", "370783").await;
-    let b = approved(&app, &sd.admin, "乙农场", "91110108551385082Q", "producer", "370783").await;
-    let p = approved(&app, &sd.admin, "丙加工厂", "91370000MA3C5EX46G", "processor", "370102").await;
-    let r1 = approved(&app, &sd.admin, "济南超市一", "91370100MA3C0001AE", "retailer", "370104").await;
-    let r2 = approved(&app, &sd.admin, "济南超市二", "91370102MA3C0002BF", "retailer", "370104").await;
-    let r3 = approved(&app, &js.admin, "南京超市", "92370102MA3C0000X2", "retailer", "320102").await;
+    let a = app.approved_enterprise(&sd.admin, "甲农场", "91350100M000100Y43", "producer", "370783").await;
+    let b = app.approved_enterprise(&sd.admin, "乙农场", "91110108551385082Q", "producer", "370783").await;
+    let p = app.approved_enterprise(&sd.admin, "丙加工厂", "91370000MA3C5EX46G", "processor", "370102").await;
+    let r1 = app.approved_enterprise(&sd.admin, "济南超市一", "91370100MA3C0001AE", "retailer", "370104").await;
+    let r2 = app.approved_enterprise(&sd.admin, "济南超市二", "91370102MA3C0002BF", "retailer", "370104").await;
+    let r3 = app.approved_enterprise(&js.admin, "南京超市", "92370102MA3C0000X2", "retailer", "320102").await;
     let with = |mut r: Value, k: &str, v: Value| {
         r[k] = v;
         r
@@ -398,8 +378,8 @@ async fn platform_codes_are_issued_once_and_every_identifier_resolves() {
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
     let js = app.onboard(&national, "320000", "江苏省").await;
-    let farm = approved(&app, &sd.admin, "寿光蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
-    let theirs = approved(&app, &js.admin, "南京超市", "91110108551385082Q", "retailer", "320102").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let theirs = app.approved_enterprise(&js.admin, "南京超市", "91110108551385082Q", "retailer", "320102").await;
 
     // One code per item: subject code + serial + check character, never repeated.
     let issue = |who: &reqwest::Client, body: Value| {
@@ -513,8 +493,8 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     let app = spawn_app().await;
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
-    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
-    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
     let mut harvest = record("p-1", "primary_production", "harvest", &farm, "B1");
     harvest["trace_codes"] = json!(["SG-0001"]);
     let mut test = record("p-2", "testing", "inspect", &farm, "B1");
@@ -661,7 +641,7 @@ async fn with_redis_an_ingest_refreshes_the_public_answer_on_every_replica() {
     let replica = app.replica(|_| {}).await;
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
-    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
     let mut harvest = record("r-1", "primary_production", "harvest", &farm, "R1");
     harvest["trace_codes"] = json!(["RC-0001"]);
     sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [harvest]})).send().await.unwrap();
@@ -699,8 +679,8 @@ async fn records_import_from_csv_and_xlsx_with_the_ingest_checks() {
     let app = spawn_app().await;
     let national = app.national_admin().await;
     let sd = app.onboard(&national, "370000", "山东省").await;
-    let farm = approved(&app, &sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
-    let market = approved(&app, &sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
     let send = |body: Vec<u8>, content_type: &'static str| {
         let (c, url) = (sd.admin.clone(), app.url("/api/v1/trace/events/import"));
         async move { c.post(url).header("content-type", content_type).body(body).send().await.unwrap() }

@@ -410,6 +410,20 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The one number `sql` answers in a column `n` (a count, a sum).
+    ///
+    /// # Panics
+    /// When the statement fails or answers no number.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+
     /// Audit records with this action, in every tenant.
     pub async fn audit_rows(&self, action: &str) -> i64 {
         let row = self

@@ -108,20 +108,7 @@ pub async fn apply(
             relayed.push((row.kind.clone(), payload));
         }
     }
-    let rows: Vec<rollup::Model> = figures
-        .into_iter()
-        .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
-            holder_tenant_id: receiver.id,
-            source_code,
-            day,
-            stage,
-            category_code,
-            division_code,
-            records,
-            quantity,
-        })
-        .collect();
-    add_rollup(&txn, rows).await?;
+    add_rollup(&txn, receiver.id, figures).await?;
     crate::modules::subjects::service::write_outbox_many(&txn, receiver.id, &relayed).await?;
     let cursor = plan.last().copied().unwrap_or(at);
     if cursor != at {
@@ -176,7 +163,7 @@ struct Delta {
 }
 
 /// A roll-up row's key: source, day, stage, category, region.
-type RollupKey = (String, String, String, String, String);
+pub type RollupKey = (String, String, String, String, String);
 
 /// Applies one row: a filing at once, statistics summed into `figures` (written by the caller
 /// for the whole push). The outer `Err` is a database failure (the push fails and is sent
@@ -322,12 +309,29 @@ async fn apply_row(
     }
 }
 
-/// Adds figures to the roll-up (summing into rows that exist), and their sums per source to
-/// the totals.
+/// Adds `holder`'s figures (records, quantity) to the roll-up, summing into rows that exist,
+/// and their sums per source to the totals.
 ///
 /// # Errors
 /// Database failures.
-pub async fn add_rollup(db: &impl ConnectionTrait, rows: Vec<rollup::Model>) -> ApiResult<()> {
+pub async fn add_rollup(
+    db: &impl ConnectionTrait,
+    holder: Uuid,
+    figures: BTreeMap<RollupKey, (i64, f64)>,
+) -> ApiResult<()> {
+    let rows: Vec<rollup::Model> = figures
+        .into_iter()
+        .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
+            holder_tenant_id: holder,
+            source_code,
+            day,
+            stage,
+            category_code,
+            division_code,
+            records,
+            quantity,
+        })
+        .collect();
     let mut totals: BTreeMap<(Uuid, String), (i64, f64)> = BTreeMap::new();
     for r in &rows {
         let t = totals.entry((r.holder_tenant_id, r.source_code.clone())).or_insert((0, 0.0));

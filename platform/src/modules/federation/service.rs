@@ -606,7 +606,7 @@ pub fn rollup_map(r: &RollupResponse, metric: &str) -> RegionMap {
 /// # Errors
 /// Database failures.
 pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool) -> anyhow::Result<RecomputeReport> {
-    type Key = (String, String, String, String, String);
+    type Key = super::inbox::RollupKey;
     let below = tenant::Entity::find()
         .filter(tenant::Column::Path.starts_with(&t.path))
         .filter(tenant::Column::Id.ne(t.id))
@@ -722,20 +722,9 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
             .chain(remote)
             .collect();
         super::inbox::add_totals(&txn, filings).await.map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
-        let rows: Vec<rollup::Model> = fresh
-            .into_iter()
-            .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
-                holder_tenant_id: t.id,
-                source_code,
-                day,
-                stage,
-                category_code,
-                division_code,
-                records,
-                quantity,
-            })
-            .collect();
-        super::inbox::add_rollup(&txn, rows).await.map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
+        super::inbox::add_rollup(&txn, t.id, fresh)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
         txn.commit().await?;
     }
     Ok(RecomputeReport { tenant_code: t.code.clone(), rows, waiting, differences, repaired })
