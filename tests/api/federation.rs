@@ -96,6 +96,14 @@ async fn a_city_filing_and_its_records_roll_up_to_the_nation_through_the_provinc
     assert_eq!((sd_line["name"].as_str(), sd_line["quantity"].as_f64()), (Some("山东省"), Some(300.0)));
     assert_eq!(r["total"]["records"], 3);
     assert!(region(&r, "320000").is_none(), "nothing made up for 江苏");
+    // 山东 reports inside this platform: no credential for a second source speaking for it.
+    let res = national
+        .post(app.url("/api/v1/federation/credentials"))
+        .json(&json!({"tenant_id": sd.tenant_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await["errors"][0]["rule"], "reports_locally");
     // Drill-down: the province's own roll-up names the city.
     let sd_view = rollup(&app, &national, Some("370000")).await;
     assert_eq!(region(&sd_view, "370100").unwrap()["name"], "济南市");

@@ -30,7 +30,8 @@ pub const MAX_ROWS: usize = 1000;
 /// (`local` or `http`) labels the freshness metric.
 ///
 /// # Errors
-/// 403 when the origin is bound to another child; 422 for a push too large; database
+/// 403 when `child` is not the receiver's or the origin is bound to another child; 409 when
+/// the child already reports under another origin; 422 for a push too large; database
 /// failures (nothing applied; the child sends again).
 pub async fn apply(
     db: &DatabaseConnection,

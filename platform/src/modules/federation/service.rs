@@ -40,6 +40,11 @@ pub async fn issue_credential(ctx: &Ctx<'_>, req: &NewCredential) -> ApiResult<C
     if child.parent_id != Some(ctx.who.tenant.id) {
         return Err(ApiError::invalid_field("tenant_id", "not_a_child", "只能为本单位的直属下级单位发放接入凭证"));
     }
+    // A child that already reports inside this platform needs no credential: one given anyway
+    // would let a second source speak for it.
+    if inbox::Entity::find_by_id(child.id).one(ctx.db).await?.is_some() {
+        return Err(ApiError::invalid_field("tenant_id", "reports_locally", "该单位已在本平台内上报，无需接入凭证"));
+    }
     let key_id = format!("fk_{}", hex::encode(rand::random::<[u8; 8]>()));
     let secret = hex::encode(rand::random::<[u8; 32]>());
     let txn = ctx.db.begin().await?;
