@@ -202,7 +202,7 @@ async fn deliver(state: &AppState, l: &link::Model) -> anyhow::Result<(Ack, usiz
         .await?;
     let push = to_push(&origin, rows);
     let sent = push.rows.len();
-    let ack = if let Some(url) = &origin.federation_parent_url {
+    let ack = if let Some(url) = upstream_url(&origin) {
         let (Some(key), Some(secret)) = (&l.remote_key_id, &l.remote_secret) else {
             anyhow::bail!("未配置上级平台发放的接入凭证");
         };
@@ -219,6 +219,13 @@ async fn deliver(state: &AppState, l: &link::Model) -> anyhow::Result<(Ack, usiz
     };
     state.metrics.federation_rows("sent", sent);
     Ok((ack, sent))
+}
+
+/// The parent platform's address when `t` reports to another deployment: only a deployment's
+/// root does (a tenant with a parent here reports to it, whatever its profile says).
+#[must_use]
+pub fn upstream_url(t: &tenant::Model) -> Option<&str> {
+    t.federation_parent_url.as_deref().filter(|_| t.parent_id.is_none())
 }
 
 /// The wire form of outbox rows: a relayed row names where it happened first (`source` in its

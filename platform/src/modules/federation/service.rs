@@ -314,8 +314,8 @@ pub async fn link_statuses(db: &DatabaseConnection, tenants: &[tenant::Model]) -
         } else {
             None
         };
-        let (transport, parent) = match &t.federation_parent_url {
-            Some(url) => ("http", url.clone()),
+        let (transport, parent) = match super::deliver::upstream_url(t) {
+            Some(url) => ("http", url.to_owned()),
             None => ("local", t.parent_id.and_then(|p| parents.get(&p).cloned()).unwrap_or_default()),
         };
         out.push(LinkStatus {
