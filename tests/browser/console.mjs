@@ -142,6 +142,7 @@ try {
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-chart-csv=logins_by_day]")]);
   check(download.suggestedFilename().endsWith(".csv"), "each chart downloads as CSV");
   await page.click("[data-chart-toggle=logins_by_day]");
+  if (SHOTS) await page.waitForTimeout(1500); // the charts' animations, and the toast, finish
   await shot(page, "dashboard");
   // Drill down to a province (the select is the keyboard path to the same drill-down as a click).
   await page.selectOption("[data-map-select]", "370000");
