@@ -181,8 +181,8 @@ pub async fn set_upstream(ctx: &Ctx<'_>, req: &UpstreamRequest) -> ApiResult<()>
     let (key, secret) = if clear { (None, None) } else { (Some(req.key_id.clone()), Some(req.secret.clone())) };
     let existing = link::Entity::find_by_id(me.id).one(&txn).await?;
     match existing {
-        // No parent any more: no link (its rows stay in the outbox, sent from the cursor on
-        // when a parent is set again).
+        // No parent any more: no link. Its rows stay in the outbox; a parent set later gets
+        // them all from the first (a new parent's cursor starts at 0, and so does the link).
         Some(l) if clear => {
             link::Entity::delete_by_id(l.origin_tenant_id).exec(&txn).await?;
         }
