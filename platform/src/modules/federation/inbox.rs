@@ -351,17 +351,8 @@ pub async fn add_rollup(
         .collect();
     add_totals(db, totals).await?;
     use rollup::Column as C;
-    let sum =
-        OnConflict::columns([C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
-            .values([
-                (C::Records, Expr::cust("federation_rollup.records + excluded.records")),
-                (C::Quantity, Expr::cust("federation_rollup.quantity + excluded.quantity")),
-            ])
-            .to_owned();
-    let pg_sum = "ON CONFLICT (holder_tenant_id, source_code, day, stage, category_code, division_code) DO UPDATE SET \
-        records = federation_rollup.records + excluded.records, \
-        quantity = federation_rollup.quantity + excluded.quantity";
-    crate::modules::trace::write::insert::<rollup::Entity>(db, rows, pg_sum, Some(sum)).await
+    let keys = [C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode];
+    crate::modules::trace::write::add_up::<rollup::Entity>(db, rows, &keys, &[C::Records, C::Quantity]).await
 }
 
 /// Adds to the totals per source (records, quantity, filings).
@@ -370,18 +361,9 @@ pub async fn add_rollup(
 /// Database failures.
 pub async fn add_totals(db: &impl ConnectionTrait, totals: Vec<rollup_total::Model>) -> ApiResult<()> {
     use rollup_total::Column as T;
-    let sum = OnConflict::columns([T::HolderTenantId, T::SourceCode])
-        .values([
-            (T::Records, Expr::cust("federation_rollup_totals.records + excluded.records")),
-            (T::Quantity, Expr::cust("federation_rollup_totals.quantity + excluded.quantity")),
-            (T::Filings, Expr::cust("federation_rollup_totals.filings + excluded.filings")),
-        ])
-        .to_owned();
-    let pg_sum = "ON CONFLICT (holder_tenant_id, source_code) DO UPDATE SET \
-        records = federation_rollup_totals.records + excluded.records, \
-        quantity = federation_rollup_totals.quantity + excluded.quantity, \
-        filings = federation_rollup_totals.filings + excluded.filings";
-    crate::modules::trace::write::insert::<rollup_total::Entity>(db, totals, pg_sum, Some(sum)).await
+    let sums = [T::Records, T::Quantity, T::Filings];
+    crate::modules::trace::write::add_up::<rollup_total::Entity>(db, totals, &[T::HolderTenantId, T::SourceCode], &sums)
+        .await
 }
 
 async fn park(

@@ -79,8 +79,8 @@ fn pg_unnest<E: EntityTrait>(rows: &[E::Model], suffix: &str) -> Option<Statemen
 
 /// On PostgreSQL, the statements writing `rows` in chunks; `None` elsewhere, or when a value
 /// collides with the NULL marker (then the rows go the portable way).
-fn pg_plan<E: EntityTrait>(txn: &DatabaseTransaction, rows: &[E::Model], suffix: &str) -> Option<Vec<Statement>> {
-    if txn.get_database_backend() != DbBackend::Postgres {
+fn pg_plan<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> Option<Vec<Statement>> {
+    if db.get_database_backend() != DbBackend::Postgres {
         return None;
     }
     rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect()
@@ -116,13 +116,38 @@ where
     Ok(())
 }
 
+/// Inserts `rows`, adding their `sums` columns into the row that already holds the same
+/// `keys` (daily figures, roll-ups): one statement per chunk, as [`insert`].
+///
+/// # Errors
+/// Database failures.
+pub async fn add_up<E>(
+    db: &impl ConnectionTrait,
+    rows: Vec<E::Model>,
+    keys: &[E::Column],
+    sums: &[E::Column],
+) -> ApiResult<()>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+{
+    use sea_orm::sea_query::Expr;
+    let table = E::default().table_name().to_owned();
+    let added = |c: &E::Column| format!("{c} = {table}.{c} + excluded.{c}", c = c.as_str());
+    let on_conflict = OnConflict::columns(keys.iter().copied())
+        .values(sums.iter().map(|c| (*c, Expr::cust(format!("{table}.{c} + excluded.{c}", c = c.as_str())))))
+        .to_owned();
+    let pg_suffix = format!(
+        "ON CONFLICT ({}) DO UPDATE SET {}",
+        keys.iter().map(IdenStatic::as_str).collect::<Vec<_>>().join(", "),
+        sums.iter().map(added).collect::<Vec<_>>().join(", ")
+    );
+    insert::<E>(db, rows, &pg_suffix, Some(on_conflict)).await
+}
+
 /// [`insert`] on PostgreSQL; `false` (nothing written) elsewhere or on a marker collision.
 async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> ApiResult<bool> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(false);
-    }
-    let Some(statements) = rows.chunks(PG_CHUNK).map(|chunk| pg_unnest::<E>(chunk, suffix)).collect::<Option<Vec<_>>>()
-    else {
+    let Some(statements) = pg_plan::<E>(db, rows, suffix) else {
         return Ok(false);
     };
     for stmt in statements {
@@ -186,18 +211,9 @@ pub async fn edges_and_codes(
 /// # Errors
 /// Database failures.
 pub async fn stats(txn: &DatabaseTransaction, deltas: Vec<stats_daily::Model>) -> ApiResult<()> {
-    use sea_orm::sea_query::Expr;
     use stats_daily::Column as C;
-    let sum = OnConflict::columns([C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode])
-        .values([
-            (C::Records, Expr::cust("trace_stats_daily.records + excluded.records")),
-            (C::Quantity, Expr::cust("trace_stats_daily.quantity + excluded.quantity")),
-        ])
-        .to_owned();
-    let pg_sum = "ON CONFLICT (tenant_id, day, stage, category_code, division_code) DO UPDATE SET \
-        records = trace_stats_daily.records + excluded.records, \
-        quantity = trace_stats_daily.quantity + excluded.quantity";
-    insert::<stats_daily::Entity>(txn, deltas, pg_sum, Some(sum)).await
+    let keys = [C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode];
+    add_up::<stats_daily::Entity>(txn, deltas, &keys, &[C::Records, C::Quantity]).await
 }
 
 /// PostgreSQL: creates the monthly partitions of trace records missing from this month to
