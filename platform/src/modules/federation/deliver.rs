@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use suyuan_federation::wire::{Ack, Origin, Push, Row, Source};
 use suyuan_federation::{backoff, sign};
@@ -31,7 +31,7 @@ pub const BATCH: u64 = 500;
 /// the slowest HTTP delivery (three tries of at most 30 s, with their back-off).
 const LEASE: Duration = Duration::from_secs(120);
 /// Links claimed per round.
-const CLAIM: u32 = 4;
+const CLAIM: u64 = 4;
 /// The Redis channel that wakes the workers of every replica.
 pub const WAKE_CHANNEL: &str = "suyuan:federation:wake";
 
@@ -81,70 +81,77 @@ pub async fn wake_all(state: &AppState) {
     }
 }
 
-/// `$1, $2, …` as written for PostgreSQL, `?` for SQLite (each placeholder used once, in order).
-fn sql(backend: DbBackend, s: &str) -> String {
-    if backend == DbBackend::Postgres {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            while chars.peek().is_some_and(char::is_ascii_digit) {
-                chars.next();
-            }
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Gives every tenant with a parent (here or in another deployment) its delivery link.
 ///
 /// # Errors
 /// Database failures.
 pub async fn ensure_links(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let b = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        b,
-        sql(
-            b,
-            "INSERT INTO federation_links (origin_tenant_id, delivered_seq, mode, interval_secs, next_attempt_at, attempts) \
-             SELECT id, 0, 'continuous', 3600, $1, 0 FROM tenants \
-             WHERE parent_id IS NOT NULL OR federation_parent_url IS NOT NULL \
-             ON CONFLICT (origin_tenant_id) DO NOTHING",
-        ),
-        [Utc::now().into()],
-    ))
-    .await?;
+    use link::Column as L;
+    let with_parent = Query::select()
+        .column(tenant::Column::Id)
+        .exprs([Expr::val(0), Expr::val("continuous"), Expr::val(3600), Expr::val(Utc::now()), Expr::val(0)])
+        .from(tenant::Entity)
+        .cond_where(
+            Condition::any()
+                .add(tenant::Column::ParentId.is_not_null())
+                .add(tenant::Column::FederationParentUrl.is_not_null()),
+        )
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(link::Entity)
+        .columns([L::OriginTenantId, L::DeliveredSeq, L::Mode, L::IntervalSecs, L::NextAttemptAt, L::Attempts])
+        .select_from(with_parent)?
+        .on_conflict(OnConflict::column(L::OriginTenantId).do_nothing().to_owned())
+        .to_owned();
+    db.execute(&insert).await?;
     Ok(())
 }
 
 /// Claims up to [`CLAIM`] links that are due and have rows to send.
 async fn claim(db: &DatabaseConnection, owner: &str) -> anyhow::Result<Vec<link::Model>> {
-    let b = db.get_database_backend();
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(LEASE)?;
-    let lock = if b == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let stmt = Statement::from_sql_and_values(
-        b,
-        sql(
-            b,
-            &format!(
-                "UPDATE federation_links SET lease_owner = $1, lease_until = $2 WHERE origin_tenant_id IN ( \
-                   SELECT l.origin_tenant_id FROM federation_links l \
-                   WHERE l.next_attempt_at <= $3 AND (l.lease_until IS NULL OR l.lease_until < $4) \
-                     AND EXISTS (SELECT 1 FROM outbox o WHERE o.origin_tenant_id = l.origin_tenant_id \
-                                 AND o.seq > l.delivered_seq) \
-                   ORDER BY l.next_attempt_at LIMIT {CLAIM} {lock}) \
-                 RETURNING *"
-            ),
-        ),
-        [owner.into(), lease_until.into(), now.into(), now.into()],
-    );
+    let update = claim_statement(db.get_database_backend(), owner, now, now + chrono::Duration::from_std(LEASE)?);
+    let stmt = db.get_database_backend().build(&update);
     Ok(link::Entity::find().from_raw_sql(stmt).all(db).await?)
+}
+
+/// The claim: leases the due links with rows to send, answering them; on PostgreSQL the links
+/// another replica is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`).
+fn claim_statement(
+    backend: DbBackend,
+    owner: &str,
+    now: chrono::DateTime<Utc>,
+    lease_until: chrono::DateTime<Utc>,
+) -> sea_orm::sea_query::UpdateStatement {
+    // Here only: its `min`/`max` would shadow the integers' elsewhere in this file.
+    use link::Column as L;
+    use sea_orm::sea_query::ExprTrait as _;
+    let has_rows = Query::select()
+        .expr(Expr::val(1))
+        .from(outbox::Entity)
+        .and_where(
+            Expr::col((outbox::Entity, outbox::Column::OriginTenantId)).equals((link::Entity, L::OriginTenantId)),
+        )
+        .and_where(Expr::col((outbox::Entity, outbox::Column::Seq)).gt(Expr::col((link::Entity, L::DeliveredSeq))))
+        .to_owned();
+    let mut due = Query::select()
+        .column(L::OriginTenantId)
+        .from(link::Entity)
+        .and_where(L::NextAttemptAt.lte(now))
+        .cond_where(Condition::any().add(L::LeaseUntil.is_null()).add(L::LeaseUntil.lt(now)))
+        .and_where(Expr::exists(has_rows))
+        .order_by(L::NextAttemptAt, Order::Asc)
+        .limit(CLAIM)
+        .to_owned();
+    if backend == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    Query::update()
+        .table(link::Entity)
+        .values([(L::LeaseOwner, owner.into()), (L::LeaseUntil, Some(lease_until).into())])
+        .and_where(L::OriginTenantId.in_subquery(due))
+        .returning_all()
+        .to_owned()
 }
 
 /// One round: claims the due links and delivers a batch of each. The rows acknowledged.
@@ -403,9 +410,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_follow_the_backend() {
-        assert_eq!(sql(DbBackend::Sqlite, "a = $1 AND b < $12"), "a = ? AND b < ?");
-        assert_eq!(sql(DbBackend::Postgres, "a = $1"), "a = $1");
-        assert_eq!(sql(DbBackend::Sqlite, "price $ 5"), "price $ 5");
+    fn replicas_skip_the_links_another_is_claiming_on_postgresql() {
+        let now = Utc::now();
+        let sql = |b: DbBackend| b.build(&claim_statement(b, "r1", now, now)).to_string();
+        let pg = sql(DbBackend::Postgres);
+        assert!(pg.contains("FOR UPDATE SKIP LOCKED") && pg.contains("RETURNING"), "{pg}");
+        let lite = sql(DbBackend::Sqlite);
+        assert!(!lite.contains("FOR UPDATE") && lite.contains("RETURNING"), "{lite}");
     }
 }
