@@ -110,7 +110,7 @@ pub async fn status(user: PageUser) -> PageResult {
 pub async fn sync_link(user: PageUser, id: web::Path<String>, form: web::Form<CsrfOnly>) -> PageResult {
     user.check_csrf(Some(&form.csrf))?;
     service::sync_now(&user.ctx(), parse_id(&id)?).await?;
-    deliver::wake_all(&user.state).await;
+    deliver::wake_all(&user.state);
     Ok(redirect_with("/console/federation", "ok", "已开始同步，稍后刷新查看结果"))
 }
 
@@ -181,7 +181,7 @@ pub async fn set_upstream(user: PageUser, form: web::Form<UpstreamForm>) -> Page
     let req = UpstreamRequest { parent_url: form.parent_url, key_id: form.key_id, secret: form.secret };
     match service::set_upstream(&user.ctx(), &req).await {
         Ok(()) => {
-            deliver::wake_all(&user.state).await;
+            deliver::wake_all(&user.state);
             Ok(redirect_with("/console/federation", "ok", "上级平台已保存，数据将自动上报"))
         }
         Err(e) => {

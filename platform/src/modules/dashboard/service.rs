@@ -201,12 +201,11 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
     }
     if rollup {
         // The tenant's own records and what its tenants below reported (the roll-up's totals).
-        let region = DivisionCode::parse(&me.code).map_err(ApiError::internal)?;
-        let r = crate::modules::federation::service::rollup(ctx.db, me, region).await?;
+        let records = crate::modules::federation::service::records_total(ctx.db, me.id).await?;
         figures.push(Figure {
             key: "trace_records".into(),
             label: "追溯记录".into(),
-            value: Some(r.total.records),
+            value: Some(records),
             unit: "条".into(),
             note: "本级及下级上报的汇总".into(),
         });

@@ -71,13 +71,16 @@ impl Federation {
     }
 }
 
-/// Wakes the workers of this replica and, through Redis, of the others.
-pub async fn wake_all(state: &AppState) {
+/// Wakes the workers of this replica and, through Redis, of the others (in the background:
+/// the request that committed a change does not wait for it).
+pub fn wake_all(state: &AppState) {
     state.federation.wake();
-    if let Some(redis) = &state.redis
-        && let Err(e) = redis.publish(WAKE_CHANNEL, "1").await
-    {
-        tracing::debug!(error = %e, "federation: wake-up not published");
+    if let Some(redis) = state.redis.clone() {
+        tokio::spawn(async move {
+            if let Err(e) = redis.publish(WAKE_CHANNEL, "1").await {
+                tracing::debug!(error = %e, "federation: wake-up not published");
+            }
+        });
     }
 }
 

@@ -90,7 +90,7 @@ pub async fn receive_push(
         .ok_or_else(|| ApiError::forbidden("该单位没有上级"))?;
     let ack = super::inbox::apply(&state.db, &state.metrics, "http", &parent, &child, &push).await?;
     if ack.applied > 0 && (parent.parent_id.is_some() || parent.federation_parent_url.is_some()) {
-        super::deliver::wake_all(&state).await;
+        super::deliver::wake_all(&state);
     }
     Ok(web::Json(ack))
 }
@@ -154,7 +154,7 @@ pub async fn set_upstream(
     body: web::Json<UpstreamRequest>,
 ) -> ApiResult<HttpResponse> {
     service::set_upstream(&caller.ctx(), &body).await?;
-    super::deliver::wake_all(&state).await;
+    super::deliver::wake_all(&state);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -177,7 +177,7 @@ pub async fn set_link(caller: Caller, path: web::Path<Uuid>, body: web::Json<Lin
 #[post("/api/v1/federation/links/{id}/sync")]
 pub async fn sync_link(caller: Caller, state: web::Data<AppState>, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     service::sync_now(&caller.ctx(), path.into_inner()).await?;
-    super::deliver::wake_all(&state).await;
+    super::deliver::wake_all(&state);
     Ok(HttpResponse::Accepted().finish())
 }
 

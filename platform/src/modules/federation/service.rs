@@ -458,15 +458,7 @@ pub async fn rollup(
         e.filings += t.filings;
     }
     if region.as_str() == holder.code {
-        let own = stats_daily::Entity::find()
-            .select_only()
-            .column_as(Expr::cust("CAST(COALESCE(SUM(records), 0) AS BIGINT)"), "records")
-            .column_as(Expr::cust("COALESCE(SUM(quantity), 0.0)"), "quantity")
-            .filter(stats_daily::Column::TenantId.eq(holder.id))
-            .into_tuple::<(i64, f64)>()
-            .one(db)
-            .await?
-            .unwrap_or((0, 0.0));
+        let own = own_records(db, holder.id).await?;
         let own_filings = enterprise::Entity::find()
             .filter(enterprise::Column::TenantId.eq(holder.id))
             .filter(enterprise::Column::Version.gt(0))
@@ -527,6 +519,36 @@ pub async fn rollup(
         ranking("filings", "备案（按地区）", "个", &|r| r.filings as f64),
     ];
     Ok(RollupResponse { region: region.as_str().to_owned(), total, regions, charts })
+}
+
+/// A tenant's own records and quantity, from its daily figures.
+async fn own_records(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<(i64, f64)> {
+    Ok(stats_daily::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(COALESCE(SUM(records), 0) AS BIGINT)"), "records")
+        .column_as(Expr::cust("COALESCE(SUM(quantity), 0.0)"), "quantity")
+        .filter(stats_daily::Column::TenantId.eq(tenant_id))
+        .into_tuple::<(i64, f64)>()
+        .one(db)
+        .await?
+        .unwrap_or((0, 0.0)))
+}
+
+/// The trace records of a tenant and of everything reported from below (the home dashboard's
+/// figure): its daily figures and its roll-up totals, two sums.
+///
+/// # Errors
+/// Database failures.
+pub async fn records_total(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<i64> {
+    let below = rollup_total::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(COALESCE(SUM(records), 0) AS BIGINT)"), "records")
+        .filter(rollup_total::Column::HolderTenantId.eq(tenant_id))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0);
+    Ok(own_records(db, tenant_id).await?.0 + below)
 }
 
 /// Names of division codes: the tenants of this deployment, else the names the children sent

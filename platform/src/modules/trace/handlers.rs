@@ -36,7 +36,7 @@ pub async fn ingest_events(
     let (answer, written) = service::ingest(&caller.ctx(), req.events).await?;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
-        crate::modules::federation::deliver::wake_all(&state).await;
+        crate::modules::federation::deliver::wake_all(&state);
     }
     Ok(web::Json(answer))
 }
@@ -79,7 +79,7 @@ pub async fn import_events(
     let (answer, written) = super::import::import(&caller.ctx(), body, xlsx).await?;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
-        crate::modules::federation::deliver::wake_all(&state).await;
+        crate::modules::federation::deliver::wake_all(&state);
     }
     Ok(web::Json(answer))
 }
