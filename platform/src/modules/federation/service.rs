@@ -23,7 +23,7 @@ use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
 use crate::modules::dashboard::dto::{Chart, RegionMap, RegionValue, Series};
-use crate::modules::subjects::entity::{enterprise, merchant, outbox, product};
+use crate::modules::subjects::entity::{enterprise, merchant, product};
 use crate::modules::trace::entity::stats_daily;
 
 async fn tenant_by_id(db: &DatabaseConnection, id: Uuid) -> ApiResult<tenant::Model> {
@@ -288,32 +288,39 @@ pub async fn link_statuses(db: &DatabaseConnection, tenants: &[tenant::Model]) -
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
+    // Per link, in one statement: its last sequence and the time of its oldest waiting row (two
+    // index probes into the outbox each).
+    let heads: HashMap<Uuid, (i64, Option<chrono::DateTime<Utc>>)> = link::Entity::find()
+        .select_only()
+        .column(link::Column::OriginTenantId)
+        .column_as(
+            Expr::cust(
+                "COALESCE((SELECT MAX(o.seq) FROM outbox o \
+                 WHERE o.origin_tenant_id = federation_links.origin_tenant_id), 0)",
+            ),
+            "last_seq",
+        )
+        .column_as(
+            Expr::cust(
+                "(SELECT o.created_at FROM outbox o WHERE o.origin_tenant_id = federation_links.origin_tenant_id \
+                 AND o.seq = federation_links.delivered_seq + 1)",
+            ),
+            "oldest",
+        )
+        .filter(link::Column::OriginTenantId.is_in(links.iter().map(|l| l.origin_tenant_id)))
+        .into_tuple::<(Uuid, i64, Option<chrono::DateTime<Utc>>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(id, last, oldest)| (id, (last, oldest)))
+        .collect();
     let now = Utc::now();
     let mut out = Vec::with_capacity(links.len());
     for l in links {
         let Some(t) = by_id.get(&l.origin_tenant_id) else { continue };
-        let last_seq = outbox::Entity::find()
-            .select_only()
-            .column(outbox::Column::Seq)
-            .filter(outbox::Column::OriginTenantId.eq(t.id))
-            .order_by_desc(outbox::Column::Seq)
-            .into_tuple::<i64>()
-            .one(db)
-            .await?
-            .unwrap_or(0);
+        let (last_seq, oldest) = heads.get(&t.id).copied().unwrap_or((0, None));
         let backlog = (last_seq - l.delivered_seq).max(0);
-        let oldest = if backlog > 0 {
-            outbox::Entity::find()
-                .select_only()
-                .column(outbox::Column::CreatedAt)
-                .filter(outbox::Column::OriginTenantId.eq(t.id))
-                .filter(outbox::Column::Seq.eq(l.delivered_seq + 1))
-                .into_tuple::<chrono::DateTime<Utc>>()
-                .one(db)
-                .await?
-        } else {
-            None
-        };
+        let oldest = oldest.filter(|_| backlog > 0);
         let (transport, parent) = match super::deliver::upstream_url(t) {
             Some(url) => ("http", url.to_owned()),
             None => ("local", t.parent_id.and_then(|p| parents.get(&p).cloned()).unwrap_or_default()),
