@@ -22,8 +22,7 @@
 #      from the same starts, with pgbench -M prepared at the same concurrency: p50 / p99 / tps;
 #   3. recall: direction=down&depth=50&max_nodes=200000 from the hub, via the API and via the CTE.
 # Also: nodes per chain and API/CTE agreement on a sample; statements per API chain
-# (pg_stat_database); the lineage rows chain.rs's level queries read against those it keeps (its
-# walk re-enacted in PL/pgSQL); one chain with every statement logged (a second server on PORT+1
+# and rows fetched (pg_stat_database); one chain with every statement logged (a second server on PORT+1
 # whose connections set log_min_duration_statement=0); the server's statements slower than
 # SLOW_MS during the run (PostgreSQL log). Warns when other processes used the CPU meanwhile.
 #
@@ -200,13 +199,14 @@ JOIN (SELECT i.j, json_agg(json_build_object('batch_no', coalesce(l.lb, :'HUB'),
              'quantity', round(coalesce(l.qty, 3000) / 2)))::text AS inputs
       FROM bench.inp i LEFT JOIN bench.lot l ON l.r = i.r GROUP BY i.j) i USING (j);
 INSERT INTO trace_lineage (id, tenant_id, event_id, kind, from_subject_code, from_batch, to_subject_code, to_batch,
-    quantity, event_time)
-SELECT gen_random_uuid(), s.tenant_id, e.id, 'ship', e.fc, e.fb, e.tc, e.tb, e.qty, e.at
+    quantity, event_time, product_name)
+SELECT gen_random_uuid(), s.tenant_id, e.id, 'ship', e.fc, e.fb, e.tc, e.tb, e.qty, e.at, e.product
   FROM bench.ev e JOIN bench.si s ON s.code = e.subj
 UNION ALL
 SELECT gen_random_uuid(), s.tenant_id, pe.id, 'process', p.pcode, coalesce(l.lb, :'HUB'), p.pcode, p.x,
-       round(coalesce(l.qty, 3000) / 2), p.t
+       round(coalesce(l.qty, 3000) / 2), p.t, pr.made
   FROM bench.inp i JOIN bench.proc p USING (j) JOIN bench.pev pe USING (j) JOIN bench.si s ON s.code = p.pcode
+  JOIN bench.product pr ON pr.c = p.plant % 6
   LEFT JOIN bench.lot l ON l.r = i.r;
 
 -- Start nodes of the chain test: 1 000 processed and 1 000 distribution nodes.
@@ -243,7 +243,7 @@ LOGPOS=$( [ -n "$PGLOG" ] && stat -c %s "$PGLOG" || echo 0)
 (cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL="${LOG_LEVEL:-warn}" exec "$BIN" serve >"$DIR/server.log" 2>&1) &
 PID=$!
 wait_up "$PORT"
-KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" operator bench-chain)
+KEY=$(admin_key "$PORT" "$DIR/jar" "$PASS" "$NEW" manager bench-chain)  # a manager: the recall asks for 200 000 nodes
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
@@ -257,36 +257,6 @@ QUIET = dict(os.environ, PGOPTIONS="-c log_min_duration_statement=-1")  # our ow
 
 def psql(sql):
     return subprocess.run(PSQL + ["-c", sql], check=True, capture_output=True, text=True, env=QUIET).stdout.strip()
-
-# The API's walk as chain.rs does it (per level: every edge of the frontier's batch numbers, then
-# kept when it leaves a frontier node), to count the lineage rows it reads against those it keeps.
-psql("""CREATE OR REPLACE FUNCTION bench.walk_cost(sc text, sb text, down bool, depth int,
-    OUT queries int, OUT fetched bigint, OUT kept bigint) LANGUAGE plpgsql AS $f$
-DECLARE lvl int := 0; n bigint;
-BEGIN
-  queries := 0; fetched := 0; kept := 0;
-  CREATE TEMP TABLE IF NOT EXISTS wf (c text, b text); CREATE TEMP TABLE IF NOT EXISTS ws (c text, b text);
-  CREATE TEMP TABLE IF NOT EXISTS wn (c text, b text);
-  TRUNCATE wf; TRUNCATE ws; INSERT INTO wf VALUES (sc, sb); INSERT INTO ws VALUES (sc, sb);
-  WHILE lvl < depth AND EXISTS (SELECT 1 FROM wf) LOOP
-    lvl := lvl + 1; ANALYZE wf;
-    queries := queries + ceil((SELECT count(DISTINCT b) FROM wf) / 5000.0);
-    TRUNCATE wn;
-    IF down THEN
-      SELECT count(*) INTO n FROM trace_lineage l WHERE l.from_batch IN (SELECT b FROM wf);
-      fetched := fetched + n;
-      SELECT count(*) INTO n FROM trace_lineage l JOIN wf ON l.from_batch = wf.b AND l.from_subject_code = wf.c;
-      INSERT INTO wn SELECT DISTINCT l.to_subject_code, l.to_batch FROM trace_lineage l JOIN wf ON l.from_batch = wf.b AND l.from_subject_code = wf.c;
-    ELSE
-      SELECT count(*) INTO n FROM trace_lineage l WHERE l.to_batch IN (SELECT b FROM wf);
-      fetched := fetched + n;
-      SELECT count(*) INTO n FROM trace_lineage l JOIN wf ON l.to_batch = wf.b AND l.to_subject_code = wf.c;
-      INSERT INTO wn SELECT DISTINCT l.from_subject_code, l.from_batch FROM trace_lineage l JOIN wf ON l.to_batch = wf.b AND l.to_subject_code = wf.c;
-    END IF;
-    kept := kept + n;
-    TRUNCATE wf; INSERT INTO wf SELECT c, b FROM wn EXCEPT SELECT c, b FROM ws; INSERT INTO ws SELECT c, b FROM wf;
-  END LOOP;
-END $f$""")
 
 busy = set()
 def note_busy():
@@ -318,9 +288,9 @@ fl AS (SELECT l.* FROM (SELECT DISTINCT c, b FROM dn WHERE d < {depth}) x
        UNION SELECT l.* FROM (SELECT DISTINCT c, b FROM up WHERE d < {depth}) x
          JOIN trace_lineage l ON l.to_batch = x.b AND l.to_subject_code = x.c),
 f AS (SELECT fl.from_subject_code || '|' || fl.from_batch AS fr, fl.to_subject_code || '|' || fl.to_batch AS tt, fl.kind,
-         min(ev.product_name) AS product, min(fl.to_batch) AS batch, max(fl.quantity) AS quantity,
+         min(fl.product_name) AS product, min(fl.to_batch) AS batch, max(fl.quantity) AS quantity,
          min(fl.event_time) AS at, count(*) AS reports
-      FROM fl JOIN trace_events ev ON ev.id = fl.event_id GROUP BY 1, 2, 3)
+      FROM fl GROUP BY 1, 2, 3)
 SELECT json_build_object(
  'start', (SELECT json_agg(c || '|' || b) FROM s),
  'nodes', (SELECT json_agg(json_build_object('id', n.c || '|' || n.b, 'subject_code', n.c,
@@ -377,11 +347,6 @@ for _, tier, subj, batch in sample:
     sizes[tier].append(len(a["nodes"]))
     if (len(a["nodes"]), len(a["flows"])) != (len(c["nodes"] or []), len(c["flows"] or [])) or a["truncated"]:
         mismatches.append(f"{subj}/{batch}: API {len(a['nodes'])}n/{len(a['flows'])}f, CTE {len(c['nodes'] or [])}n/{len(c['flows'] or [])}f")
-walk = [0, 0, 0]
-for _, _, subj, batch in sample:
-    for down in ("true", "false"):
-        for i, v in enumerate(psql(f"SELECT * FROM bench.walk_cost({lit(subj)}, {lit(batch)}, {down}, 20)").split("|")):
-            walk[i] += int(v) / len(sample)
 before = db_stats()
 for _, _, subj, batch in sample[:20]:
     api(f"batch={batch}&subject={subj}")
@@ -464,8 +429,6 @@ cte_n = psql("SELECT json_array_length(j->'nodes'), json_array_length(j->'flows'
              cte(start_of(hub_s, hub_b), up=False, depth=50) + ") q(j)").split("|")
 cte_t = time.perf_counter() - t
 
-rec_walk = [int(v) for v in psql(f"SELECT * FROM bench.walk_cost({lit(hub_s)}, {lit(hub_b)}, true, 50)").split("|")]
-
 # One chain with every statement logged: a second server whose connections log everything.
 def log_size():
     return os.path.getsize(pglog) if pglog else 0
@@ -528,8 +491,7 @@ print(f"data: {int(meta['nodes']):,} nodes (subject, batch), {int(meta['edges'])
       f"{int(meta['subjects']):,} subjects in {meta['provinces']} provinces (BATCHES={meta['batches']})")
 print(f"nodes per chain (direction=both, depth 20): processed starts {avg(sizes['processed'])}; distribution starts {avg(sizes['distribution'])}")
 print(f"API vs CTE on {len(sample)} starts: " + ("same node and flow counts" if not mismatches else "DIFFER: " + "; ".join(mismatches[:3])))
-print(f"per API chain: {per_chain[0]:.1f} statements (pg_stat_database); lineage walk as chain.rs does it: {walk[0]:.1f} queries "
-      f"reading {walk[1]:.0f} lineage rows to keep {walk[2]:.0f}")
+print(f"per API chain: {per_chain[0]:.1f} statements (pg_stat_database), {per_chain[2]:.0f} rows fetched")
 if trace:
     subj, batch, wall, steps, db_ms, tables = trace
     print(f"one chain traced ({subj}|{batch}): {wall:.1f} ms wall, {steps} statements, {db_ms:.1f} ms in PostgreSQL "
@@ -550,7 +512,6 @@ for c in conns:
 print(f"\nrecall from {hub_s}|{hub_b} (direction=down, depth 50, max_nodes 200000):")
 print(f"  API: {api_t:7.2f} s  {len(rec['nodes']):>8,} nodes {len(rec['flows']):>8,} flows  {len(body) / 1e6:.1f} MB  "
       f"truncated={rec['truncated']}  {rec_stmts} statements, {rec_rows:,} rows fetched")
-print(f"  walk as chain.rs does it: {rec_walk[0]} lineage queries reading {rec_walk[1]:,} rows to keep {rec_walk[2]:,}")
 print(f"  CTE: {cte_t:7.2f} s  {int(cte_n[0]):>8,} nodes {int(cte_n[1]):>8,} flows  {int(cte_n[2]) / 1e6:.1f} MB (psql, one statement)")
 print(f"  recall API / CTE: {api_t / cte_t:.1f}x")
 if note:

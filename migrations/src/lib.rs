@@ -33,6 +33,7 @@ mod m20261127_000024_create_trace_stats;
 mod m20261127_000025_trace_write_path;
 mod m20261127_000026_partition_trace_events;
 mod m20261127_000027_create_federation;
+mod m20261127_000028_lineage_product;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000025_trace_write_path::Migration),
             Box::new(m20261127_000026_partition_trace_events::Migration),
             Box::new(m20261127_000027_create_federation::Migration),
+            Box::new(m20261127_000028_lineage_product::Migration),
         ]
     }
 }

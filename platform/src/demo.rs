@@ -419,6 +419,7 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
             (&shop, "sale", "receive", at(1, 11)?, Some(&market), Some(4.5), false),
             (&shop, "sale", "sell", at(1, 15)?, None, Some(7.8), false),
         ];
+        let product_name = tomato.as_ref().map_or_else(|| "寿光示范番茄".to_owned(), |p| p.name.clone());
         for (i, (who, stage, action, when, other, price, inspect)) in steps.into_iter().enumerate() {
             let id = Uuid::now_v7();
             events.push(event::Model {
@@ -430,7 +431,7 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
                 subject_code: who.code.clone(),
                 subject_name: who.name.clone(),
                 product_code: tomato.as_ref().map(|p| p.code.clone()),
-                product_name: tomato.as_ref().map_or_else(|| "寿光示范番茄".to_owned(), |p| p.name.clone()),
+                product_name: product_name.clone(),
                 category_code: Some("0101".to_owned()),
                 batch_no: batch.clone(),
                 trace_codes: serde_json::to_string(&[&code])?,
@@ -475,6 +476,7 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
                     to_batch: Set(batch.clone()),
                     quantity: Set(Some(weight)),
                     event_time: Set(when),
+                    product_name: Set(product_name.clone()),
                 });
             }
         }

@@ -54,9 +54,16 @@ impl TenantScope {
     /// Whether a tenant lies inside the scope.
     #[must_use]
     pub fn contains(&self, t: &tenant::Model) -> bool {
+        self.covers(t.id, &t.path)
+    }
+
+    /// [`TenantScope::contains`] for a tenant known by its id and path (read with a row that
+    /// joins the tenant, instead of the whole tenant).
+    #[must_use]
+    pub fn covers(&self, id: Uuid, path: &str) -> bool {
         match self.reach {
-            Reach::Own => t.id == self.tenant_id,
-            Reach::Subtree => t.path.starts_with(&self.path),
+            Reach::Own => id == self.tenant_id,
+            Reach::Subtree => path.starts_with(&self.path),
         }
     }
 

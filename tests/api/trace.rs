@@ -337,6 +337,21 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
     assert!(c["message"].as_str().unwrap().contains("max_nodes"));
     let res = sd.admin.get(app.url("/api/v1/trace/chain?batch=P1&max_nodes=0")).send().await.unwrap();
     assert_eq!(problem(res).await["errors"][0]["field"], "max_nodes");
+    // A recall (more than the everyday 5 000 nodes) is for managers: an operator is refused and
+    // the refusal is audited; the tenant administrator (a manager) gets the chain.
+    let (_, operator) = app.user_with_roles(&sd.admin, "sd_operator", &["operator"]).await;
+    let denied = app.audit_rows("access.denied").await;
+    let res = operator
+        .get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&max_nodes=5001")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.audit_rows("access.denied").await, denied + 1);
+    let c = chain(&operator, &format!("batch=P1&subject={p}&max_nodes=5000")).await;
+    assert_eq!(ids(&c), want, "the everyday bound is open to every reader");
+    let c = chain(&sd.admin, &format!("batch=P1&subject={p}&max_nodes=200000")).await;
+    assert_eq!(ids(&c), want);
 
     // The pages: the chain with its flow table, the record list and a record.
     let html = sd

@@ -112,8 +112,10 @@ pub struct TraceEventRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestRequest {
-    /// 1 to 10 000 records.
-    pub events: Vec<serde_json::Value>,
+    /// 1 to 10 000 records. Each is read on its own (kept as raw JSON until then), so every bad
+    /// record is named by its index and field.
+    #[schema(value_type = Vec<TraceEventRequest>)]
+    pub events: Vec<Box<serde_json::value::RawValue>>,
 }
 
 /// What happened to one record.
@@ -285,7 +287,8 @@ pub struct ChainQuery {
     pub direction: Option<String>,
     /// Steps to walk in each direction, 1–50 (default 20).
     pub depth: Option<u32>,
-    /// Nodes at most, 1–200 000 (default 5 000); a recall over a whole market may need more.
+    /// Nodes at most, 1–200 000 (default 5 000). More than 5 000 is a recall over a market and
+    /// needs the `trace_chain:recall` permission (managers).
     pub max_nodes: Option<usize>,
     /// `json` (default: the graph), `csv` or `xlsx` (the flow table, 流量流向表), or `geojson`
     /// (nodes as points and flows as lines, for the flow map).

@@ -101,6 +101,8 @@ pub mod lineage {
         pub quantity: Option<f64>,
         /// When.
         pub event_time: DateTimeUtc,
+        /// The product of the record that made the edge (the flow's product).
+        pub product_name: String,
     }
 
     /// No relations.

@@ -234,13 +234,34 @@ fn check(
     time.map(|t| (t, product_name.unwrap_or_default(), category, counterpart_name))
 }
 
+/// One record as it arrived: raw JSON from the ingest API, or a value built from a file's row.
+pub trait RecordSource {
+    /// The record, or why it cannot be one.
+    ///
+    /// # Errors
+    /// What serde found wrong (a missing or mistyped field).
+    fn read(self) -> serde_json::Result<TraceEventRequest>;
+}
+
+impl RecordSource for Box<serde_json::value::RawValue> {
+    fn read(self) -> serde_json::Result<TraceEventRequest> {
+        serde_json::from_str(self.get())
+    }
+}
+
+impl RecordSource for serde_json::Value {
+    fn read(self) -> serde_json::Result<TraceEventRequest> {
+        serde_json::from_value(self)
+    }
+}
+
 /// Checks a whole batch, then writes the new records and their lineage edges in one
 /// transaction; records received before are reported as duplicates and not written again.
 /// Also answers the trace codes the new records carry: their cached public answers are stale.
 ///
 /// # Errors
 /// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
-pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(IngestResponse, Vec<String>)> {
+pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(IngestResponse, Vec<String>)> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
         return Err(ApiError::invalid_field("events", "range", format!("每次提交 1–{MAX_BATCH} 条记录")));
@@ -248,7 +269,7 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(In
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(raw.len());
     for (i, v) in raw.into_iter().enumerate() {
-        match serde_json::from_value::<TraceEventRequest>(v) {
+        match v.read() {
             Ok(r) => records.push(Some(r)),
             Err(e) => {
                 let p = crate::error::from_serde_json(&e);
@@ -317,6 +338,7 @@ pub async fn ingest(ctx: &Ctx<'_>, raw: Vec<serde_json::Value>) -> ApiResult<(In
                 to_batch: to.1.to_owned(),
                 quantity,
                 event_time: at,
+                product_name: product_name.clone(),
             });
         };
         for input in &r.inputs {
