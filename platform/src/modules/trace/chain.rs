@@ -134,9 +134,7 @@ async fn walk(
         .from(w.clone())
         .inner_join(
             l,
-            Expr::col((l, near.0))
-                .equals((w.clone(), far.0))
-                .and(Expr::col((l, near.1)).equals((w.clone(), far.1))),
+            Expr::col((l, near.0)).equals((w.clone(), far.0)).and(Expr::col((l, near.1)).equals((w.clone(), far.1))),
         )
         .and_where(Expr::col((w.clone(), d.clone())).lt(depth));
     seed.union(UnionType::Distinct, step);
