@@ -2,9 +2,14 @@
 # Trace-record ingest through the HTTP API (R-PERF-1, issue 6), batches of 1 000.
 #
 # Starts the release binary with the demo data (for approved subjects), then in the same run:
-#   1. the baseline: the same N rows written by raw SQL into a table of the trace_events shape
-#      on the same database — one prepared INSERT in one transaction (SQLite, Python's sqlite3),
-#      COPY (PostgreSQL, psql \copy);
+#   1. the baselines: the same N rows written without the API on the same database —
+#      a. raw SQL into `trace_events` itself (its columns, types and indexes, partitioned by month
+#         on PostgreSQL), in a scratch copy of the demo database: one prepared INSERT in one
+#         transaction (SQLite, Python's sqlite3), COPY (PostgreSQL, psql \copy);
+#      b. the same raw SQL into a plain table of 27 TEXT/DOUBLE columns with two indexes (the
+#         lightest table these rows fit; the baseline of earlier runs);
+#      c. sea-orm `insert_many` into `trace_events`, in one transaction, in another scratch copy
+#         (platform/benches/insert_many.rs);
 #   2. the API: POST /api/v1/trace/events, N/1000 requests of 1 000 records each, one after the
 #      other over one keep-alive connection, with everything the API does (checking, the
 #      idempotency lookup, lineage edges, the trace-code index, the audit record).
@@ -26,7 +31,10 @@ cleanup() {
   [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
   if [ -n "${KEEP:-}" ]; then cp "$DIR/log" /tmp/ingest-server.log; fi
   rm -rf "$DIR"
-  if [ "$DB" = postgres ] && [ -z "${KEEP:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true; fi
+  if [ "$DB" = postgres ]; then
+    for b in base seaorm; do psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ${PGDB}_$b" >/dev/null 2>&1 || true; done
+    [ -z "${KEEP:-}" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 if [ "$DB" = postgres ]; then
@@ -47,6 +55,22 @@ else
   export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"
 fi
 (cd "$DIR" && SUYUAN_ADMIN_PASSWORD="$PASS" "$BIN" demo >/dev/null)
+# Scratch copies of the demo database for the baselines into trace_events (1a, 1c).
+if [ "$DB" = postgres ]; then
+  for b in base seaorm; do
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ${PGDB}_$b" >/dev/null
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE ${PGDB}_$b TEMPLATE $PGDB" >/dev/null
+  done
+  BASE_URL="${SUYUAN_DATABASE_URL%/*}/${PGDB}_base"
+  SEAORM_URL="${SUYUAN_DATABASE_URL%/*}/${PGDB}_seaorm"
+  TENANT=$(psql -h 127.0.0.1 -U postgres -d "$PGDB" -tAc "SELECT id FROM tenants ORDER BY path LIMIT 1")
+else
+  cp "$DIR/suyuan.db" "$DIR/base.db"
+  cp "$DIR/suyuan.db" "$DIR/seaorm.db"
+  BASE_URL="$DIR/base.db"
+  SEAORM_URL="sqlite://$DIR/seaorm.db"
+  TENANT=$(python3 -c 'import sqlite3,sys,uuid; v=sqlite3.connect(sys.argv[1]).execute("SELECT id FROM tenants ORDER BY path LIMIT 1").fetchone()[0]; print(uuid.UUID(bytes=v) if isinstance(v, bytes) else v)' "$DIR/suyuan.db")
+fi
 (cd "$DIR" && SUYUAN_LISTEN="127.0.0.1:$PORT" SUYUAN_LOG_LEVEL="${LOG_LEVEL:-warn}" exec "$BIN" serve >"$DIR/log" 2>&1) &
 PID=$!
 wait_up "$PORT"
@@ -56,9 +80,10 @@ FARM=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/e
 MARKET=$(curl -fs -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/enterprises?name=%E5%A0%A4%E5%8F%A3%E8%B7%AF" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["code"])')
 
-python3 - "$DB" "$DIR" "$N" "$PGDB" "$PORT" "$KEY" "$FARM" "$MARKET" <<'PY'
+python3 - "$DB" "$DIR" "$N" "$PGDB" "$PORT" "$KEY" "$FARM" "$MARKET" "$BASE_URL" "$SEAORM_URL" "$TENANT" <<'PY'
 import csv, http.client, json, os, sqlite3, subprocess, sys, time, uuid
 db, d, n, pgdb, port, key, farm, market = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7], sys.argv[8]
+base_url, seaorm_url, tenant = sys.argv[9], sys.argv[10], sys.argv[11]
 def record(i):
     ship = i % 2 == 1
     return {"client_event_id": f"bench-{i}", "stage": "transport" if ship else "primary_production",
@@ -68,40 +93,51 @@ def record(i):
             "longitude": 118.79, "latitude": 36.86, **({"counterpart_code": market} if ship else {})}
 records = [record(i) for i in range(n)]
 
-# 1. Baseline: the same rows, raw SQL, one prepared statement, one transaction.
+# 1. Baselines: the same rows without the API.
 cols = ["id", "tenant_id", "client_event_id", "stage", "action", "subject_code", "subject_name", "product_code",
         "product_name", "category_code", "batch_no", "trace_codes", "quantity", "unit", "price", "amount", "event_time",
         "event_offset_minutes", "recorded_at", "division_code", "longitude", "latitude", "counterpart_code",
         "counterpart_name", "inputs", "inspection", "extra"]
-tid = uuid.uuid4()
+tid = uuid.UUID(tenant)
 def row(r):
     return [uuid.uuid4(), tid, r["client_event_id"], r["stage"], r["action"], r["subject_code"], "寿光示范", None,
             r["product_name"], None, r["batch_no"], json.dumps(r["trace_codes"]), r["quantity"], r["unit"], r.get("price"),
             None, "2026-11-19T22:30:00+00:00", 480, "2026-11-27T00:00:00+00:00", r["division_code"], r["longitude"],
             r["latitude"], r.get("counterpart_code"), None, "[]", None, None]
 rows = [row(r) for r in records]
-ddl = ("CREATE TABLE bench_events (" + ", ".join(f"{c} TEXT" if c not in ("quantity", "price", "amount", "longitude", "latitude", "event_offset_minutes") else f"{c} DOUBLE PRECISION" for c in cols)
-       + ", PRIMARY KEY (id), UNIQUE (tenant_id, client_event_id))")
+plain_ddl = ("CREATE TABLE bench_events (" + ", ".join(f"{c} TEXT" if c not in ("quantity", "price", "amount", "longitude", "latitude", "event_offset_minutes") else f"{c} DOUBLE PRECISION" for c in cols)
+             + ", PRIMARY KEY (id), UNIQUE (tenant_id, client_event_id))")
+base = {}
 if db == "sqlite":
-    con = sqlite3.connect(os.path.join(d, "baseline.db"))
-    con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=NORMAL")
-    con.execute(ddl)
     data = [[v.bytes if isinstance(v, uuid.UUID) else v for v in r] for r in rows]
-    t = time.perf_counter()
-    with con:
-        con.executemany(f"INSERT INTO bench_events ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})", data)
-    base = time.perf_counter() - t
+    def prepared(path, table, ddl=None):
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=NORMAL")
+        if ddl:
+            con.execute(ddl)
+        t = time.perf_counter()
+        with con:
+            con.executemany(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})", data)
+        return time.perf_counter() - t
+    base["a"] = prepared(base_url, "trace_events")
+    base["b"] = prepared(os.path.join(d, "plain.db"), "bench_events", plain_ddl)
 else:
     path = os.path.join(d, "rows.csv")
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         for r in rows:
             w.writerow(["" if v is None else v for v in r])
-    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", pgdb, "-qc"]
-    subprocess.run(psql + [ddl], check=True)
-    t = time.perf_counter()
-    subprocess.run(psql + [f"\\copy bench_events ({','.join(cols)}) FROM '{path}' WITH (FORMAT csv)"], check=True)
-    base = time.perf_counter() - t
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", pgdb + "_base", "-qc"]
+    subprocess.run(psql + [plain_ddl], check=True)
+    def copy(table):
+        t = time.perf_counter()
+        subprocess.run(psql + [f"\\copy {table} ({','.join(cols)}) FROM '{path}' WITH (FORMAT csv)"], check=True)
+        return time.perf_counter() - t
+    base["a"] = copy("trace_events")
+    base["b"] = copy("bench_events")
+out = subprocess.run(["cargo", "bench", "-q", "-p", "suyuan_platform", "--bench", "insert_many", "--",
+                      seaorm_url, str(n), tenant, farm, market], check=True, capture_output=True, text=True).stdout
+base["c"] = float(out.split()[-1])
 
 # 2. The API, batches of 1 000 over one connection.
 conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -119,8 +155,11 @@ api = time.perf_counter() - t
 import urllib.request
 m = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
 print("\n".join(l for l in m.splitlines() if "trace/events" in l and ("_sum" in l or "_count" in l)))
+raw = "COPY" if db == "postgres" else "prepared INSERT"
 print(f"== {n} records, database {db}, batches of 1000")
-print(f"baseline raw SQL ({'COPY' if db == 'postgres' else 'prepared INSERT, one transaction'}): {base:7.2f} s  {n / base:>9,.0f} rows/s")
-print(f"API ingest (accepted {accepted}):{' ' * max(0, 14 - len(str(accepted)))}        {api:7.2f} s  {n / api:>9,.0f} rows/s")
-print(f"API rate / baseline rate: {base / api:.2f}x")
+lines = [(f"a. {raw} into trace_events", base["a"]), (f"b. {raw} into a plain 2-index table", base["b"]),
+         ("c. sea-orm insert_many into trace_events", base["c"]), (f"API ingest (accepted {accepted})", api)]
+for label, secs in lines:
+    print(f"{label:<44} {secs:7.2f} s  {n / secs:>9,.0f} rows/s")
+print(f"API rate / baseline rate: a {base['a'] / api:.2f}x   b {base['b'] / api:.2f}x   c {base['c'] / api:.2f}x")
 PY
