@@ -11,10 +11,11 @@
 #      c. sea-orm `insert_many` into `trace_events`, in one transaction, in another scratch copy
 #         (platform/benches/insert_many.rs);
 #   2. the API: POST /api/v1/trace/events, N/1000 requests of 1 000 records each, one after the
-#      other over one keep-alive connection, with everything the API does (checking, the
-#      idempotency lookup, lineage edges, the trace-code index, the audit record).
+#      other over one keep-alive connection, then (other records) over CONNS connections at once
+#      (default 2), with everything the API does (checking, idempotency, lineage edges, the
+#      trace-code index, the statistics deltas, the outbox row, the audit record).
 #
-# Usage: cargo build --release -p suyuan_platform && bash benches/ingest.sh [sqlite|postgres] [rows]
+# Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] bash benches/ingest.sh [sqlite|postgres] [rows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -139,27 +140,46 @@ out = subprocess.run(["cargo", "bench", "-q", "-p", "suyuan_platform", "--bench"
                       seaorm_url, str(n), tenant, farm, market], check=True, capture_output=True, text=True).stdout
 base["c"] = float(out.split()[-1])
 
-# 2. The API, batches of 1 000 over one connection.
-conn = http.client.HTTPConnection("127.0.0.1", port)
-bodies = [json.dumps({"events": records[i:i + 1000]}).encode() for i in range(0, n, 1000)]
-t = time.perf_counter()
-accepted = 0
-for body in bodies:
-    conn.request("POST", "/api/v1/trace/events", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    res = conn.getresponse()
-    answer = json.loads(res.read())
-    if res.status != 200:
-        raise SystemExit(f"HTTP {res.status}: {str(answer)[:300]}")
-    accepted += answer["accepted"]
-api = time.perf_counter() - t
+# 2. The API, batches of 1 000: over one keep-alive connection, then over CONNS connections at once
+#    (other records, so every run writes). One connection leaves a core idle while the server waits
+#    for PostgreSQL and the client for the server; several pushing systems use it.
+import threading
+def push(run, conns):
+    recs = records if run == 0 else [dict(r, client_event_id=f"{r['client_event_id']}-r{run}", batch_no=f"{r['batch_no']}R{run}",
+                                          trace_codes=[f"{c}R{run}" for c in r["trace_codes"]]) for r in records]
+    bodies = [json.dumps({"events": recs[i:i + 1000]}).encode() for i in range(0, n, 1000)]
+    accepted, errors = [0], []
+    def worker(mine):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        for body in mine:
+            conn.request("POST", "/api/v1/trace/events", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            res = conn.getresponse()
+            answer = json.loads(res.read())
+            if res.status != 200:
+                errors.append(f"HTTP {res.status}: {str(answer)[:300]}")
+                return
+            accepted[0] += answer["accepted"]
+    threads = [threading.Thread(target=worker, args=(bodies[k::conns],)) for k in range(conns)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise SystemExit(errors[0])
+    return time.perf_counter() - t, accepted[0]
+runs = [(c, *push(run, c)) for run, c in enumerate([1] + [int(c) for c in os.environ.get("CONNS", "2").split() if c != "1"])]
+api, accepted = runs[0][1], runs[0][2]
 import urllib.request
 m = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
 print("\n".join(l for l in m.splitlines() if "trace/events" in l and ("_sum" in l or "_count" in l)))
 raw = "COPY" if db == "postgres" else "prepared INSERT"
 print(f"== {n} records, database {db}, batches of 1000")
 lines = [(f"a. {raw} into trace_events", base["a"]), (f"b. {raw} into a plain 2-index table", base["b"]),
-         ("c. sea-orm insert_many into trace_events", base["c"]), (f"API ingest (accepted {accepted})", api)]
+         ("c. sea-orm insert_many into trace_events", base["c"])]
+lines += [(f"API, {c} connection{'s' if c > 1 else ''} (accepted {acc})", secs) for c, secs, acc in runs]
 for label, secs in lines:
     print(f"{label:<44} {secs:7.2f} s  {n / secs:>9,.0f} rows/s")
-print(f"API rate / baseline rate: a {base['a'] / api:.2f}x   b {base['b'] / api:.2f}x   c {base['c'] / api:.2f}x")
+for c, secs, _ in runs:
+    print(f"API rate / baseline rate, {c} conn: a {base['a'] / secs:.2f}x   b {base['b'] / secs:.2f}x   c {base['c'] / secs:.2f}x")
 PY
