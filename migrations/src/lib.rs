@@ -34,6 +34,7 @@ mod m20261127_000025_trace_write_path;
 mod m20261127_000026_partition_trace_events;
 mod m20261127_000027_create_federation;
 mod m20261127_000028_lineage_product;
+mod m20261127_000029_query_subject_region;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000026_partition_trace_events::Migration),
             Box::new(m20261127_000027_create_federation::Migration),
             Box::new(m20261127_000028_lineage_product::Migration),
+            Box::new(m20261127_000029_query_subject_region::Migration),
         ]
     }
 }

@@ -589,6 +589,13 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
         }
     }
     assert!(queries >= 3, "every query counts: {queries}");
+    // Each query is kept for analysis (R-ANA-3) with the product's category (none here: no
+    // product filing), the type of the subject that last handled it and the region where it
+    // reached the consumer.
+    let recorded = "SELECT count(*) AS n FROM trace_code_queries WHERE code = 'SG-0001' AND found";
+    let with = "AND subject_type = 'producer' AND consumer_region = '370783'";
+    assert!(app.scalar(recorded).await >= 2);
+    assert_eq!(app.scalar(&format!("{recorded} {with}")).await, app.scalar(recorded).await, "the farm shipped it last");
 
     // Answers are cached; a new record carrying the code replaces the cached answer at once,
     // also for a code that was not found before.
@@ -604,6 +611,18 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [sell]})).send().await.unwrap();
     let t: Value = get("SG-0001").await.json().await.unwrap();
     assert_eq!(t["stages"].as_array().unwrap().len(), 4);
+    // The market sold it last, in Jinan: the queries from now on say so.
+    let sold = "SELECT count(*) AS n FROM trace_code_queries WHERE code = 'SG-0001' AND subject_type = 'market' \
+                AND consumer_region = '370104'";
+    let mut n = 0;
+    for _ in 0..50 {
+        n = app.scalar(sold).await;
+        if n >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(n, 1, "the query after the sale is recorded with the market and its region");
 
     // A single item's code queried very often carries the counterfeit warning.
     let mut item = record("p-5", "sale", "sell", &market, "B1");

@@ -192,6 +192,12 @@ pub mod code_query {
         pub category_code: Option<String>,
         /// When.
         pub queried_at: DateTimeUtc,
+        /// The type of the subject that last handled the product (`retailer`, `market`,
+        /// `merchant`, …), when found.
+        pub subject_type: Option<String>,
+        /// Where the product reached the consumer: the region of the code's latest record (the
+        /// sale), when found. The consumer's own location is not known.
+        pub consumer_region: Option<String>,
     }
 
     /// No relations.

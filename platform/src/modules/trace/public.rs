@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -32,6 +35,8 @@ pub struct Query {
     code: String,
     found: bool,
     category: Option<String>,
+    subject_type: Option<String>,
+    consumer_region: Option<String>,
     at: DateTime<Utc>,
 }
 
@@ -118,6 +123,8 @@ async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
             found: q.found,
             category_code: q.category,
             queried_at: q.at,
+            subject_type: q.subject_type,
+            consumer_region: q.consumer_region,
         })
         .collect();
     // One statement per table for the whole batch on PostgreSQL (thousands of queries a second).
@@ -148,6 +155,10 @@ pub struct TracePart {
     origin_division_code: String,
     stages: Vec<PublicStage>,
     single_item: bool,
+    /// For the query log only (R-ANA-3), never in the answer: the type of the subject of the
+    /// latest record, and that record's region (where the product reached the consumer).
+    subject_type: Option<String>,
+    consumer_region: String,
     /// The stored count and first query when loaded (a code never queried: the load's time) (the writer adds this replica's queries
     /// to the stored row in batches).
     stored: (i64, DateTime<Utc>),
@@ -249,6 +260,7 @@ async fn load(
     // One code on many items (a batch code) is queried often by design; an item's code is not.
     let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
     let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
+    let subject_type = subject_type(db, &last.subject_code).await?;
     Ok(Some(Arc::new(TracePart {
         product_name: last.product_name.clone(),
         category_code: last.category_code.clone(),
@@ -256,9 +268,29 @@ async fn load(
         origin_division_code: origin.map(|o| o.division_code.clone()).unwrap_or_default(),
         stages,
         single_item,
+        subject_type,
+        consumer_region: last.division_code.clone(),
         stored: stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at)),
         since_load: AtomicI64::new(0),
     })))
+}
+
+/// The type of a reporting subject: an enterprise's type, or `merchant`; `None` when it has no
+/// filing (any more).
+async fn subject_type(db: &DatabaseConnection, code: &str) -> ApiResult<Option<String>> {
+    use crate::modules::subjects::entity::{enterprise, merchant};
+    let kind: Option<String> = enterprise::Entity::find()
+        .select_only()
+        .column(enterprise::Column::EnterpriseType)
+        .filter(enterprise::Column::Code.eq(code))
+        .into_tuple()
+        .one(db)
+        .await?;
+    if kind.is_some() {
+        return Ok(kind);
+    }
+    let merchant = merchant::Entity::find().filter(merchant::Column::Code.eq(code)).count(db).await?;
+    Ok((merchant > 0).then(|| "merchant".to_owned()))
 }
 
 /// The public answer for a code (its records from the cache, its count from the database), and
@@ -274,14 +306,28 @@ pub async fn lookup(state: &crate::state::AppState, code: &str) -> ApiResult<Pub
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
     let Some(part) = part else {
-        log.record(Query { code: code.to_owned(), found: false, category: None, at: now });
+        log.record(Query {
+            code: code.to_owned(),
+            found: false,
+            category: None,
+            subject_type: None,
+            consumer_region: None,
+            at: now,
+        });
         return Err(ApiError::not_found("未查询到该追溯码的信息"));
     };
     // The count without a database round trip: what was stored at load plus this replica's
     // queries since (the writer stores them; other replicas' recent queries show after a reload).
     let queries = part.stored.0 + part.since_load.fetch_add(1, Ordering::Relaxed) + 1;
     let first = Some(part.stored.1);
-    log.record(Query { code: code.to_owned(), found: true, category: part.category_code.clone(), at: now });
+    log.record(Query {
+        code: code.to_owned(),
+        found: true,
+        category: part.category_code.clone(),
+        subject_type: part.subject_type.clone(),
+        consumer_region: Some(part.consumer_region.clone()),
+        at: now,
+    });
     Ok(PublicTrace {
         code: code.to_owned(),
         product_name: part.product_name.clone(),
