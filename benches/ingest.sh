@@ -66,8 +66,10 @@ if [ "$DB" = postgres ]; then
   SEAORM_URL="${SUYUAN_DATABASE_URL%/*}/${PGDB}_seaorm"
   TENANT=$(psql -h 127.0.0.1 -U postgres -d "$PGDB" -tAc "SELECT id FROM tenants ORDER BY path LIMIT 1")
 else
-  cp "$DIR/suyuan.db" "$DIR/base.db"
-  cp "$DIR/suyuan.db" "$DIR/seaorm.db"
+  # SQLite's backup copies what the write-ahead log holds too.
+  for b in base seaorm; do
+    python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' "$DIR/suyuan.db" "$DIR/$b.db"
+  done
   BASE_URL="$DIR/base.db"
   SEAORM_URL="sqlite://$DIR/seaorm.db"
   TENANT=$(python3 -c 'import sqlite3,sys,uuid; v=sqlite3.connect(sys.argv[1]).execute("SELECT id FROM tenants ORDER BY path LIMIT 1").fetchone()[0]; print(uuid.UUID(bytes=v) if isinstance(v, bytes) else v)' "$DIR/suyuan.db")
@@ -148,26 +150,31 @@ def push(run, conns):
     recs = records if run == 0 else [dict(r, client_event_id=f"{r['client_event_id']}-r{run}", batch_no=f"{r['batch_no']}R{run}",
                                           trace_codes=[f"{c}R{run}" for c in r["trace_codes"]]) for r in records]
     bodies = [json.dumps({"events": recs[i:i + 1000]}).encode() for i in range(0, n, 1000)]
-    accepted, errors = [0], []
+    accepted, errors, lock = [0], [], threading.Lock()
     def worker(mine):
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        for body in mine:
-            conn.request("POST", "/api/v1/trace/events", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-            res = conn.getresponse()
-            answer = json.loads(res.read())
-            if res.status != 200:
-                errors.append(f"HTTP {res.status}: {str(answer)[:300]}")
-                return
-            accepted[0] += answer["accepted"]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            for body in mine:
+                conn.request("POST", "/api/v1/trace/events", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+                res = conn.getresponse()
+                raw = res.read()
+                if res.status != 200:
+                    errors.append(f"HTTP {res.status}: {raw[:300]!r}")
+                    return
+                with lock:
+                    accepted[0] += json.loads(raw)["accepted"]
+        except Exception as e:  # a dead thread must fail the run, not shorten it
+            errors.append(repr(e))
     threads = [threading.Thread(target=worker, args=(bodies[k::conns],)) for k in range(conns)]
     t = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    if errors:
-        raise SystemExit(errors[0])
-    return time.perf_counter() - t, accepted[0]
+    elapsed = time.perf_counter() - t
+    if errors or accepted[0] != n:
+        raise SystemExit(errors[0] if errors else f"accepted {accepted[0]} of {n}")
+    return elapsed, accepted[0]
 runs = [(c, *push(run, c)) for run, c in enumerate([1] + [int(c) for c in os.environ.get("CONNS", "2").split() if c != "1"])]
 api, accepted = runs[0][1], runs[0][2]
 import urllib.request

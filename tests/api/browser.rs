@@ -100,6 +100,16 @@ async fn console_and_portal_work_in_a_real_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
+    // A consumer scans the code; the query is recorded (in the background) before the browser
+    // opens the query analysis.
+    let res = TestApp::new_client().get(app.url("/api/v1/public/trace/BR-0001")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let start = std::time::Instant::now();
+    while app.scalar("SELECT count(*) AS n FROM trace_code_queries WHERE code = 'BR-0001'").await == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "the public query was not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     let shots = std::env::var("SUYUAN_SCREENSHOTS")
         .ok()
         .map(|d| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d).display().to_string())

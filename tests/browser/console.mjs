@@ -367,6 +367,15 @@ try {
   if (SHOTS) await page.waitForTimeout(1500);
   await shot(page, "trace-chain");
 
+  // The public's queries of the code (made by the test before the browser started), analysed.
+  await nav(page, "查询行为分析");
+  await page.waitForSelector("[data-chart=by_day][data-rendered=chart]", { timeout: 15000 });
+  check(await canvasDrawn(page, "[data-chart=by_day]"), "the queries-by-day chart draws");
+  check(Number((await page.textContent("[data-figure=queries] .value")).trim().split(/\s/)[0]) >= 1, "the public query is counted");
+  await page.waitForSelector("[data-chart=by_region][data-rendered=chart]", { timeout: 15000 });
+  if (SHOTS) await page.waitForTimeout(1500);
+  await shot(page, "query-analysis");
+
   // The nation's figures from the roll-ups: map, charts and the table per province; the links.
   await nav(page, "汇总统计");
   await page.waitForSelector("[data-map][data-rendered=map] svg path", { timeout: 15000 });

@@ -228,6 +228,13 @@ pub const NAV: &[NavDef] = &[
         permission: Some(("trace_event", "read")),
     },
     NavDef {
+        group: "追溯应急管理",
+        label: "查询行为分析",
+        href: "/console/query-analysis",
+        module: Some("emergency"),
+        permission: Some(("trace_event", "read")),
+    },
+    NavDef {
         group: "汇总与上报",
         label: "汇总统计",
         href: "/console/rollup",

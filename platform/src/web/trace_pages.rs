@@ -301,3 +301,55 @@ pub async fn chain(user: PageUser, f: web::Query<ChainForm>) -> PageResult {
         Err(e) => Err(e.into()),
     }
 }
+
+/// The query analysis's filters, as typed in the form.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueryAnalysisForm {
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    days: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/query_analysis.html")]
+struct QueryAnalysisPage {
+    page: Layout,
+    q: QueryAnalysisForm,
+    region: String,
+    days: u32,
+    figures: Vec<crate::modules::dashboard::dto::Figure>,
+    charts: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+/// `GET /console/query-analysis`: the public's trace-code queries (R-ANA-3) — totals, and charts
+/// by day, consumer region, category and seller type (each also as a table and CSV).
+pub async fn query_analysis(user: PageUser, q: web::Query<QueryAnalysisForm>) -> PageResult {
+    use crate::modules::trace::analysis;
+    use crate::modules::trace::dto::QueryStatisticsQuery;
+    let q = q.into_inner();
+    let days = q.days.trim();
+    let filters = QueryStatisticsQuery {
+        region: opt(&q.region),
+        days: if days.is_empty() { None } else { Some(days.parse().unwrap_or(0)) },
+    };
+    let (stats, error) = match analysis::statistics(&user.ctx(), &filters).await {
+        Ok(s) => (s, None),
+        Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let msg = e.messages();
+            (analysis::statistics(&user.ctx(), &QueryStatisticsQuery::default()).await?, Some(msg))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let page = QueryAnalysisPage {
+        page: user.layout("查询行为分析").crumb("查询行为分析", None),
+        region: stats.region.clone(),
+        days: stats.days,
+        figures: stats.figures,
+        charts: stats.charts.into_iter().map(|c| (c.key, c.title)).collect(),
+        q,
+        error,
+    };
+    Ok(user.render(StatusCode::OK, &page))
+}

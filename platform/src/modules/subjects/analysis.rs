@@ -40,8 +40,9 @@ where
         .await?)
 }
 
-/// The region to draw and count: the query's, inside the caller's own region.
-async fn region_of(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<DivisionCode> {
+/// The region to draw and count: the query's, inside the caller's own region (a refusal is
+/// audited against `resource`).
+pub(crate) async fn region_of(ctx: &Ctx<'_>, region: Option<&str>, resource: &str) -> ApiResult<DivisionCode> {
     let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     let region = match region.map(str::trim).filter(|s| !s.is_empty()) {
         Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", "format", e.to_string()))?,
@@ -49,7 +50,7 @@ async fn region_of(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<DivisionCod
     };
     if !region.is_within(&own) {
         let refused = ApiError::forbidden(format!("无权查看本单位辖区以外的地区（{region}）"));
-        return Err(ctx.deny(&ctx.who.tenant, "enterprise", "read", refused).await?);
+        return Err(ctx.deny(&ctx.who.tenant, resource, "read", refused).await?);
     }
     Ok(region)
 }
@@ -87,7 +88,7 @@ fn status_filter(s: Option<&str>) -> Option<String> {
 }
 
 /// The prefix of every division code inside `region`.
-fn region_code_prefix(region: &DivisionCode) -> String {
+pub(crate) fn region_code_prefix(region: &DivisionCode) -> String {
     super::workflow::region_prefix(region.as_str(), &mut Vec::new()).unwrap_or_default()
 }
 
@@ -121,7 +122,7 @@ fn which(kind: Option<&str>, errors: &mut Vec<FieldError>) -> (bool, bool) {
 /// 422 naming a bad filter; 403 (a region outside the caller's).
 pub async fn map(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<RegionMap> {
     let scope = ctx.read_scope("enterprise", "read").await?;
-    let region = region_of(ctx, q.region.as_deref()).await?;
+    let region = region_of(ctx, q.region.as_deref(), "enterprise").await?;
     let mut errors = Vec::new();
     let (with_e, with_m) = which(q.kind.as_deref(), &mut errors);
     let eq = super::service::filters(&scope, &enterprise_query(q, &region), &mut errors);
@@ -258,7 +259,7 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<FilingSt
     let scope = ctx.read_scope("enterprise", "read").await?;
     let m_scope = ctx.read_scope("merchant", "read").await?;
     let p_scope = ctx.read_scope("product", "read").await?;
-    let region = region_of(ctx, q.region.as_deref()).await?;
+    let region = region_of(ctx, q.region.as_deref(), "enterprise").await?;
     let mut errors = Vec::new();
     let eq = super::service::filters(&scope, &enterprise_query(q, &region), &mut errors);
     let mq = super::merchants::filters(&m_scope, &merchant_query(q, &region), &mut errors);

@@ -268,9 +268,13 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
     // The start and both directions' walks at once, on three connections of the pool: the walks
     // start from the same condition, so none waits for another.
     let started = std::time::Instant::now();
-    // Walk rows (edge, depth) at most: room for every node at every depth. A walk that fills it is
-    // reported as cut short.
-    let cap = u64::try_from(max_nodes).unwrap_or(u64::MAX).saturating_mul(u64::from(depth) + 1);
+    // Walk rows (edge, depth) at most: room for every node at every depth with four edges each
+    // (both sides reporting, repeated shipments), and never less than the everyday bound's. A
+    // walk that fills it is reported as cut short.
+    let cap = u64::try_from(max_nodes.max(DEFAULT_NODES))
+        .unwrap_or(u64::MAX)
+        .saturating_mul(u64::from(depth) + 1)
+        .saturating_mul(4);
     let starts = async {
         event::Entity::find()
             .select_only()

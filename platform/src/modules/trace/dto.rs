@@ -484,3 +484,28 @@ pub struct Resolved {
     /// The public trace page, when records carry it.
     pub public_url: Option<String>,
 }
+
+/// `GET /api/v1/trace/queries/statistics`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueryStatisticsQuery {
+    /// Region (division code) where the products reached consumers: the caller's own by default,
+    /// or one inside it.
+    pub region: Option<String>,
+    /// The last this many days, 1–366 (default 30).
+    pub days: Option<u32>,
+}
+
+/// The public's trace-code queries (R-ANA-3): totals and charts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryStatistics {
+    /// The region counted.
+    pub region: String,
+    /// The window, in days.
+    pub days: u32,
+    /// Totals: `queries`, `found`, `codes`.
+    pub figures: Vec<crate::modules::dashboard::dto::Figure>,
+    /// Charts: `by_day` (China time), `by_region` (the next level down), `by_category`,
+    /// `by_subject_type`.
+    pub charts: Vec<crate::modules::dashboard::dto::Chart>,
+}

@@ -154,6 +154,21 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
     })
 }
 
+/// Query-behaviour analysis (R-ANA-3): the public's trace-code queries of the last `days` days
+/// by day, consumer region (the next level down), product category and the type of the subject
+/// that last handled the product. A tenant sees the queries of products that reached consumers
+/// in its region; the national level sees all.
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceQueryStatistics", security(("session_cookie" = []), ("api_key" = [])),
+    params(super::dto::QueryStatisticsQuery),
+    responses((status = 200, description = "统计 / statistics", body = super::dto::QueryStatistics), GuardErrors, ParamErrors))]
+#[get("/api/v1/trace/queries/statistics")]
+pub async fn query_statistics(
+    caller: Caller,
+    q: web::Query<super::dto::QueryStatisticsQuery>,
+) -> ApiResult<web::Json<super::dto::QueryStatistics>> {
+    Ok(web::Json(super::analysis::statistics(&caller.ctx(), &q).await?))
+}
+
 /// The public answer for a trace code (R-PUB-3), no sign-in: the product, its origin, the
 /// stages with dates and regions, test results pass/fail, and how often and since when the code
 /// has been queried, with a warning when a single item's code is queried suspiciously often.

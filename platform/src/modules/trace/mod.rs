@@ -17,6 +17,7 @@
 //!
 //! Records also come from CSV/XLSX files ([`import`]) through the same checks.
 
+pub mod analysis;
 pub mod chain;
 pub mod codes;
 pub mod dto;
@@ -41,5 +42,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::list_events)
         .service(handlers::get_event)
         .service(handlers::trace_chain)
+        .service(handlers::query_statistics)
         .service(handlers::issue_codes);
 }
