@@ -560,7 +560,11 @@ pub async fn records_total(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResul
 
 /// Names of division codes: the tenants of this deployment, else the names the children sent
 /// (their inbox rows, and the source of a filing `holder` received — one indexed row per code).
-async fn region_names(db: &DatabaseConnection, holder: Uuid, codes: Vec<String>) -> ApiResult<HashMap<String, String>> {
+pub(crate) async fn region_names(
+    db: &DatabaseConnection,
+    holder: Uuid,
+    codes: Vec<String>,
+) -> ApiResult<HashMap<String, String>> {
     let mut names: HashMap<String, String> = tenant::Entity::find()
         .filter(tenant::Column::Code.is_in(codes.iter().cloned()))
         .all(db)

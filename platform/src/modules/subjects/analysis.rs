@@ -21,7 +21,7 @@ use crate::modules::admin::service::Ctx;
 use crate::modules::dashboard::dto::{Chart, Figure, MapPoint, RegionMap, RegionValue, Series};
 
 /// The rows of `query` counted by `key` (a column or an expression), as (key, count).
-async fn count_by<E, K>(
+pub(crate) async fn count_by<E, K>(
     db: &sea_orm::DatabaseConnection,
     query: sea_orm::Select<E>,
     key: Expr,

@@ -14,9 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::modules::admin::service::Ctx;
 use crate::modules::dashboard::dto::{Chart, Figure, Series};
 use crate::modules::products::entity::category;
-use crate::modules::subjects::analysis::{region_code_prefix, region_of};
+use crate::modules::subjects::analysis::{count_by as grouped, region_code_prefix, region_of};
 use crate::modules::subjects::dto::ENTERPRISE_TYPES;
-use suyuan_tenancy::entity::tenant;
 
 /// The longest window, in days.
 pub const MAX_DAYS: u32 = 366;
@@ -27,15 +26,7 @@ async fn count_by(
     base: &sea_orm::Select<code_query::Entity>,
     key: Expr,
 ) -> ApiResult<Vec<(Option<String>, i64)>> {
-    let mut rows: Vec<(Option<String>, i64)> = base
-        .clone()
-        .select_only()
-        .column_as(key.clone(), "k")
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(key)
-        .into_tuple()
-        .all(ctx.db)
-        .await?;
+    let mut rows: Vec<(Option<String>, i64)> = grouped(ctx.db, base.clone(), key).await?;
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(rows)
 }
@@ -157,13 +148,9 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &super::dto::QueryStatisticsQuery) -> 
     let by_region = count_by(ctx, &base, Expr::cust(format!("substr(consumer_region, 1, {digits})"))).await?;
     let full = |k: &str| format!("{k:0<6}");
     let region_codes: Vec<String> = by_region.iter().filter_map(|(k, _)| k.as_deref().map(full)).collect();
-    let region_names: HashMap<String, String> = tenant::Entity::find()
-        .filter(tenant::Column::Code.is_in(region_codes))
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .map(|t| (t.code, t.name))
-        .collect();
+    // Named as the roll-up names them: this deployment's tenants, else what children sent.
+    let region_names =
+        crate::modules::federation::service::region_names(ctx.db, ctx.who.tenant.id, region_codes).await?;
     let by_region = by_region
         .into_iter()
         .map(|(k, n)| {

@@ -348,13 +348,14 @@ pub fn free_later<T: Send + 'static>(value: T, items: usize) {
     }
 }
 
-/// A node's subject with its tenant: an enterprise, or a merchant shown at its market (a
-/// merchant has no coordinates of its own).
+/// A subject with its tenant: an enterprise, or a merchant shown at its market (a merchant has
+/// no coordinates of its own).
 #[derive(Debug, FromQueryResult)]
-struct Subject {
+pub(super) struct Subject {
     code: String,
     name: String,
-    kind: String,
+    /// The enterprise's type, or `merchant`.
+    pub(super) kind: String,
     division: String,
     lon: Option<f64>,
     lat: Option<f64>,
@@ -416,16 +417,28 @@ fn subjects_query(codes: &[String]) -> SelectStatement {
     q
 }
 
+/// The enterprises and merchants among `codes`, by code: one statement per 5 000 codes.
+///
+/// # Errors
+/// Database failures.
+pub(super) async fn subjects(
+    db: &sea_orm::DatabaseConnection,
+    codes: &[String],
+) -> ApiResult<HashMap<String, Subject>> {
+    let backend = db.get_database_backend();
+    let mut out: HashMap<String, Subject> = HashMap::default();
+    for chunk in codes.chunks(CHUNK) {
+        for s in Subject::find_by_statement(backend.build(&subjects_query(chunk))).all(db).await? {
+            out.insert(s.code.clone(), s);
+        }
+    }
+    Ok(out)
+}
+
 /// The nodes with their subjects: full detail inside `scope`, the public minimum outside.
 async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, scope: &TenantScope) -> ApiResult<Vec<ChainNode>> {
     let codes: Vec<String> = depth_of.keys().map(|k| k.0.clone()).collect::<HashSet<_>>().into_iter().collect();
-    let backend = ctx.db.get_database_backend();
-    let mut subjects: HashMap<String, Subject> = HashMap::default();
-    for chunk in codes.chunks(CHUNK) {
-        for s in Subject::find_by_statement(backend.build(&subjects_query(chunk))).all(ctx.db).await? {
-            subjects.insert(s.code.clone(), s);
-        }
-    }
+    let subjects = subjects(ctx.db, &codes).await?;
     let mut out: Vec<ChainNode> = depth_of
         .iter()
         .map(|(k, d)| {

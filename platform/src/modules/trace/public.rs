@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -260,7 +257,10 @@ async fn load(
     // One code on many items (a batch code) is queried often by design; an item's code is not.
     let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
     let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
-    let subject_type = subject_type(db, &last.subject_code).await?;
+    let subject_type = super::chain::subjects(db, std::slice::from_ref(&last.subject_code))
+        .await?
+        .remove(&last.subject_code)
+        .map(|s| s.kind);
     Ok(Some(Arc::new(TracePart {
         product_name: last.product_name.clone(),
         category_code: last.category_code.clone(),
@@ -273,24 +273,6 @@ async fn load(
         stored: stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at)),
         since_load: AtomicI64::new(0),
     })))
-}
-
-/// The type of a reporting subject: an enterprise's type, or `merchant`; `None` when it has no
-/// filing (any more).
-async fn subject_type(db: &DatabaseConnection, code: &str) -> ApiResult<Option<String>> {
-    use crate::modules::subjects::entity::{enterprise, merchant};
-    let kind: Option<String> = enterprise::Entity::find()
-        .select_only()
-        .column(enterprise::Column::EnterpriseType)
-        .filter(enterprise::Column::Code.eq(code))
-        .into_tuple()
-        .one(db)
-        .await?;
-    if kind.is_some() {
-        return Ok(kind);
-    }
-    let merchant = merchant::Entity::find().filter(merchant::Column::Code.eq(code)).count(db).await?;
-    Ok((merchant > 0).then(|| "merchant".to_owned()))
 }
 
 /// The public answer for a code (its records from the cache, its count from the database), and
