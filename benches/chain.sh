@@ -18,7 +18,8 @@
 #   1. API: a full chain (direction=both, default depth) from random processed or distribution
 #      nodes, with wrk at 1 and 8 connections: p50 / p99 latency and requests/s;
 #   2. baseline: one recursive CTE doing the same work (start lookup, upstream + downstream walk,
-#      the nodes' subject name / region / tenant, the flows with their product, merged, as JSON)
+#      the nodes' subject name / region / tenant, the flows with their product, merged, as JSON;
+#      its lineage joins compare COLLATE "C" like the API's, so both use the same indexes)
 #      from the same starts, with pgbench -M prepared at the same concurrency: p50 / p99 / tps;
 #   3. recall: direction=down&depth=50&max_nodes=200000 from the hub, via the API and via the CTE.
 # Also: nodes per chain and API/CTE agreement on a sample; statements per API chain
@@ -277,16 +278,16 @@ def cte(start, up=True, down=True, depth=20):
 s AS (SELECT DISTINCT e.subject_code AS c, e.batch_no AS b FROM trace_events e WHERE {start}),
 dn(c, b, d) AS (SELECT c, b, 0 FROM s WHERE {str(down).lower()}
   UNION SELECT l.to_subject_code, l.to_batch, dn.d + 1 FROM dn
-  JOIN trace_lineage l ON l.from_batch = dn.b AND l.from_subject_code = dn.c WHERE dn.d < {depth}),
+  JOIN trace_lineage l ON l.from_batch = dn.b COLLATE "C" AND l.from_subject_code = dn.c COLLATE "C" WHERE dn.d < {depth}),
 up(c, b, d) AS (SELECT c, b, 0 FROM s WHERE {str(up).lower()}
   UNION SELECT l.from_subject_code, l.from_batch, up.d + 1 FROM up
-  JOIN trace_lineage l ON l.to_batch = up.b AND l.to_subject_code = up.c WHERE up.d < {depth}),
+  JOIN trace_lineage l ON l.to_batch = up.b COLLATE "C" AND l.to_subject_code = up.c COLLATE "C" WHERE up.d < {depth}),
 nodes AS (SELECT DISTINCT ON (c, b) c, b, d FROM (SELECT c, b, d FROM dn UNION ALL SELECT c, b, -d FROM up
   UNION ALL SELECT c, b, 0 FROM s) x ORDER BY c, b, abs(d), d DESC),
 fl AS (SELECT l.* FROM (SELECT DISTINCT c, b FROM dn WHERE d < {depth}) x
-         JOIN trace_lineage l ON l.from_batch = x.b AND l.from_subject_code = x.c
+         JOIN trace_lineage l ON l.from_batch = x.b COLLATE "C" AND l.from_subject_code = x.c COLLATE "C"
        UNION SELECT l.* FROM (SELECT DISTINCT c, b FROM up WHERE d < {depth}) x
-         JOIN trace_lineage l ON l.to_batch = x.b AND l.to_subject_code = x.c),
+         JOIN trace_lineage l ON l.to_batch = x.b COLLATE "C" AND l.to_subject_code = x.c COLLATE "C"),
 f AS (SELECT fl.from_subject_code || '|' || fl.from_batch AS fr, fl.to_subject_code || '|' || fl.to_batch AS tt, fl.kind,
          min(fl.product_name) AS product, min(fl.to_batch) AS batch, max(fl.quantity) AS quantity,
          min(fl.event_time) AS at, count(*) AS reports

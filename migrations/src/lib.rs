@@ -35,6 +35,7 @@ mod m20261127_000026_partition_trace_events;
 mod m20261127_000027_create_federation;
 mod m20261127_000028_lineage_product;
 mod m20261127_000029_query_subject_region;
+mod m20261127_000030_lineage_c_collation;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000027_create_federation::Migration),
             Box::new(m20261127_000028_lineage_product::Migration),
             Box::new(m20261127_000029_query_subject_region::Migration),
+            Box::new(m20261127_000030_lineage_c_collation::Migration),
         ]
     }
 }

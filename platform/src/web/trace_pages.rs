@@ -274,12 +274,13 @@ pub async fn chain(user: PageUser, f: web::Query<ChainForm>) -> PageResult {
         ..Default::default()
     };
     match crate::modules::trace::chain::chain(&user.ctx(), &q).await {
-        Ok(c) => {
+        Ok(chain) => {
+            let c = chain.response();
             let provinces: std::collections::HashSet<&str> =
                 c.nodes.iter().filter_map(|n| n.division_code.get(..2)).collect();
             let outside = c.nodes.iter().filter(|n| !n.in_reach).count();
             page.summary = Some((c.nodes.len(), c.flows.len(), provinces.len(), outside));
-            page.message.clone_from(&c.message);
+            page.message = c.message.map(str::to_owned);
             page.table = flow_rows(&c);
             let mut qs = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in [("batch", &q.batch), ("subject", &q.subject), ("code", &q.code), ("direction", &q.direction)]

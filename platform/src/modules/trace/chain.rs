@@ -16,7 +16,7 @@ use sea_orm::sea_query::{
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::dto::{ChainFlow, ChainNode, ChainQuery, ChainResponse};
+use super::dto::{ChainFlow, ChainNode, ChainQuery, ChainResponse, NodeId};
 use super::entity::{code_index, event, lineage};
 use crate::error::{ApiError, ApiResult};
 use crate::modules::admin::service::Ctx;
@@ -116,11 +116,14 @@ async fn walk(
     for c in COLUMNS {
         seed.column((l, c));
     }
+    // On PostgreSQL the lineage indexes are in the "C" collation (migration 030): codes compare
+    // as bytes, and the walk's comparisons say so to use them.
+    let bytes = |e: Expr| if backend == DbBackend::Postgres { Expr::cust_with_expr(r#"$1 COLLATE "C""#, e) } else { e };
     seed.expr(Expr::cust("1")).from(l).and_where(
         Expr::tuple([Expr::col((l, near.0)), Expr::col((l, near.1))]).in_subquery(
             Query::select()
-                .column(event::Column::BatchNo)
-                .column(event::Column::SubjectCode)
+                .expr(bytes(Expr::col(event::Column::BatchNo)))
+                .expr(bytes(Expr::col(event::Column::SubjectCode)))
                 .from(event::Entity)
                 .cond_where(start.clone())
                 .to_owned(),
@@ -134,7 +137,9 @@ async fn walk(
         .from(w.clone())
         .inner_join(
             l,
-            Expr::col((l, near.0)).equals((w.clone(), far.0)).and(Expr::col((l, near.1)).equals((w.clone(), far.1))),
+            Expr::col((l, near.0))
+                .eq(bytes(Expr::col((w.clone(), far.0))))
+                .and(Expr::col((l, near.1)).eq(bytes(Expr::col((w.clone(), far.1))))),
         )
         .and_where(Expr::col((w.clone(), d.clone())).lt(depth));
     seed.union(UnionType::Distinct, step);
@@ -156,7 +161,13 @@ async fn walk(
         .from_subquery(rows, x.clone())
         .inner_join(t, Expr::col((t, tenant::Column::Id)).equals((x, L::TenantId)));
     let query = WithClause::new().recursive(true).cte(cte).to_owned().query(q);
-    Ok(Edge::find_by_statement(backend.build(&query)).all(db).await?)
+    // Read as the database sends them, so decoding overlaps the rest of the walk.
+    let mut rows = Edge::find_by_statement(backend.build(&query)).stream(db).await?;
+    let mut edges = Vec::new();
+    while let Some(edge) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        edges.push(edge);
+    }
+    Ok(edges)
 }
 
 /// The walk in one direction, replayed breadth first over the edges the database returned:
@@ -169,7 +180,7 @@ fn replay(
     depth: u32,
     max_nodes: usize,
     depth_of: &mut HashMap<Key, i32>,
-    kept: &mut HashMap<Uuid, Edge>,
+    (kept, kept_ids): &mut (Vec<Edge>, HashSet<Uuid>),
 ) -> Option<String> {
     // The same edge comes back once per depth it was reached at: the first is enough.
     let mut leaving: HashMap<(&str, &str), Vec<usize>> = HashMap::default();
@@ -216,15 +227,126 @@ fn replay(
     }
     kept.reserve(edges.len());
     for (e, keep) in edges.into_iter().zip(keep) {
-        if keep {
-            kept.insert(e.id, e);
+        if keep && kept_ids.insert(e.id) {
+            kept.push(e);
         }
     }
     stopped
 }
 
-fn key_id(k: &Key) -> String {
-    format!("{}|{}", k.0, k.1)
+/// A built chain: the nodes, the kept edges and the subjects as they were read. The answer is a
+/// view of them ([`Chain::response`]), so a recall's hundreds of thousands of strings are written
+/// out, never copied.
+pub struct Chain {
+    starts: Vec<Key>,
+    truncated: Option<String>,
+    /// The nodes with their depths, upstream first (by depth, then id).
+    nodes: Vec<(Key, i32)>,
+    /// The nodes' subjects by code, each with whether it is inside the caller's subtree.
+    subjects: HashMap<String, (Subject, bool)>,
+    edges: Vec<Edge>,
+    /// The flows, oldest first.
+    flows: Vec<Flow>,
+}
+
+/// A movement: the first of the edges reporting it, and what the reports together say.
+struct Flow {
+    edge: usize,
+    quantity: Option<f64>,
+    time: chrono::DateTime<chrono::Utc>,
+    reports: u32,
+}
+
+/// Nodes and flows above which the answer is written on two threads.
+const LARGE: usize = 10_000;
+
+impl Chain {
+    /// Nodes and flows.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.nodes.len() + self.flows.len()
+    }
+
+    /// The answer: full detail inside the caller's subtree, the public minimum outside.
+    #[must_use]
+    pub fn response(&self) -> ChainResponse<'_> {
+        ChainResponse {
+            start: self.starts.iter().map(|k| NodeId(&k.0, &k.1)).collect(),
+            truncated: self.truncated.is_some(),
+            message: self.truncated.as_deref(),
+            nodes: self.nodes.iter().map(|(k, depth)| self.node(k, *depth)).collect(),
+            flows: self.flows.iter().map(|f| self.flow(f)).collect(),
+        }
+    }
+
+    fn node<'a>(&'a self, k: &'a Key, depth: i32) -> ChainNode<'a> {
+        let s = self.subjects.get(&k.0);
+        let inside = s.is_some_and(|s| s.1);
+        let s = s.map(|s| &s.0);
+        ChainNode {
+            id: NodeId(&k.0, &k.1),
+            subject_code: &k.0,
+            subject_name: s.map_or("", |s| &s.name),
+            subject_type: s.map_or("", |s| &s.kind),
+            batch_no: &k.1,
+            depth,
+            division_code: s.map_or("", |s| &s.division),
+            longitude: s.and_then(|s| s.lon),
+            latitude: s.and_then(|s| s.lat),
+            tenant_code: s.map_or("", |s| &s.tenant_code),
+            tenant_name: s.map_or("", |s| &s.tenant_name),
+            in_reach: inside,
+            contact_name: s.filter(|_| inside).map(|s| s.contact_name.as_str()),
+            contact_phone: s.filter(|_| inside).map(|s| s.contact_phone.as_str()),
+        }
+    }
+
+    fn flow(&self, f: &Flow) -> ChainFlow<'_> {
+        let e = &self.edges[f.edge];
+        ChainFlow {
+            from: NodeId(&e.from_subject_code, &e.from_batch),
+            to: NodeId(&e.to_subject_code, &e.to_batch),
+            kind: &e.kind,
+            product_name: &e.product_name,
+            batch_no: &e.to_batch,
+            quantity: f.quantity,
+            time: f.time,
+            reports: f.reports,
+        }
+    }
+
+    /// The answer as JSON, in pieces to be sent one after the other. A large chain's nodes and
+    /// flows (tens of megabytes each in a recall) are written at the same time on two threads.
+    ///
+    /// # Errors
+    /// Serialization failures.
+    pub fn json(&self) -> Result<Vec<Vec<u8>>, serde_json::Error> {
+        let r = self.response();
+        if self.size() <= LARGE {
+            return serde_json::to_vec(&r).map(|v| vec![v]);
+        }
+        /// A JSON array in a buffer of about its size (`per` bytes an item), never doubled.
+        fn array<T: serde::Serialize>(items: &[T], per: usize) -> Result<Vec<u8>, serde_json::Error> {
+            let mut out = Vec::with_capacity(per * items.len() + 64);
+            serde_json::to_writer(&mut out, items)?;
+            Ok(out)
+        }
+        // About 330 bytes a node and 280 a flow.
+        let (nodes, flows) = std::thread::scope(|scope| {
+            let nodes = scope.spawn(|| array(&r.nodes, 360));
+            let flows = array(&r.flows, 300);
+            (nodes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), flows)
+        });
+        // The same object `serde_json::to_vec(&r)` writes, field by field.
+        let mut head = br#"{"start":"#.to_vec();
+        serde_json::to_writer(&mut head, &r.start)?;
+        head.extend_from_slice(br#","truncated":"#);
+        serde_json::to_writer(&mut head, &r.truncated)?;
+        head.extend_from_slice(br#","message":"#);
+        serde_json::to_writer(&mut head, &r.message)?;
+        head.extend_from_slice(br#","nodes":"#);
+        Ok(vec![head, nodes?, br#","flows":"#.to_vec(), flows?, b"}".to_vec()])
+    }
 }
 
 /// Builds the chain.
@@ -232,7 +354,7 @@ fn key_id(k: &Key) -> String {
 /// # Errors
 /// 422 naming a bad parameter; 404 when the start is unknown; 403 (also for more than
 /// [`DEFAULT_NODES`] nodes without the `trace_chain:recall` permission).
-pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
+pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
     let scope = ctx.read_scope("trace_event", "read").await?;
     let direction = q.direction.as_deref().unwrap_or("both");
     if !matches!(direction, "up" | "down" | "both") {
@@ -297,18 +419,22 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
         }
     };
     let (starts, down_edges, up_edges) = tokio::try_join!(starts, along(true), along(false))?;
-    let starts: HashSet<Key> = starts.into_iter().collect();
+    let mut starts: Vec<Key> = starts;
+    starts.sort_unstable();
+    starts.dedup();
     if starts.is_empty() {
         return Err(ApiError::not_found("没有这个批次或追溯码的追溯记录"));
     }
+    let walked = started.elapsed();
 
     // Each direction's walk replayed breadth first: depths and the node bound.
+    let start_set: HashSet<Key> = starts.iter().cloned().collect();
     let mut depth_of: HashMap<Key, i32> = starts.iter().map(|k| (k.clone(), 0)).collect();
-    let mut edges: HashMap<Uuid, Edge> = HashMap::default();
+    let mut kept = (Vec::new(), HashSet::default());
     let mut truncated = None;
     for (down, found) in [(true, down_edges), (false, up_edges)] {
         let cut = u64::try_from(found.len()).unwrap_or(u64::MAX) >= cap;
-        if let Some(why) = replay(&starts, found, down, depth, max_nodes, &mut depth_of, &mut edges) {
+        if let Some(why) = replay(&start_set, found, down, depth, max_nodes, &mut depth_of, &mut kept) {
             truncated.get_or_insert(why);
         }
         if cut {
@@ -317,27 +443,24 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<ChainResponse> {
             });
         }
     }
+    let (edges, edge_ids) = kept;
+    free_later((start_set, edge_ids), edges.len());
 
-    let walked = started.elapsed();
-    let nodes = describe(ctx, &depth_of, &scope).await?;
-    let edges: Vec<Edge> = edges.into_values().collect();
-    let flows = flows(&edges, &scope);
-    let count = edges.len();
-    free_later(edges, count);
+    let replayed = started.elapsed();
+    // The subjects are read while the nodes are ordered and the flows merged.
+    let codes: HashSet<&str> = depth_of.keys().map(|k| k.0.as_str()).collect();
+    let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
+    let (subjects, (nodes, flows)) =
+        tokio::try_join!(describe(ctx, &codes, &scope), async { Ok((in_order(depth_of), flows(&edges, &scope))) })?;
     tracing::debug!(
         nodes = nodes.len(),
         flows = flows.len(),
         walk_ms = walked.as_secs_f64() * 1e3,
+        replay_ms = (replayed - walked).as_secs_f64() * 1e3,
         total_ms = started.elapsed().as_secs_f64() * 1e3,
         "trace chain built"
     );
-    Ok(ChainResponse {
-        start: starts.iter().map(key_id).collect(),
-        truncated: truncated.is_some(),
-        message: truncated,
-        nodes,
-        flows,
-    })
+    Ok(Chain { starts, truncated, nodes, subjects, edges, flows })
 }
 
 /// Frees a value of many `items` (a recall's hundred thousand edges or nodes, each with its
@@ -435,44 +558,33 @@ pub(super) async fn subjects(
     Ok(out)
 }
 
-/// The nodes with their subjects: full detail inside `scope`, the public minimum outside.
-async fn describe(ctx: &Ctx<'_>, depth_of: &HashMap<Key, i32>, scope: &TenantScope) -> ApiResult<Vec<ChainNode>> {
-    let codes: Vec<String> = depth_of.keys().map(|k| k.0.clone()).collect::<HashSet<_>>().into_iter().collect();
-    let subjects = subjects(ctx.db, &codes).await?;
-    let mut out: Vec<ChainNode> = depth_of
-        .iter()
-        .map(|(k, d)| {
-            let s = subjects.get(&k.0);
-            let inside = s.is_some_and(|s| scope.covers(s.tenant_id, &s.tenant_path));
-            ChainNode {
-                id: key_id(k),
-                subject_code: k.0.clone(),
-                subject_name: s.map(|s| s.name.clone()).unwrap_or_default(),
-                subject_type: s.map(|s| s.kind.clone()).unwrap_or_default(),
-                batch_no: k.1.clone(),
-                depth: *d,
-                division_code: s.map(|s| s.division.clone()).unwrap_or_default(),
-                longitude: s.and_then(|s| s.lon),
-                latitude: s.and_then(|s| s.lat),
-                tenant_code: s.map(|s| s.tenant_code.clone()).unwrap_or_default(),
-                tenant_name: s.map(|s| s.tenant_name.clone()).unwrap_or_default(),
-                in_reach: inside,
-                contact_name: s.filter(|_| inside).map(|s| s.contact_name.clone()),
-                contact_phone: s.filter(|_| inside).map(|s| s.contact_phone.clone()),
-            }
+/// The subjects of `codes`, each with whether it is inside `scope`.
+async fn describe(ctx: &Ctx<'_>, codes: &[String], scope: &TenantScope) -> ApiResult<HashMap<String, (Subject, bool)>> {
+    Ok(subjects(ctx.db, codes)
+        .await?
+        .into_iter()
+        .map(|(code, s)| {
+            let inside = scope.covers(s.tenant_id, &s.tenant_path);
+            (code, (s, inside))
         })
-        .collect();
-    out.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
-    Ok(out)
+        .collect())
 }
 
-/// The flows: one per movement (a shipment reported by both sides is one), with the product
-/// and, when reported inside `scope`, the quantity; oldest first.
-fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<ChainFlow> {
+/// The nodes in the answer's order: upstream first (by depth), then by id.
+fn in_order(depth_of: HashMap<Key, i32>) -> Vec<(Key, i32)> {
+    let mut nodes: Vec<(Key, i32)> = depth_of.into_iter().collect();
+    nodes.sort_unstable_by(|(a, da), (b, db)| (da, NodeId(&a.0, &a.1)).cmp(&(db, NodeId(&b.0, &b.1))));
+    nodes
+}
+
+/// The flows: one per movement (a shipment reported by both sides is one), with, when reported
+/// inside `scope`, the quantity; oldest first.
+fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<Flow> {
     type Movement<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
-    let mut merged: HashMap<Movement<'_>, ChainFlow> = HashMap::default();
+    let mut merged: HashMap<Movement<'_>, usize> = HashMap::default();
     merged.reserve(edges.len());
-    for e in edges {
+    let mut out: Vec<Flow> = Vec::with_capacity(edges.len());
+    for (i, e) in edges.iter().enumerate() {
         let quantity = if scope.covers(e.tenant_id, &e.tenant_path) { e.quantity } else { None };
         let movement = (
             e.from_subject_code.as_str(),
@@ -481,16 +593,11 @@ fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<ChainFlow> {
             e.to_batch.as_str(),
             e.kind.as_str(),
         );
-        let flow = merged.entry(movement).or_insert_with(|| ChainFlow {
-            from: format!("{}|{}", e.from_subject_code, e.from_batch),
-            to: format!("{}|{}", e.to_subject_code, e.to_batch),
-            kind: e.kind.clone(),
-            product_name: e.product_name.clone(),
-            batch_no: e.to_batch.clone(),
-            quantity: None,
-            time: e.event_time,
-            reports: 0,
+        let at = *merged.entry(movement).or_insert_with(|| {
+            out.push(Flow { edge: i, quantity: None, time: e.event_time, reports: 0 });
+            out.len() - 1
         });
+        let flow = &mut out[at];
         flow.reports += 1;
         flow.time = std::cmp::Ord::min(flow.time, e.event_time);
         flow.quantity = match (flow.quantity, quantity) {
@@ -498,8 +605,11 @@ fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<ChainFlow> {
             (a, b) => a.or(b),
         };
     }
-    let mut out: Vec<ChainFlow> = merged.into_values().collect();
-    out.sort_unstable_by(|a, b| (a.time, &a.from, &a.to, &a.kind).cmp(&(b.time, &b.from, &b.to, &b.kind)));
+    let order = |f: &Flow| {
+        let e = &edges[f.edge];
+        (f.time, NodeId(&e.from_subject_code, &e.from_batch), NodeId(&e.to_subject_code, &e.to_batch), e.kind.as_str())
+    };
+    out.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
     out
 }
 
@@ -510,22 +620,22 @@ pub const FLOW_HEADER: [&str; 10] =
 /// The flow table's rows, oldest first: names and regions of both ends, the product, the batch
 /// at the receiving end, the quantity (blank outside the caller's reach) and the time.
 #[must_use]
-pub fn flow_rows(chain: &ChainResponse) -> Vec<Vec<String>> {
-    let nodes: HashMap<&str, &ChainNode> = chain.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-    let name = |id: &str| nodes.get(id).map_or_else(|| id.to_owned(), |n| n.subject_name.clone());
-    let region = |id: &str| nodes.get(id).map(|n| n.division_code.clone()).unwrap_or_default();
+pub fn flow_rows(chain: &ChainResponse<'_>) -> Vec<Vec<String>> {
+    let nodes: HashMap<NodeId<'_>, &ChainNode<'_>> = chain.nodes.iter().map(|n| (n.id, n)).collect();
+    let name = |id: NodeId<'_>| nodes.get(&id).map_or_else(|| id.to_string(), |n| n.subject_name.to_owned());
+    let region = |id: NodeId<'_>| nodes.get(&id).map(|n| n.division_code.to_owned()).unwrap_or_default();
     chain
         .flows
         .iter()
         .map(|f| {
             vec![
-                name(&f.from),
-                region(&f.from),
-                name(&f.to),
-                region(&f.to),
+                name(f.from),
+                region(f.from),
+                name(f.to),
+                region(f.to),
                 if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
-                f.product_name.clone(),
-                f.batch_no.clone(),
+                f.product_name.to_owned(),
+                f.batch_no.to_owned(),
                 f.quantity.map(|q| q.to_string()).unwrap_or_default(),
                 crate::web::when(&f.time),
                 f.reports.to_string(),
@@ -537,36 +647,124 @@ pub fn flow_rows(chain: &ChainResponse) -> Vec<Vec<String>> {
 /// The chain for the flow map: every node with coordinates as a point, every flow between two
 /// such nodes as a line (from → to), with the table's fields as properties.
 #[must_use]
-pub fn to_geojson(chain: &ChainResponse) -> geojson::FeatureCollection {
+pub fn to_geojson(chain: &ChainResponse<'_>) -> geojson::FeatureCollection {
     use geojson::{Feature, Geometry};
-    let at: HashMap<&str, [f64; 2]> =
-        chain.nodes.iter().filter_map(|n| Some((n.id.as_str(), [n.longitude?, n.latitude?]))).collect();
+    let at: HashMap<NodeId<'_>, [f64; 2]> =
+        chain.nodes.iter().filter_map(|n| Some((n.id, [n.longitude?, n.latitude?]))).collect();
     let mut features = Vec::with_capacity(chain.nodes.len() + chain.flows.len());
     for n in &chain.nodes {
-        let Some(p) = at.get(n.id.as_str()) else { continue };
+        let Some(p) = at.get(&n.id) else { continue };
         let mut f = Feature::from(Geometry::new_point(*p));
         f.set_property("kind", "node");
-        f.set_property("id", n.id.clone());
-        f.set_property("name", n.subject_name.clone());
-        f.set_property("subject_type", n.subject_type.clone());
-        f.set_property("batch_no", n.batch_no.clone());
+        f.set_property("id", n.id.to_string());
+        f.set_property("name", n.subject_name);
+        f.set_property("subject_type", n.subject_type);
+        f.set_property("batch_no", n.batch_no);
         f.set_property("depth", n.depth);
-        f.set_property("division_code", n.division_code.clone());
-        f.set_property("tenant_name", n.tenant_name.clone());
+        f.set_property("division_code", n.division_code);
+        f.set_property("tenant_name", n.tenant_name);
         f.set_property("in_reach", n.in_reach);
         features.push(f);
     }
     for flow in &chain.flows {
-        let (Some(a), Some(b)) = (at.get(flow.from.as_str()), at.get(flow.to.as_str())) else { continue };
+        let (Some(a), Some(b)) = (at.get(&flow.from), at.get(&flow.to)) else { continue };
         let mut f = Feature::from(Geometry::new_line_string([*a, *b]));
-        f.set_property("kind", flow.kind.clone());
-        f.set_property("from", flow.from.clone());
-        f.set_property("to", flow.to.clone());
-        f.set_property("product_name", flow.product_name.clone());
-        f.set_property("batch_no", flow.batch_no.clone());
+        f.set_property("kind", flow.kind);
+        f.set_property("from", flow.from.to_string());
+        f.set_property("to", flow.to.to_string());
+        f.set_property("product_name", flow.product_name);
+        f.set_property("batch_no", flow.batch_no);
         f.set_property("quantity", flow.quantity);
         f.set_property("time", flow.time.to_rfc3339());
         features.push(f);
     }
     geojson::FeatureCollection::new(features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(code: &str, inside: bool) -> (String, (Subject, bool)) {
+        let s = Subject {
+            code: code.to_owned(),
+            name: format!("主体\"{code}\""),
+            kind: "producer".to_owned(),
+            division: "370783".to_owned(),
+            lon: Some(118.7),
+            lat: None,
+            contact_name: "张三".to_owned(),
+            contact_phone: "0536-1234567".to_owned(),
+            tenant_id: Uuid::nil(),
+            tenant_code: "SD".to_owned(),
+            tenant_name: "山东省".to_owned(),
+            tenant_path: "/CN/SD/".to_owned(),
+        };
+        (code.to_owned(), (s, inside))
+    }
+
+    /// A chain of `n` nodes in a row (subjects alternating inside and outside), every edge a flow.
+    fn row(n: usize) -> Chain {
+        let key = |i: usize| (format!("S{}", i % 7), format!("B-{i}"));
+        let edges: Vec<Edge> = (1..n)
+            .map(|i| Edge {
+                id: Uuid::new_v4(),
+                tenant_id: Uuid::nil(),
+                tenant_path: "/CN/".to_owned(),
+                kind: if i % 2 == 0 { "ship" } else { "process" }.to_owned(),
+                from_subject_code: key(i - 1).0,
+                from_batch: key(i - 1).1,
+                to_subject_code: key(i).0,
+                to_batch: key(i).1,
+                quantity: (i % 3 != 0).then_some(1.5),
+                event_time: chrono::DateTime::from_timestamp(1_790_000_000 + i64::try_from(i).unwrap_or(0), 0)
+                    .unwrap_or_default(),
+                product_name: "寿光番茄".to_owned(),
+            })
+            .collect();
+        let flows = (0..edges.len())
+            .map(|i| Flow { edge: i, quantity: edges[i].quantity, time: edges[i].event_time, reports: 1 })
+            .collect();
+        Chain {
+            starts: vec![key(0)],
+            truncated: (n > 100).then(|| "已达到查询深度".to_owned()),
+            nodes: (0..n).map(|i| (key(i), i32::try_from(i).unwrap_or(0))).collect(),
+            subjects: (0..6).map(|i| subject(&format!("S{i}"), i % 2 == 0)).collect(),
+            edges,
+            flows,
+        }
+    }
+
+    #[test]
+    fn the_json_written_in_pieces_is_the_answer_serialized_whole() {
+        for n in [10, 20_000] {
+            let chain = row(n);
+            let pieces = chain.json().expect("written");
+            assert_eq!(pieces.len(), if n > LARGE { 5 } else { 1 });
+            let written: serde_json::Value = serde_json::from_slice(&pieces.concat()).expect("one JSON value");
+            let whole = serde_json::to_value(chain.response()).expect("serialized");
+            assert_eq!(written, whole);
+            // The view says what the DTO's fields say: a node outside hides its contact, one
+            // without a subject (S6) is blank.
+            assert_eq!(whole["nodes"][0]["id"], "S0|B-0");
+            assert_eq!(whole["nodes"][0]["contact_phone"], "0536-1234567");
+            assert_eq!(whole["nodes"][1]["contact_phone"], serde_json::Value::Null);
+            assert_eq!(
+                (whole["nodes"][6]["subject_name"].as_str(), whole["nodes"][6]["in_reach"].as_bool()),
+                (Some(""), Some(false))
+            );
+            assert_eq!(whole["flows"][0]["from"], "S0|B-0");
+            assert_eq!(whole["flows"].as_array().map(Vec::len), Some(n - 1));
+        }
+    }
+
+    #[test]
+    fn node_ids_sort_as_their_strings() {
+        let ids = [("AB", "x"), ("AB1", "a"), ("A", "zz"), ("AB", "w"), ("B", "")];
+        let mut by_id: Vec<NodeId<'_>> = ids.iter().map(|(s, b)| NodeId(s, b)).collect();
+        by_id.sort();
+        let mut by_string: Vec<String> = ids.iter().map(|(s, b)| format!("{s}|{b}")).collect();
+        by_string.sort();
+        assert_eq!(by_id.iter().map(ToString::to_string).collect::<Vec<_>>(), by_string);
+    }
 }

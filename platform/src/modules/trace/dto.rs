@@ -295,52 +295,93 @@ pub struct ChainQuery {
     pub format: Option<String>,
 }
 
+/// A node's id, `subject_code|batch_no`: written as that string without being built as one (a
+/// recall writes hundreds of thousands). Ordered as that string is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeId<'a>(pub &'a str, pub &'a str);
+
+impl std::fmt::Display for NodeId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}|{}", self.0, self.1)
+    }
+}
+
+impl Serialize for NodeId<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Ord for NodeId<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Subject codes hold no `|`: two ids with different subjects are ordered by `subject|`.
+        if self.0 == other.0 {
+            self.1.cmp(other.1)
+        } else {
+            let bar = std::iter::once(b'|');
+            self.0.bytes().chain(bar.clone()).cmp(other.0.bytes().chain(bar))
+        }
+    }
+}
+
+impl PartialOrd for NodeId<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+// The chain's DTOs borrow from the chain they were built from (`trace::chain::Chain`), so a
+// recall's answer is written without copying its strings.
+
 /// A node of a chain: one subject's batch.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChainNode {
+pub struct ChainNode<'a> {
     /// `subject_code|batch_no`.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: NodeId<'a>,
     /// Subject code.
-    pub subject_code: String,
+    pub subject_code: &'a str,
     /// Subject name.
-    pub subject_name: String,
+    pub subject_name: &'a str,
     /// Enterprise type, or `merchant`.
-    pub subject_type: String,
+    pub subject_type: &'a str,
     /// Batch number.
-    pub batch_no: String,
+    pub batch_no: &'a str,
     /// Steps from the start: negative upstream, positive downstream, 0 the start.
     pub depth: i32,
     /// Region of the subject.
-    pub division_code: String,
+    pub division_code: &'a str,
     /// Longitude of the subject.
     pub longitude: Option<f64>,
     /// Latitude of the subject.
     pub latitude: Option<f64>,
     /// The tenant responsible for the subject.
-    pub tenant_code: String,
+    pub tenant_code: &'a str,
     /// Its name.
-    pub tenant_name: String,
+    pub tenant_name: &'a str,
     /// Inside the caller's subtree: contact details are shown.
     pub in_reach: bool,
     /// Contact person (inside the caller's subtree only).
-    pub contact_name: Option<String>,
+    pub contact_name: Option<&'a str>,
     /// Contact phone (inside the caller's subtree only).
-    pub contact_phone: Option<String>,
+    pub contact_phone: Option<&'a str>,
 }
 
 /// A movement between two nodes.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChainFlow {
+pub struct ChainFlow<'a> {
     /// From node id.
-    pub from: String,
+    #[schema(value_type = String)]
+    pub from: NodeId<'a>,
     /// To node id.
-    pub to: String,
+    #[schema(value_type = String)]
+    pub to: NodeId<'a>,
     /// `process` (an input batch into a product batch) or `ship` (seller to buyer).
-    pub kind: String,
+    pub kind: &'a str,
     /// Product.
-    pub product_name: String,
+    pub product_name: &'a str,
     /// The batch at the receiving end.
-    pub batch_no: String,
+    pub batch_no: &'a str,
     /// Quantity (only when reported inside the caller's subtree).
     pub quantity: Option<f64>,
     /// When (the earliest report).
@@ -351,17 +392,18 @@ pub struct ChainFlow {
 
 /// A trace chain.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChainResponse {
+pub struct ChainResponse<'a> {
     /// The start nodes.
-    pub start: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub start: Vec<NodeId<'a>>,
     /// True when a depth or size bound stopped the walk.
     pub truncated: bool,
     /// Why, in Chinese.
-    pub message: Option<String>,
+    pub message: Option<&'a str>,
     /// Nodes, upstream first.
-    pub nodes: Vec<ChainNode>,
+    pub nodes: Vec<ChainNode<'a>>,
     /// Flows, oldest first.
-    pub flows: Vec<ChainFlow>,
+    pub flows: Vec<ChainFlow<'a>>,
 }
 
 /// One stage as the public sees it.

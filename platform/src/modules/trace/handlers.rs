@@ -134,24 +134,40 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
     };
     use super::chain::{FLOW_HEADER, flow_rows};
     use crate::modules::subjects::export::{csv_of, xlsx_of};
-    Ok(match format {
-        "csv" => file("text/csv; charset=utf-8", "csv", csv_of(FLOW_HEADER, flow_rows(&chain))?),
+    let size = chain.size();
+    let response = match format {
+        "csv" => file("text/csv; charset=utf-8", "csv", csv_of(FLOW_HEADER, flow_rows(&chain.response()))?),
         "xlsx" => file(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "xlsx",
-            xlsx_of("流量流向表", FLOW_HEADER, flow_rows(&chain))?,
+            xlsx_of("流量流向表", FLOW_HEADER, flow_rows(&chain.response()))?,
         ),
-        "geojson" => HttpResponse::Ok().content_type("application/geo+json").json(super::chain::to_geojson(&chain)),
-        _ => {
-            // A recall's answer runs to tens of megabytes: one buffer of about its size instead of
-            // doubling into it, and the graph freed off the request's path.
-            let mut body = Vec::with_capacity(640 * (chain.nodes.len() + chain.flows.len()) + 1024);
-            serde_json::to_writer(&mut body, &chain).map_err(ApiError::internal)?;
-            let items = chain.nodes.len() + chain.flows.len();
-            super::chain::free_later(chain, items);
-            HttpResponse::Ok().content_type("application/json").body(body)
+        "geojson" => {
+            HttpResponse::Ok().content_type("application/geo+json").json(super::chain::to_geojson(&chain.response()))
         }
-    })
+        _ if size <= 10_000 => {
+            HttpResponse::Ok().content_type("application/json").body(chain.json().map_err(ApiError::internal)?.concat())
+        }
+        _ => {
+            // A recall runs to tens of megabytes: written off the request's threads (nodes and
+            // flows at the same time), sent in the pieces it was written in.
+            let started = std::time::Instant::now();
+            let (pieces, chain) =
+                actix_web::rt::task::spawn_blocking(move || (chain.json(), chain)).await.map_err(ApiError::internal)?;
+            let pieces = pieces.map_err(ApiError::internal)?;
+            super::chain::free_later(chain, size);
+            tracing::debug!(write_ms = started.elapsed().as_secs_f64() * 1e3, "trace chain written");
+            let length = pieces.iter().map(Vec::len).sum::<usize>();
+            let body = futures_util::stream::iter(
+                pieces.into_iter().map(|p| Ok::<_, std::convert::Infallible>(web::Bytes::from(p))),
+            );
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(actix_web::body::SizedStream::new(u64::try_from(length).unwrap_or(u64::MAX), body)));
+        }
+    };
+    super::chain::free_later(chain, size);
+    Ok(response)
 }
 
 /// Query-behaviour analysis (R-ANA-3): the public's trace-code queries of the last `days` days
