@@ -591,17 +591,10 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     assert!(queries >= 3, "every query counts: {queries}");
     // Each query is kept for analysis (R-ANA-3) with the product's category (none here: no
     // product filing), the type of the subject that last handled it and the region where it
-    // reached the consumer.
-    // The count above is this replica's own tally; the rows follow with the writer's next batch.
+    // reached the consumer. (The count above is this replica's own tally; the rows follow with
+    // the writer's next batch.)
     let recorded = "SELECT count(*) AS n FROM trace_code_queries WHERE code = 'SG-0001' AND found";
-    let mut rows = 0;
-    for _ in 0..50 {
-        rows = app.scalar(recorded).await;
-        if rows >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let rows = app.scalar_reaching(recorded, 3).await;
     assert!(rows >= 3, "every query is recorded: {rows}");
     let other = "AND (subject_type IS NULL OR subject_type <> 'producer' OR consumer_region IS NULL \
                  OR consumer_region <> '370783')";
@@ -624,15 +617,11 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     // The market sold it last, in Jinan: the queries from now on say so.
     let sold = "SELECT count(*) AS n FROM trace_code_queries WHERE code = 'SG-0001' AND subject_type = 'market' \
                 AND consumer_region = '370104'";
-    let mut n = 0;
-    for _ in 0..50 {
-        n = app.scalar(sold).await;
-        if n >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(n, 1, "the query after the sale is recorded with the market and its region");
+    assert_eq!(
+        app.scalar_reaching(sold, 1).await,
+        1,
+        "the query after the sale is recorded with the market and its region"
+    );
 
     // The analysis of the queries (R-ANA-3): a tenant sees the queries of products sold in its
     // region, the nation sees all, a sibling province none of them.

@@ -424,6 +424,20 @@ impl TestApp {
         row.try_get::<i64>("", "n").expect("n")
     }
 
+    /// [`TestApp::scalar`] once it reaches `at_least`, or its value after 5 s (for what is
+    /// written in the background).
+    pub async fn scalar_reaching(&self, sql: &str, at_least: i64) -> i64 {
+        let mut n = 0;
+        for _ in 0..50 {
+            n = self.scalar(sql).await;
+            if n >= at_least {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        n
+    }
+
     /// Audit records with this action, in every tenant.
     pub async fn audit_rows(&self, action: &str) -> i64 {
         let row = self
