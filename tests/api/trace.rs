@@ -352,6 +352,10 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
     assert_eq!(ids(&c), want, "the everyday bound is open to every reader");
     let c = chain(&sd.admin, &format!("batch=P1&subject={p}&max_nodes=200000")).await;
     assert_eq!(ids(&c), want);
+    // On PostgreSQL a recall walks in two halves at once: the same nodes, depths and flows as
+    // the everyday walk.
+    let everyday = chain(&sd.admin, &format!("batch=P1&subject={p}")).await;
+    assert_eq!((&c["nodes"], &c["flows"]), (&everyday["nodes"], &everyday["flows"]));
 
     // The pages: the chain with its flow table, the record list and a record.
     let html = sd

@@ -81,13 +81,20 @@ impl Edge {
 /// (`cap`; the caller treats a full answer as cut short). PostgreSQL computes a recursive query only
 /// as far as it is read, so the outer `LIMIT` stops it; SQLite takes the limit inside the
 /// recursive query instead.
+///
+/// `half`: walk only from the first edges whose far end hashes to that half (0 or 1;
+/// PostgreSQL only). A recall walks its two halves at once on two connections, so the database
+/// uses two cores; a node both halves reach is walked twice, and the replay keeps it once.
+///
+/// Returns the edges, and whether the cap cut them short.
 async fn walk(
     db: &sea_orm::DatabaseConnection,
     start: &Condition,
     down: bool,
     depth: u32,
     cap: u64,
-) -> ApiResult<Vec<Edge>> {
+    half: Option<bool>,
+) -> ApiResult<(Vec<Edge>, bool)> {
     use lineage::Column as L;
     use sea_orm::sea_query::ExprTrait;
     const COLUMNS: [L; 10] = [
@@ -129,6 +136,11 @@ async fn walk(
                 .to_owned(),
         ),
     );
+    if let Some(half) = half {
+        let far_end =
+            Expr::cust_with_exprs("mod(hashtext($1 || '|' || $2), 2)", [Expr::col((l, far.1)), Expr::col((l, far.0))]);
+        seed.and_where(if half { far_end.ne(0) } else { far_end.eq(0) });
+    }
     let mut step = Query::select();
     for c in COLUMNS {
         step.column((l, c));
@@ -167,7 +179,8 @@ async fn walk(
     while let Some(edge) = futures_util::TryStreamExt::try_next(&mut rows).await? {
         edges.push(edge);
     }
-    Ok(edges)
+    let cut = u64::try_from(edges.len()).unwrap_or(u64::MAX) >= cap;
+    Ok((edges, cut))
 }
 
 /// The walk in one direction, replayed breadth first over the edges the database returned:
@@ -258,7 +271,7 @@ struct Flow {
 }
 
 /// Nodes and flows above which the answer is written on two threads.
-const LARGE: usize = 10_000;
+pub const LARGE: usize = 10_000;
 
 impl Chain {
     /// Nodes and flows.
@@ -315,37 +328,63 @@ impl Chain {
         }
     }
 
-    /// The answer as JSON, in pieces to be sent one after the other. A large chain's nodes and
-    /// flows (tens of megabytes each in a recall) are written at the same time on two threads.
+    /// The answer as JSON, handed to `send` while it is written (a recall's runs to tens of
+    /// megabytes): the nodes in pieces of about a megabyte as they are written, then the flows,
+    /// written meanwhile on a second thread, in one piece.
     ///
     /// # Errors
-    /// Serialization failures.
-    pub fn json(&self) -> Result<Vec<Vec<u8>>, serde_json::Error> {
+    /// What `send` answers (the client has gone), and serialization failures.
+    pub fn write_json(&self, send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>) -> std::io::Result<()> {
+        use std::io::Write as _;
         let r = self.response();
-        if self.size() <= LARGE {
-            return serde_json::to_vec(&r).map(|v| vec![v]);
+        std::thread::scope(|threads| {
+            let flows = threads.spawn(|| {
+                // About 280 bytes a flow: a buffer of about its size, never doubled.
+                let mut out = Vec::with_capacity(300 * r.flows.len() + 64);
+                serde_json::to_writer(&mut out, &r.flows).map(|()| out)
+            });
+            let mut out = Pieces { buf: Vec::with_capacity(PIECE + 64 * 1024), send };
+            // The object `serde_json::to_vec(&r)` writes, field by field.
+            out.write_all(br#"{"start":"#)?;
+            serde_json::to_writer(&mut out, &r.start)?;
+            out.write_all(br#","truncated":"#)?;
+            serde_json::to_writer(&mut out, &r.truncated)?;
+            out.write_all(br#","message":"#)?;
+            serde_json::to_writer(&mut out, &r.message)?;
+            out.write_all(br#","nodes":"#)?;
+            serde_json::to_writer(&mut out, &r.nodes)?;
+            out.write_all(br#","flows":"#)?;
+            out.flush()?;
+            (out.send)(flows.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?)?;
+            (out.send)(b"}".to_vec())
+        })
+    }
+}
+
+/// The size of the pieces a large answer is sent in.
+const PIECE: usize = 1 << 20;
+
+/// A writer that hands what it is given to `send` in pieces of about [`PIECE`] bytes.
+struct Pieces<'a> {
+    buf: Vec<u8>,
+    send: &'a mut dyn FnMut(Vec<u8>) -> std::io::Result<()>,
+}
+
+impl std::io::Write for Pieces<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PIECE {
+            self.flush()?;
         }
-        /// A JSON array in a buffer of about its size (`per` bytes an item), never doubled.
-        fn array<T: serde::Serialize>(items: &[T], per: usize) -> Result<Vec<u8>, serde_json::Error> {
-            let mut out = Vec::with_capacity(per * items.len() + 64);
-            serde_json::to_writer(&mut out, items)?;
-            Ok(out)
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        // About 330 bytes a node and 280 a flow.
-        let (nodes, flows) = std::thread::scope(|scope| {
-            let nodes = scope.spawn(|| array(&r.nodes, 360));
-            let flows = array(&r.flows, 300);
-            (nodes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), flows)
-        });
-        // The same object `serde_json::to_vec(&r)` writes, field by field.
-        let mut head = br#"{"start":"#.to_vec();
-        serde_json::to_writer(&mut head, &r.start)?;
-        head.extend_from_slice(br#","truncated":"#);
-        serde_json::to_writer(&mut head, &r.truncated)?;
-        head.extend_from_slice(br#","message":"#);
-        serde_json::to_writer(&mut head, &r.message)?;
-        head.extend_from_slice(br#","nodes":"#);
-        Ok(vec![head, nodes?, br#","flows":"#.to_vec(), flows?, b"}".to_vec()])
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE + 64 * 1024));
+        (self.send)(piece)
     }
 }
 
@@ -409,13 +448,23 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
             .await
             .map_err(ApiError::from)
     };
+    // A recall on PostgreSQL walks each direction in two halves at once (see `walk`).
+    let halves = max_nodes > DEFAULT_NODES && ctx.db.get_database_backend() == DbBackend::Postgres;
     let along = |down: bool| {
         let start = &start;
         async move {
             if (down && direction == "up") || (!down && direction == "down") {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), false));
             }
-            walk(ctx.db, start, down, depth, cap).await
+            if !halves {
+                return walk(ctx.db, start, down, depth, cap, None).await;
+            }
+            let ((mut edges, cut), (more, more_cut)) = tokio::try_join!(
+                walk(ctx.db, start, down, depth, cap, Some(false)),
+                walk(ctx.db, start, down, depth, cap, Some(true))
+            )?;
+            edges.extend(more);
+            Ok((edges, cut || more_cut))
         }
     };
     let (starts, down_edges, up_edges) = tokio::try_join!(starts, along(true), along(false))?;
@@ -432,8 +481,7 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
     let mut depth_of: HashMap<Key, i32> = starts.iter().map(|k| (k.clone(), 0)).collect();
     let mut kept = (Vec::new(), HashSet::default());
     let mut truncated = None;
-    for (down, found) in [(true, down_edges), (false, up_edges)] {
-        let cut = u64::try_from(found.len()).unwrap_or(u64::MAX) >= cap;
+    for (down, (found, cut)) in [(true, down_edges), (false, up_edges)] {
         if let Some(why) = replay(&start_set, found, down, depth, max_nodes, &mut depth_of, &mut kept) {
             truncated.get_or_insert(why);
         }
@@ -450,8 +498,17 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
     // The subjects are read while the nodes are ordered and the flows merged.
     let codes: HashSet<&str> = depth_of.keys().map(|k| k.0.as_str()).collect();
     let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
-    let (subjects, (nodes, flows)) =
-        tokio::try_join!(describe(ctx, &codes, &scope), async { Ok((in_order(depth_of), flows(&edges, &scope))) })?;
+    let (subjects, (nodes, flows)) = tokio::try_join!(describe(ctx, &codes, &scope), async {
+        if edges.len() <= LARGE {
+            return Ok((in_order(depth_of), flows(&edges, &scope)));
+        }
+        // A recall's: on two threads.
+        Ok(std::thread::scope(|threads| {
+            let nodes = threads.spawn(|| in_order(depth_of));
+            let flows = flows(&edges, &scope);
+            (nodes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), flows)
+        }))
+    })?;
     tracing::debug!(
         nodes = nodes.len(),
         flows = flows.len(),
@@ -739,8 +796,15 @@ mod tests {
     fn the_json_written_in_pieces_is_the_answer_serialized_whole() {
         for n in [10, 20_000] {
             let chain = row(n);
-            let pieces = chain.json().expect("written");
-            assert_eq!(pieces.len(), if n > LARGE { 5 } else { 1 });
+            let mut pieces = Vec::new();
+            chain
+                .write_json(&mut |piece| {
+                    pieces.push(piece);
+                    Ok(())
+                })
+                .expect("written");
+            // A large answer goes out in pieces: its nodes (about 7 MB here) in several.
+            assert!(n < LARGE || pieces.len() > 5, "{} pieces", pieces.len());
             let written: serde_json::Value = serde_json::from_slice(&pieces.concat()).expect("one JSON value");
             let whole = serde_json::to_value(chain.response()).expect("serialized");
             assert_eq!(written, whole);
@@ -756,6 +820,13 @@ mod tests {
             assert_eq!(whole["flows"][0]["from"], "S0|B-0");
             assert_eq!(whole["flows"].as_array().map(Vec::len), Some(n - 1));
         }
+        // A client that has gone stops the writing.
+        let mut sent = 0;
+        let gone = row(20_000).write_json(&mut |_| {
+            sent += 1;
+            if sent > 1 { Err(std::io::Error::other("the client has gone")) } else { Ok(()) }
+        });
+        assert_eq!((gone.is_err(), sent), (true, 2));
     }
 
     #[test]

@@ -145,25 +145,30 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
         "geojson" => {
             HttpResponse::Ok().content_type("application/geo+json").json(super::chain::to_geojson(&chain.response()))
         }
-        _ if size <= 10_000 => {
-            HttpResponse::Ok().content_type("application/json").body(chain.json().map_err(ApiError::internal)?.concat())
-        }
+        _ if size <= super::chain::LARGE => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(serde_json::to_vec(&chain.response()).map_err(ApiError::internal)?),
         _ => {
             // A recall runs to tens of megabytes: written off the request's threads (nodes and
-            // flows at the same time), sent in the pieces it was written in.
-            let started = std::time::Instant::now();
-            let (pieces, chain) =
-                actix_web::rt::task::spawn_blocking(move || (chain.json(), chain)).await.map_err(ApiError::internal)?;
-            let pieces = pieces.map_err(ApiError::internal)?;
-            super::chain::free_later(chain, size);
-            tracing::debug!(write_ms = started.elapsed().as_secs_f64() * 1e3, "trace chain written");
-            let length = pieces.iter().map(Vec::len).sum::<usize>();
-            let body = futures_util::stream::iter(
-                pieces.into_iter().map(|p| Ok::<_, std::convert::Infallible>(web::Bytes::from(p))),
-            );
-            return Ok(HttpResponse::Ok()
-                .content_type("application/json")
-                .body(actix_web::body::SizedStream::new(u64::try_from(length).unwrap_or(u64::MAX), body)));
+            // flows at the same time) and sent while it is written.
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(128);
+            actix_web::rt::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let written = chain.write_json(&mut |piece| {
+                    tx.blocking_send(Ok(piece.into())).map_err(|_| std::io::Error::other("the client has gone"))
+                });
+                if let Err(e) = written {
+                    // The answer ends short: the client sees the body cut off, never a whole one.
+                    tracing::debug!(error = %e, "trace chain not sent whole");
+                    let _ = tx.blocking_send(Err(e));
+                }
+                // The answer ends here; the chain is freed after.
+                drop(tx);
+                tracing::debug!(write_ms = started.elapsed().as_secs_f64() * 1e3, "trace chain written");
+                drop(chain);
+            });
+            let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            return Ok(HttpResponse::Ok().content_type("application/json").streaming(body));
         }
     };
     super::chain::free_later(chain, size);
