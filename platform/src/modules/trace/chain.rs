@@ -1,8 +1,10 @@
 //! Trace-chain synthesis (R-EMG-3): from a batch or a trace code, every node upstream (where it
 //! came from) and downstream (where it went), across tenants and provinces. Each direction is
 //! walked by the database in one recursive statement that returns the lineage edges it crossed,
-//! with the product and the reporting tenant of each; the walk is then replayed breadth first
-//! here to give every node its depth and to apply the size bound exactly. Cycles end at nodes
+//! with the product and the reporting tenant of each (a recall on PostgreSQL: two such
+//! statements at once, each from half of the first edges); the walk is then replayed breadth
+//! first here to give every node its depth and to apply the size bound exactly. The answer is a
+//! view of what was read, and a large one is sent while it is written. Cycles end at nodes
 //! already seen; the same movement reported by both sides (shipped and received) is one flow.
 //! Depth and size are bounded, and the answer says when a bound was hit. Visibility (R-SEC-6):
 //! inside the caller's subtree every detail; outside it a node shows its name, code, region and
