@@ -419,7 +419,8 @@ after = db_stats()
 if st in (400, 422) and b"max_nodes" in body:
     note = f"this binary rejects max_nodes (HTTP {st}: {body[:160].decode(errors='replace')}); timed without it (5 000-node cap)"
     before = db_stats()
-    st, body, api_t = api(q.replace("&max_nodes=200000", ""))
+    q = q.replace("&max_nodes=200000", "")
+    st, body, api_t = api(q)
     after = db_stats()
 if st != 200:
     raise SystemExit(f"recall: HTTP {st} {body[:300]!r}")

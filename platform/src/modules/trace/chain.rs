@@ -637,7 +637,7 @@ fn in_order(depth_of: HashMap<Key, i32>) -> Vec<(Key, i32)> {
 }
 
 /// The flows: one per movement (a shipment reported by both sides is one), with, when reported
-/// inside `scope`, the quantity; oldest first.
+/// inside `scope`, the quantity (the largest reported) and the earliest time; oldest first.
 fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<Flow> {
     type Movement<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
     let mut merged: HashMap<Movement<'_>, usize> = HashMap::default();
@@ -657,6 +657,11 @@ fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<Flow> {
             out.len() - 1
         });
         let flow = &mut out[at];
+        // Reports of one movement may name the product differently: the name that sorts first
+        // shows, whatever order the walk returned them in.
+        if e.product_name < edges[flow.edge].product_name {
+            flow.edge = i;
+        }
         flow.reports += 1;
         flow.time = std::cmp::Ord::min(flow.time, e.event_time);
         flow.quantity = match (flow.quantity, quantity) {
@@ -829,6 +834,55 @@ mod tests {
             if sent > 1 { Err(std::io::Error::other("the client has gone")) } else { Ok(()) }
         });
         assert_eq!((gone.is_err(), sent), (true, 2));
+    }
+
+    #[test]
+    fn a_movement_reported_twice_is_one_flow_whatever_the_order() {
+        let now = chrono::Utc::now();
+        let shandong = tenant::Model {
+            id: Uuid::new_v4(),
+            code: "370000".to_owned(),
+            name: "山东省".to_owned(),
+            level: "provincial".to_owned(),
+            parent_id: None,
+            path: "100000/370000/".to_owned(),
+            status: "active".to_owned(),
+            created_at: now,
+            updated_at: now,
+            contact_name: None,
+            contact_phone: None,
+            contact_email: None,
+            modules: String::new(),
+            federation_parent_url: None,
+            longitude: None,
+            latitude: None,
+        };
+        let scope = TenantScope::new(&shandong, suyuan_tenancy::Reach::Subtree);
+        let report = |path: &str, product: &str, quantity: f64, minutes: i64| Edge {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            tenant_path: path.to_owned(),
+            kind: "ship".to_owned(),
+            from_subject_code: "F1".to_owned(),
+            from_batch: "B1".to_owned(),
+            to_subject_code: "M1".to_owned(),
+            to_batch: "B1".to_owned(),
+            quantity: Some(quantity),
+            event_time: now + chrono::Duration::minutes(minutes),
+            product_name: product.to_owned(),
+        };
+        // Shipped (reported in Shandong) and received (reported in Jiangsu, outside the reach).
+        let shipped = || report("100000/370000/370100/", "寿光番茄", 100.0, 5);
+        let received = || report("100000/320000/", "番茄", 250.0, 0);
+        for edges in [vec![shipped(), received()], vec![received(), shipped()]] {
+            let flows = flows(&edges, &scope);
+            assert_eq!(flows.len(), 1);
+            let f = &flows[0];
+            assert_eq!(f.reports, 2);
+            assert_eq!(f.time, now, "the earliest report");
+            assert_eq!(f.quantity, Some(100.0), "the quantity reported outside the reach is not shown");
+            assert_eq!(edges[f.edge].product_name, "寿光番茄", "the name that sorts first (by bytes), in either order");
+        }
     }
 
     #[test]

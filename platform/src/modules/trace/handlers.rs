@@ -154,9 +154,13 @@ pub async fn trace_chain(caller: Caller, q: web::Query<ChainQuery>) -> ApiResult
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(128);
             actix_web::rt::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let written = chain.write_json(&mut |piece| {
-                    tx.blocking_send(Ok(piece.into())).map_err(|_| std::io::Error::other("the client has gone"))
-                });
+                // A panic must not end the stream cleanly on half an answer: it is an error too.
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    chain.write_json(&mut |piece| {
+                        tx.blocking_send(Ok(piece.into())).map_err(|_| std::io::Error::other("the client has gone"))
+                    })
+                }))
+                .unwrap_or_else(|_| Err(std::io::Error::other("writing the chain panicked")));
                 if let Err(e) = written {
                     // The answer ends short: the client sees the body cut off, never a whole one.
                     tracing::debug!(error = %e, "trace chain not sent whole");
