@@ -338,14 +338,15 @@ impl Chain {
     /// What `send` answers (the client has gone), and serialization failures.
     pub fn write_json(&self, send: &mut dyn FnMut(Vec<u8>) -> std::io::Result<()>) -> std::io::Result<()> {
         use std::io::Write as _;
-        let r = self.response();
-        std::thread::scope(|threads| {
-            let flows = threads.spawn(|| {
-                // About 280 bytes a flow: a buffer of about its size, never doubled.
-                let mut out = Vec::with_capacity(300 * r.flows.len() + 64);
-                serde_json::to_writer(&mut out, &r.flows).map(|()| out)
-            });
-            let mut out = Pieces { buf: Vec::with_capacity(PIECE + 64 * 1024), send };
+        let response = self.response();
+        let r = &response;
+        let flows = || {
+            // About 280 bytes a flow: a buffer of about its size, never doubled.
+            let mut out = Vec::with_capacity(300 * r.flows.len() + 64);
+            serde_json::to_writer(&mut out, &r.flows).map(|()| out)
+        };
+        let mut out = Pieces { buf: Vec::with_capacity(PIECE + 64 * 1024), send };
+        let head_and_nodes = move || -> std::io::Result<Pieces<'_>> {
             // The object `serde_json::to_vec(&r)` writes, field by field.
             out.write_all(br#"{"start":"#)?;
             serde_json::to_writer(&mut out, &r.start)?;
@@ -357,10 +358,22 @@ impl Chain {
             serde_json::to_writer(&mut out, &r.nodes)?;
             out.write_all(br#","flows":"#)?;
             out.flush()?;
-            (out.send)(flows.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?)?;
-            (out.send)(b"}".to_vec())
-        })
+            Ok(out)
+        };
+        let (out, flows) = at_once(head_and_nodes, flows);
+        let out = out?;
+        (out.send)(flows?)?;
+        (out.send)(b"}".to_vec())
     }
+}
+
+/// `here` on this thread and `there` on a second one, at the same time.
+fn at_once<A, B: Send>(here: impl FnOnce() -> A, there: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|threads| {
+        let there = threads.spawn(there);
+        let here = here();
+        (here, there.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 /// The size of the pieces a large answer is sent in.
@@ -500,16 +513,13 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
     // The subjects are read while the nodes are ordered and the flows merged.
     let codes: HashSet<&str> = depth_of.keys().map(|k| k.0.as_str()).collect();
     let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
-    let (subjects, (nodes, flows)) = tokio::try_join!(describe(ctx, &codes, &scope), async {
+    let inside = |e: &Edge| scope.covers(e.tenant_id, &e.tenant_path);
+    let (subjects, (flows, nodes)) = tokio::try_join!(describe(ctx, &codes, &scope), async {
         if edges.len() <= LARGE {
-            return Ok((in_order(depth_of), flows(&edges, &scope)));
+            return Ok((flows(&edges, inside), in_order(depth_of)));
         }
         // A recall's: on two threads.
-        Ok(std::thread::scope(|threads| {
-            let nodes = threads.spawn(|| in_order(depth_of));
-            let flows = flows(&edges, &scope);
-            (nodes.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), flows)
-        }))
+        Ok(at_once(|| flows(&edges, inside), || in_order(depth_of)))
     })?;
     tracing::debug!(
         nodes = nodes.len(),
@@ -637,14 +647,15 @@ fn in_order(depth_of: HashMap<Key, i32>) -> Vec<(Key, i32)> {
 }
 
 /// The flows: one per movement (a shipment reported by both sides is one), with, when reported
-/// inside `scope`, the quantity (the largest reported) and the earliest time; oldest first.
-fn flows(edges: &[Edge], scope: &TenantScope) -> Vec<Flow> {
+/// `inside` the caller's reach, the quantity (the largest reported) and the earliest time;
+/// oldest first.
+fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
     type Movement<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
     let mut merged: HashMap<Movement<'_>, usize> = HashMap::default();
     merged.reserve(edges.len());
     let mut out: Vec<Flow> = Vec::with_capacity(edges.len());
     for (i, e) in edges.iter().enumerate() {
-        let quantity = if scope.covers(e.tenant_id, &e.tenant_path) { e.quantity } else { None };
+        let quantity = if inside(e) { e.quantity } else { None };
         let movement = (
             e.from_subject_code.as_str(),
             e.from_batch.as_str(),
@@ -839,25 +850,8 @@ mod tests {
     #[test]
     fn a_movement_reported_twice_is_one_flow_whatever_the_order() {
         let now = chrono::Utc::now();
-        let shandong = tenant::Model {
-            id: Uuid::new_v4(),
-            code: "370000".to_owned(),
-            name: "山东省".to_owned(),
-            level: "provincial".to_owned(),
-            parent_id: None,
-            path: "100000/370000/".to_owned(),
-            status: "active".to_owned(),
-            created_at: now,
-            updated_at: now,
-            contact_name: None,
-            contact_phone: None,
-            contact_email: None,
-            modules: String::new(),
-            federation_parent_url: None,
-            longitude: None,
-            latitude: None,
-        };
-        let scope = TenantScope::new(&shandong, suyuan_tenancy::Reach::Subtree);
+        // The caller's reach: Shandong and below.
+        let inside = |e: &Edge| e.tenant_path.starts_with("100000/370000/");
         let report = |path: &str, product: &str, quantity: f64, minutes: i64| Edge {
             id: Uuid::new_v4(),
             tenant_id: Uuid::new_v4(),
@@ -875,7 +869,7 @@ mod tests {
         let shipped = || report("100000/370000/370100/", "寿光番茄", 100.0, 5);
         let received = || report("100000/320000/", "番茄", 250.0, 0);
         for edges in [vec![shipped(), received()], vec![received(), shipped()]] {
-            let flows = flows(&edges, &scope);
+            let flows = flows(&edges, inside);
             assert_eq!(flows.len(), 1);
             let f = &flows[0];
             assert_eq!(f.reports, 2);
