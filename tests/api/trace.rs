@@ -607,6 +607,9 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     // Answers are cached; a new record carrying the code replaces the cached answer at once,
     // also for a code that was not found before.
     assert_eq!(get("NEW-0001").await.status(), 404);
+    let missed = "SELECT count(*) AS n FROM trace_code_queries WHERE code = 'NEW-0001' AND NOT found \
+                  AND category_code IS NULL AND subject_type IS NULL AND consumer_region IS NULL";
+    assert_eq!(app.scalar_reaching(missed, 1).await, 1, "a query for an unknown code is recorded too, bare");
     let mut fresh = record("p-6", "primary_production", "harvest", &farm, "B6");
     fresh["trace_codes"] = json!(["NEW-0001"]);
     sd.admin.post(app.url("/api/v1/trace/events")).json(&json!({"events": [fresh]})).send().await.unwrap();

@@ -206,10 +206,11 @@ pub async fn query_statistics(
 pub async fn public_trace(
     state: web::Data<crate::state::AppState>,
     code: web::Path<String>,
-) -> ApiResult<web::Json<super::dto::PublicTrace>> {
+) -> ApiResult<HttpResponse> {
     let code = crate::web::public::clean_code(&code)
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
-    Ok(web::Json(super::public::lookup(&state, &code).await?))
+    let body = super::public::lookup_json(&state, &code).await?;
+    Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
 }
 
 /// Issue platform trace codes (一物一码 or 一批一码) for a subject of the caller's tenant or

@@ -5,13 +5,15 @@
 //! channel and a background task writes them in batches.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, TransactionTrait, sqlx};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -26,14 +28,12 @@ pub const SUSPICIOUS_QUERIES: i64 = 20;
 /// Queries waiting to be written, at most (more are counted in the log, then dropped).
 const QUEUE: usize = 100_000;
 
-/// One public query, on its way to the database.
+/// One public query, on its way to the database: the code, and what the cache holds for it
+/// when found (its category, subject type and region are read from there when written).
 #[derive(Debug)]
 pub struct Query {
-    code: String,
-    found: bool,
-    category: Option<String>,
-    subject_type: Option<String>,
-    consumer_region: Option<String>,
+    code: Arc<str>,
+    part: Option<Arc<TracePart>>,
     at: DateTime<Utc>,
 }
 
@@ -104,63 +104,235 @@ pub async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Query>, s
 }
 
 async fn write(db: &DatabaseConnection, batch: Vec<Query>) -> ApiResult<()> {
-    let mut per_code: HashMap<String, (i64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
-    for q in batch.iter().filter(|q| q.found) {
-        let e = per_code.entry(q.code.clone()).or_insert((0, q.at, q.at));
+    let mut per_code: HashMap<&str, (i64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for q in batch.iter().filter(|q| q.part.is_some()) {
+        let e = per_code.entry(&q.code).or_insert((0, q.at, q.at));
         e.0 += 1;
         e.1 = Ord::min(e.1, q.at);
         e.2 = Ord::max(e.2, q.at);
     }
-    let txn = db.begin().await?;
-    let rows: Vec<code_query::Model> = batch
-        .into_iter()
-        .map(|q| code_query::Model {
-            id: Uuid::now_v7(),
-            code: q.code,
-            found: q.found,
-            category_code: q.category,
-            queried_at: q.at,
-            subject_type: q.subject_type,
-            consumer_region: q.consumer_region,
-        })
-        .collect();
-    // One statement per table for the whole batch on PostgreSQL (thousands of queries a second).
-    super::write::insert::<code_query::Entity>(&txn, rows, "", None).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        return write_pg(db.get_postgres_connection_pool(), &batch, per_code).await.map_err(ApiError::internal);
+    }
     let stats: Vec<code_stats::Model> = per_code
         .into_iter()
-        .map(|(code, (queries, first_at, last_at))| code_stats::Model { code, queries, first_at, last_at })
+        .map(|(code, (queries, first_at, last_at))| code_stats::Model {
+            code: code.to_owned(),
+            queries,
+            first_at,
+            last_at,
+        })
         .collect();
+    let rows: Vec<code_query::Model> = batch
+        .iter()
+        .map(|q| code_query::Model {
+            id: Uuid::now_v7(),
+            code: q.code.to_string(),
+            found: q.part.is_some(),
+            category_code: q.part.as_ref().and_then(|p| p.public.category_code.clone()),
+            queried_at: q.at,
+            subject_type: q.part.as_ref().and_then(|p| p.subject_type.clone()),
+            consumer_region: q.part.as_ref().map(|p| p.consumer_region.clone()),
+        })
+        .collect();
+    let txn = db.begin().await?;
+    super::write::insert::<code_query::Entity>(&txn, rows, "", None).await?;
     let sum = OnConflict::column(code_stats::Column::Code)
         .values([
             (code_stats::Column::Queries, Expr::cust("trace_code_stats.queries + excluded.queries")),
             (code_stats::Column::LastAt, Expr::cust("excluded.last_at")),
         ])
         .to_owned();
-    let pg_sum = "ON CONFLICT (code) DO UPDATE SET queries = trace_code_stats.queries + excluded.queries, \
-                  last_at = GREATEST(trace_code_stats.last_at, excluded.last_at)";
-    super::write::insert::<code_stats::Entity>(&txn, stats, pg_sum, Some(sum)).await?;
+    super::write::insert::<code_stats::Entity>(&txn, stats, "", Some(sum)).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// PostgreSQL: the queries through `COPY` (the cheapest way in for the server that also answers
+/// them: about half the database's work of an `INSERT`, no statement to plan), and each code's
+/// count added to its stored one, in one transaction.
+async fn write_pg(
+    pool: &sqlx::PgPool,
+    batch: &[Query],
+    per_code: HashMap<&str, (i64, DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY trace_code_queries (id, code, found, category_code, queried_at, subject_type, consumer_region) \
+             FROM STDIN",
+        )
+        .await?;
+    let mut buf = Vec::with_capacity(256 * 1024);
+    for q in batch {
+        copy_line(&mut buf, q);
+        if buf.len() >= 240 * 1024 {
+            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(256 * 1024))).await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await?;
+    }
+    copy.finish().await?;
+    if !per_code.is_empty() {
+        let mut codes = Vec::with_capacity(per_code.len());
+        let (mut counts, mut firsts, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
+        for (code, (n, first, last)) in per_code {
+            codes.push(code);
+            counts.push(n);
+            firsts.push(first);
+            lasts.push(last);
+        }
+        sqlx::query(
+            "INSERT INTO trace_code_stats (code, queries, first_at, last_at) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[], $4::timestamptz[]) \
+             ON CONFLICT (code) DO UPDATE SET queries = trace_code_stats.queries + excluded.queries, \
+             last_at = GREATEST(trace_code_stats.last_at, excluded.last_at)",
+        )
+        .bind(codes)
+        .bind(counts)
+        .bind(firsts)
+        .bind(lasts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// One query as a line of `COPY`'s text format: tab-separated, `\N` for NULL.
+fn copy_line(buf: &mut Vec<u8>, q: &Query) {
+    use std::io::Write as _;
+    fn text(buf: &mut Vec<u8>, v: Option<&str>) {
+        let Some(v) = v else {
+            buf.extend_from_slice(b"\\N");
+            return;
+        };
+        for b in v.bytes() {
+            match b {
+                b'\\' => buf.extend_from_slice(b"\\\\"),
+                b'\t' => buf.extend_from_slice(b"\\t"),
+                b'\n' => buf.extend_from_slice(b"\\n"),
+                b'\r' => buf.extend_from_slice(b"\\r"),
+                b => buf.push(b),
+            }
+        }
+    }
+    let part = q.part.as_deref();
+    buf.extend_from_slice(Uuid::now_v7().hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+    buf.push(b'\t');
+    text(buf, Some(&q.code));
+    buf.extend_from_slice(if part.is_some() { b"\tt\t" } else { b"\tf\t" });
+    text(buf, part.and_then(|p| p.public.category_code.as_deref()));
+    buf.push(b'\t');
+    // Writing to a Vec cannot fail.
+    let _ = write!(buf, "{}", q.at.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+    buf.push(b'\t');
+    text(buf, part.and_then(|p| p.subject_type.as_deref()));
+    buf.push(b'\t');
+    text(buf, part.map(|p| p.consumer_region.as_str()));
+    buf.push(b'\n');
 }
 
 /// The public part of a code's records, as cached: everything of the answer but the counts.
 #[derive(Debug)]
 pub struct TracePart {
-    product_name: String,
-    category_code: Option<String>,
-    origin_name: String,
-    origin_division_code: String,
-    stages: Vec<PublicStage>,
+    code: Arc<str>,
+    public: PublicPart,
+    /// The answer's JSON up to its counts (`{"code":…,"stages":[…],`), written once at load:
+    /// a cached answer is this plus a few bytes, not a tree cloned and serialized again.
+    head: String,
+    /// The first query as the answer's JSON writes it.
+    first_json: String,
     single_item: bool,
     /// For the query log only (R-ANA-3), never in the answer: the type of the subject of the
     /// latest record, and that record's region (where the product reached the consumer).
     subject_type: Option<String>,
     consumer_region: String,
-    /// The stored count and first query when loaded (a code never queried: the load's time) (the writer adds this replica's queries
-    /// to the stored row in batches).
+    /// The stored count and first query when loaded (a code never queried: the load's time);
+    /// the writer adds this replica's queries to the stored row in batches.
     stored: (i64, DateTime<Utc>),
     /// Queries answered from this cached entry since it was loaded.
     since_load: AtomicI64,
+}
+
+/// The fields of [`PublicTrace`] between its code and its counts, in its order.
+#[derive(Debug, Serialize)]
+struct PublicPart {
+    product_name: String,
+    category_code: Option<String>,
+    origin_name: String,
+    origin_division_code: String,
+    stages: Vec<PublicStage>,
+}
+
+/// The JSON head of an answer: the code, then the public part.
+#[derive(Serialize)]
+struct Head<'a> {
+    code: &'a str,
+    #[serde(flatten)]
+    public: &'a PublicPart,
+}
+
+impl TracePart {
+    fn new(
+        code: &str,
+        public: PublicPart,
+        single_item: bool,
+        subject_type: Option<String>,
+        consumer_region: String,
+        stored: (i64, DateTime<Utc>),
+    ) -> serde_json::Result<Self> {
+        let mut head = serde_json::to_string(&Head { code, public: &public })?;
+        head.pop(); // the closing brace: the counts follow
+        head.push(',');
+        Ok(Self {
+            code: Arc::from(code),
+            public,
+            head,
+            first_json: serde_json::to_string(&stored.1)?,
+            single_item,
+            subject_type,
+            consumer_region,
+            stored,
+            since_load: AtomicI64::new(0),
+        })
+    }
+
+    fn warning(&self, queries: i64) -> Option<String> {
+        (self.single_item && queries > SUSPICIOUS_QUERIES).then(|| {
+            format!("该追溯码已被查询 {queries} 次。单件商品的追溯码被多次查询，可能是假冒产品，请谨慎购买并向市场监管部门反映。")
+        })
+    }
+
+    /// The answer with `queries` (for pages).
+    fn answer(&self, queries: i64) -> PublicTrace {
+        let p = &self.public;
+        PublicTrace {
+            code: self.code.to_string(),
+            product_name: p.product_name.clone(),
+            category_code: p.category_code.clone(),
+            origin_name: p.origin_name.clone(),
+            origin_division_code: p.origin_division_code.clone(),
+            stages: p.stages.clone(),
+            queries,
+            first_queried_at: Some(self.stored.1),
+            warning: self.warning(queries),
+        }
+    }
+
+    /// The same answer as JSON: the cached head and the counts.
+    fn answer_json(&self, queries: i64) -> serde_json::Result<String> {
+        let warning = serde_json::to_string(&self.warning(queries))?;
+        let mut body = String::with_capacity(self.head.len() + 64 + warning.len());
+        body.push_str(&self.head);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            body,
+            "\"queries\":{queries},\"first_queried_at\":{first},\"warning\":{warning}}}",
+            first = self.first_json
+        );
+        Ok(body)
+    }
 }
 
 /// Answers by code (`None`: no record carries it), in process, for a minute. Concurrent
@@ -233,7 +405,7 @@ async fn load(
     // The product as the latest record names it; the origin is the first primary production.
     let Some(last) = events.last() else { return Ok(None) };
     let origin = events.iter().find(|e| e.stage == "primary_production").or(events.first());
-    let stages = events
+    let stages: Vec<PublicStage> = events
         .iter()
         .map(|e| {
             let offset = FixedOffset::east_opt(e.event_offset_minutes * 60)
@@ -261,18 +433,39 @@ async fn load(
         .await?
         .remove(&last.subject_code)
         .map(|s| s.kind);
-    Ok(Some(Arc::new(TracePart {
+    let public = PublicPart {
         product_name: last.product_name.clone(),
         category_code: last.category_code.clone(),
         origin_name: origin.map(|o| o.subject_name.clone()).unwrap_or_default(),
         origin_division_code: origin.map(|o| o.division_code.clone()).unwrap_or_default(),
         stages,
-        single_item,
-        subject_type,
-        consumer_region: last.division_code.clone(),
-        stored: stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at)),
-        since_load: AtomicI64::new(0),
-    })))
+    };
+    let stored = stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at));
+    let part = TracePart::new(code, public, single_item, subject_type, last.division_code.clone(), stored)
+        .map_err(ApiError::internal)?;
+    Ok(Some(Arc::new(part)))
+}
+
+/// A code's cached part and its count with this query, the query recorded.
+///
+/// # Errors
+/// 404 when no record carries the code.
+async fn count(state: &crate::state::AppState, code: &str) -> ApiResult<(Arc<TracePart>, i64)> {
+    let (cache, log) = (&state.trace_cache, &state.query_log);
+    let at = Utc::now();
+    let part = cache
+        .try_get_with_by_ref(code, load(&state.db, &state.metrics, code))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
+    let Some(part) = part else {
+        log.record(Query { code: Arc::from(code), part: None, at });
+        return Err(ApiError::not_found("未查询到该追溯码的信息"));
+    };
+    // The count without a database round trip: what was stored at load plus this replica's
+    // queries since (the writer stores them; other replicas' recent queries show after a reload).
+    let queries = part.stored.0 + part.since_load.fetch_add(1, Ordering::Relaxed) + 1;
+    log.record(Query { code: part.code.clone(), part: Some(part.clone()), at });
+    Ok((part, queries))
 }
 
 /// The public answer for a code (its records from the cache, its count from the database), and
@@ -281,46 +474,70 @@ async fn load(
 /// # Errors
 /// 404 when no record carries the code.
 pub async fn lookup(state: &crate::state::AppState, code: &str) -> ApiResult<PublicTrace> {
-    let (cache, log) = (&state.trace_cache, &state.query_log);
-    let now = Utc::now();
-    let part = cache
-        .try_get_with(code.to_owned(), load(&state.db, &state.metrics, code))
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
-    let Some(part) = part else {
-        log.record(Query {
-            code: code.to_owned(),
-            found: false,
-            category: None,
-            subject_type: None,
-            consumer_region: None,
-            at: now,
-        });
-        return Err(ApiError::not_found("未查询到该追溯码的信息"));
-    };
-    // The count without a database round trip: what was stored at load plus this replica's
-    // queries since (the writer stores them; other replicas' recent queries show after a reload).
-    let queries = part.stored.0 + part.since_load.fetch_add(1, Ordering::Relaxed) + 1;
-    let first = Some(part.stored.1);
-    log.record(Query {
-        code: code.to_owned(),
-        found: true,
-        category: part.category_code.clone(),
-        subject_type: part.subject_type.clone(),
-        consumer_region: Some(part.consumer_region.clone()),
-        at: now,
-    });
-    Ok(PublicTrace {
-        code: code.to_owned(),
-        product_name: part.product_name.clone(),
-        category_code: part.category_code.clone(),
-        origin_name: part.origin_name.clone(),
-        origin_division_code: part.origin_division_code.clone(),
-        stages: part.stages.clone(),
-        queries,
-        first_queried_at: first,
-        warning: (part.single_item && queries > SUSPICIOUS_QUERIES).then(|| {
-            format!("该追溯码已被查询 {queries} 次。单件商品的追溯码被多次查询，可能是假冒产品，请谨慎购买并向市场监管部门反映。")
-        }),
-    })
+    let (part, queries) = count(state, code).await?;
+    Ok(part.answer(queries))
+}
+
+/// [`lookup`] as the JSON of [`PublicTrace`], written from the cached head and the counts.
+///
+/// # Errors
+/// As [`lookup`].
+pub async fn lookup_json(state: &crate::state::AppState, code: &str) -> ApiResult<String> {
+    let (part, queries) = count(state, code).await?;
+    part.answer_json(queries).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(single_item: bool) -> TracePart {
+        let stage = |item: Option<&str>| PublicStage {
+            stage: "产品检测".to_owned(),
+            action: "检测".to_owned(),
+            date: "2026-11-20".to_owned(),
+            division_code: "370783".to_owned(),
+            test_item: item.map(str::to_owned),
+            test_passed: item.map(|_| true),
+        };
+        let public = PublicPart {
+            product_name: "寿光\"番茄\"\\ 一级".to_owned(),
+            category_code: None,
+            origin_name: "寿光示范蔬菜集团".to_owned(),
+            origin_division_code: "370783".to_owned(),
+            stages: vec![stage(None), stage(Some("农药残留"))],
+        };
+        let first = DateTime::parse_from_rfc3339("2026-12-01T08:30:00.123456Z").unwrap().with_timezone(&Utc);
+        TracePart::new("SG-0001", public, single_item, Some("market".to_owned()), "370104".to_owned(), (7, first))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_cached_json_is_the_answer_serialized() {
+        for (single_item, queries) in [(false, 8), (true, 8), (true, SUSPICIOUS_QUERIES + 1)] {
+            let p = part(single_item);
+            let fast: serde_json::Value = serde_json::from_str(&p.answer_json(queries).unwrap()).unwrap();
+            assert_eq!(fast, serde_json::to_value(p.answer(queries)).unwrap());
+            assert_eq!(fast["warning"].is_string(), single_item && queries > SUSPICIOUS_QUERIES, "{fast}");
+        }
+    }
+
+    #[test]
+    fn a_copy_line_escapes_text_and_writes_nulls() {
+        let mut p = part(false);
+        p.public.category_code = Some("a\tb\\c\nd".to_owned());
+        let at = DateTime::parse_from_rfc3339("2026-12-06T04:05:06.5+08:00").unwrap().with_timezone(&Utc);
+        let mut buf = Vec::new();
+        copy_line(&mut buf, &Query { code: Arc::from("SG-0001"), part: Some(Arc::new(p)), at });
+        copy_line(&mut buf, &Query { code: Arc::from("NO-0001"), part: None, at });
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(Uuid::parse_str(lines[0][0]).is_ok());
+        assert_eq!(
+            lines[0][1..],
+            ["SG-0001", "t", "a\\tb\\\\c\\nd", "2026-12-05 20:05:06.500000+00", "market", "370104"]
+        );
+        assert_eq!(lines[1][1..], ["NO-0001", "f", "\\N", "2026-12-05 20:05:06.500000+00", "\\N", "\\N"]);
+    }
 }
