@@ -852,3 +852,39 @@ async fn records_import_from_csv_and_xlsx_with_the_ingest_checks() {
     assert!(p["errors"][0]["message"].as_str().unwrap().contains("缺少列"), "{p}");
     assert_eq!(send(b"a=b".to_vec(), "application/x-www-form-urlencoded").await.status(), 415);
 }
+
+/// A batch partly sent before (a client retrying after a timeout, with new records added): only
+/// the new records are written, with their edges, codes and statistics; the old ones are
+/// answered with their stored ids. On PostgreSQL the whole batch is first copied in and the
+/// unique index refuses that copy; the records are then offered one by one.
+#[tokio::test]
+async fn a_batch_partly_sent_before_writes_only_its_new_records() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let push = |body: Value| {
+        let c = sd.admin.clone();
+        let url = app.url("/api/v1/trace/events");
+        async move { c.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let mut ship = record("r-2", "transport", "ship", &farm, "B1");
+    ship["counterpart_code"] = json!(market);
+    let first =
+        push(json!({"events": [record("r-1", "primary_production", "harvest", &farm, "B1"), ship.clone()]})).await;
+    assert_eq!(first["accepted"], 2, "{first}");
+
+    let mut onward = record("r-3", "transport", "ship", &farm, "B2");
+    onward["counterpart_code"] = json!(market);
+    onward["trace_codes"] = json!(["TC-NEW-1", "TC-NEW-2"]);
+    let again = push(json!({"events": [ship, onward]})).await;
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(1), Some(1)), "{again}");
+    assert_eq!(again["events"][0]["id"], first["events"][1]["id"], "the stored record's id");
+    assert_eq!(again["events"][0]["duplicate"], true);
+    assert_eq!(again["events"][1]["duplicate"], false);
+    assert_eq!((count(&app, "trace_events").await, count(&app, "trace_lineage").await), (3, 2));
+    assert_eq!(count(&app, "trace_code_index").await, 4, "TC-B1 twice, and the new record's two codes");
+    let records = app.scalar("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily").await;
+    assert_eq!(records, 3, "the repeated record is counted once");
+}

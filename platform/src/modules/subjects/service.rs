@@ -360,7 +360,7 @@ pub async fn reject(ctx: &Ctx<'_>, id: Uuid, reason: &str) -> ApiResult<enterpri
 /// # Errors
 /// Database failures (the whole change rolls back).
 pub async fn write_outbox(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     origin: Uuid,
     kind: &str,
     payload: &serde_json::Value,
@@ -387,7 +387,7 @@ pub async fn write_outbox_many(
     Ok(())
 }
 
-async fn last_outbox_seq(txn: &DatabaseTransaction, origin: Uuid) -> ApiResult<i64> {
+async fn last_outbox_seq(txn: &impl ConnectionTrait, origin: Uuid) -> ApiResult<i64> {
     Ok(outbox::Entity::find()
         .filter(outbox::Column::OriginTenantId.eq(origin))
         .order_by_desc(outbox::Column::Seq)

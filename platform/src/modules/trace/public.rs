@@ -203,18 +203,9 @@ async fn write_pg(
 fn copy_line(buf: &mut Vec<u8>, q: &Query) {
     use std::io::Write as _;
     fn text(buf: &mut Vec<u8>, v: Option<&str>) {
-        let Some(v) = v else {
-            buf.extend_from_slice(b"\\N");
-            return;
-        };
-        for b in v.bytes() {
-            match b {
-                b'\\' => buf.extend_from_slice(b"\\\\"),
-                b'\t' => buf.extend_from_slice(b"\\t"),
-                b'\n' => buf.extend_from_slice(b"\\n"),
-                b'\r' => buf.extend_from_slice(b"\\r"),
-                b => buf.push(b),
-            }
+        match v {
+            Some(v) => super::write::copy_escape(buf, v),
+            None => buf.extend_from_slice(b"\\N"),
         }
     }
     let part = q.part.as_deref();
