@@ -78,6 +78,21 @@ fn pg_unnest<E: EntityTrait>(rows: &[E::Model], suffix: &str) -> Option<Statemen
     Some(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
 }
 
+/// `rows` in pieces for multi-row statements: `max` rows each, then what is left in powers of
+/// two, so that only a few statement texts ever recur. The driver keeps every statement text it
+/// prepared (up to 100 per connection); a new piece size in every batch filled that cache with
+/// statements of thousands of parameters (the SQLite server held 400 MiB after a million public
+/// queries).
+fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let n = if rest.len() >= max { max } else { 1 << rest.len().checked_ilog2()? };
+        let (piece, more) = rest.split_at(n);
+        rest = more;
+        Some(piece)
+    })
+}
+
 /// On PostgreSQL, the statements writing `rows` in chunks; `None` elsewhere, or when a value
 /// collides with the NULL marker (then the rows go the portable way).
 fn pg_plan<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model], suffix: &str) -> Option<Vec<Statement>> {
@@ -107,7 +122,7 @@ where
         return Ok(());
     }
     let per = (30_000 / E::Column::iter().count()).max(1);
-    for chunk in rows.chunks(per) {
+    for chunk in pieces(&rows, per) {
         let mut q = E::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model));
         if let Some(c) = &on_conflict {
             q = q.on_conflict(c.clone());
@@ -267,7 +282,7 @@ pub async fn events(txn: &impl IngestTxn, rows: &[event::Model]) -> ApiResult<Ve
         }
         return Ok(inserted);
     }
-    for chunk in rows.chunks(SQLITE_CHUNK) {
+    for chunk in pieces(rows, SQLITE_CHUNK) {
         let keys = event::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
             .on_conflict(if txn.get_database_backend() == DbBackend::Postgres {
                 OnConflict::columns([event::Column::TenantId, event::Column::ClientEventId, event::Column::EventTime])
@@ -340,6 +355,21 @@ pub async fn ensure_partitions(db: &sea_orm::DatabaseConnection) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_cover_the_rows_in_few_sizes() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 0..3_000 {
+            let rows: Vec<usize> = (0..n).collect();
+            let mut seen = Vec::new();
+            for piece in pieces(&rows, 500) {
+                sizes.insert(piece.len());
+                seen.extend_from_slice(piece);
+            }
+            assert_eq!(seen, rows, "every row once, in order");
+        }
+        assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [1, 2, 4, 8, 16, 32, 64, 128, 256, 500]);
+    }
 
     #[test]
     fn copy_lines_escape_text_and_write_nulls_and_times() {
