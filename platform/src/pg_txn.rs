@@ -22,9 +22,10 @@ fn query_err(e: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(e)))
 }
 
-fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
-    let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
-    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+/// The statement for sqlx, its text and values moved in (an ingest's arrays are not copied).
+fn query(stmt: Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
+    let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+    sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
 }
 
 /// Whether `e` is PostgreSQL's unique violation (23505).
@@ -80,7 +81,7 @@ impl ConnectionTrait for PgTxn {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut tx = self.tx.lock().await;
-        query(&stmt).execute(&mut **tx).await.map(Into::into).map_err(exec_err)
+        query(stmt).execute(&mut **tx).await.map(Into::into).map_err(exec_err)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -90,12 +91,12 @@ impl ConnectionTrait for PgTxn {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut tx = self.tx.lock().await;
-        query(&stmt).fetch_optional(&mut **tx).await.map(|r| r.map(Into::into)).map_err(query_err)
+        query(stmt).fetch_optional(&mut **tx).await.map(|r| r.map(Into::into)).map_err(query_err)
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut tx = self.tx.lock().await;
-        let rows = query(&stmt).fetch_all(&mut **tx).await.map_err(query_err)?;
+        let rows = query(stmt).fetch_all(&mut **tx).await.map_err(query_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }

@@ -191,14 +191,17 @@ fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
                 v if !v.is_some() => buf.write_all(b"\\N"),
                 Value::Uuid(Some(u)) => buf.write_all(u.hyphenated().encode_lower(&mut uuid).as_bytes()),
                 Value::String(Some(v)) => {
-                    copy_escape(&mut buf, &v);
+                    copy_text_value(&mut buf, Some(&v));
                     Ok(())
                 }
                 Value::Double(Some(v)) if v.is_finite() => write!(buf, "{v}"),
                 Value::Int(Some(v)) => write!(buf, "{v}"),
                 Value::BigInt(Some(v)) => write!(buf, "{v}"),
                 Value::Bool(Some(v)) => buf.write_all(if v { b"t" } else { b"f" }),
-                Value::ChronoDateTimeUtc(Some(t)) => write!(buf, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00")),
+                Value::ChronoDateTimeUtc(Some(t)) => {
+                    copy_time(&mut buf, t);
+                    Ok(())
+                }
                 _ => return None,
             };
         }
@@ -207,8 +210,32 @@ fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
     Some((statement, buf))
 }
 
-/// Text for `COPY`'s text format: backslash, tab, newline and carriage return escaped.
-pub fn copy_escape(buf: &mut Vec<u8>, v: &str) {
+/// A time for `COPY`'s text format, in UTC to the microsecond (digits written directly: a
+/// format string would be parsed again for every value).
+pub fn copy_time(buf: &mut Vec<u8>, t: chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        buf,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_micros()
+    );
+}
+
+/// Text for `COPY`'s text format (`None`: `\N`, NULL): backslash, tab, newline and carriage
+/// return escaped.
+pub fn copy_text_value(buf: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else {
+        buf.extend_from_slice(b"\\N");
+        return;
+    };
     for b in v.bytes() {
         match b {
             b'\\' => buf.extend_from_slice(b"\\\\"),
