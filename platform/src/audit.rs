@@ -244,27 +244,39 @@ pub async fn lock_chain<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<(
 /// # Errors
 /// Database failures (the caller's transaction then rolls back with the change).
 pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry<'_>) -> Result<record::Model, DbErr> {
-    head::Entity::insert(head::ActiveModel {
-        tenant_id: Set(entry.tenant_id),
-        seq: Set(0),
-        hash: Set(GENESIS.to_owned()),
-        anchor_seq: Set(0),
-        anchor_hash: Set(GENESIS.to_owned()),
-    })
-    .on_conflict_do_nothing_on([head::Column::TenantId])
-    .exec(db)
-    .await?;
     // Taking the write lock first (rather than reading first) serialises writers on both
     // SQLite and PostgreSQL.
-    head::Entity::update_many()
-        .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).add(1))
-        .filter(head::Column::TenantId.eq(entry.tenant_id))
-        .exec(db)
-        .await?;
-    let current = head::Entity::find_by_id(entry.tenant_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("audit head".to_owned()))?;
+    let bump = || {
+        head::Entity::update_many()
+            .col_expr(head::Column::Seq, Expr::col(head::Column::Seq).add(1))
+            .filter(head::Column::TenantId.eq(entry.tenant_id))
+    };
+    let new_head = || {
+        head::Entity::insert(head::ActiveModel {
+            tenant_id: Set(entry.tenant_id),
+            seq: Set(0),
+            hash: Set(GENESIS.to_owned()),
+            anchor_seq: Set(0),
+            anchor_hash: Set(GENESIS.to_owned()),
+        })
+        .on_conflict_do_nothing_on([head::Column::TenantId])
+    };
+    let current = if db.support_returning() {
+        // PostgreSQL: the lock, the number and the previous hash in one round trip; the head is
+        // made only when the chain is new.
+        match bump().exec_with_returning(db).await?.pop() {
+            Some(h) => Some(h),
+            None => {
+                new_head().exec(db).await?;
+                bump().exec_with_returning(db).await?.pop()
+            }
+        }
+    } else {
+        new_head().exec(db).await?;
+        bump().exec(db).await?;
+        head::Entity::find_by_id(entry.tenant_id).one(db).await?
+    };
+    let current = current.ok_or_else(|| DbErr::RecordNotFound("audit head".to_owned()))?;
     let mut row = record::Model {
         id: Uuid::now_v7(),
         tenant_id: entry.tenant_id,

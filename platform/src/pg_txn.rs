@@ -6,7 +6,7 @@
 use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Postgres};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 
 /// An open transaction; dropped without [`PgTxn::commit`], it is rolled back.
 #[derive(Debug)]
@@ -57,6 +57,24 @@ impl PgTxn {
         for piece in data.chunks(1 << 20) {
             if let Err(e) = copy.send(piece).await {
                 // Ends the COPY so the connection can go on (to a savepoint, or back to the pool).
+                let _ = copy.abort("send failed").await;
+                return Err(exec_err(e));
+            }
+        }
+        copy.finish().await.map_err(exec_err)
+    }
+
+    /// `statement` (a `COPY … FROM STDIN` in text format) with its lines as they come from
+    /// `pieces`, sent on while the sender makes the next ones (so PostgreSQL writes while the
+    /// caller checks and encodes); finished when the sender is dropped. The rows copied.
+    ///
+    /// # Errors
+    /// As [`PgTxn::copy_in`].
+    pub async fn copy_in_from(&self, statement: &str, mut pieces: mpsc::Receiver<Vec<u8>>) -> Result<u64, DbErr> {
+        let mut tx = self.tx.lock().await;
+        let mut copy = tx.copy_in_raw(statement).await.map_err(exec_err)?;
+        while let Some(piece) = pieces.recv().await {
+            if let Err(e) = copy.send(piece).await {
                 let _ = copy.abort("send failed").await;
                 return Err(exec_err(e));
             }

@@ -888,3 +888,60 @@ async fn a_batch_partly_sent_before_writes_only_its_new_records() {
     let records = app.scalar("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily").await;
     assert_eq!(records, 3, "the repeated record is counted once");
 }
+
+/// A batch of several pieces (on PostgreSQL the first pieces are already copied in while the
+/// later ones are checked): a bad record near the end writes nothing at all; the batch put
+/// right is written whole; sent again with more records added, only the new ones are written.
+#[tokio::test]
+async fn a_large_batch_with_a_late_bad_record_writes_nothing() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let market = app.approved_enterprise(&sd.admin, "济南示范批发市场", "91110108551385082Q", "market", "370104").await;
+    let push = |events: &[Value]| {
+        let c = sd.admin.clone();
+        let url = app.url("/api/v1/trace/events");
+        let body = json!({ "events": events });
+        async move {
+            let res = c.post(url).json(&body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let records: Vec<Value> = (0..450)
+        .map(|i| {
+            let mut r = record(&format!("L-{i}"), "transport", "ship", &farm, &format!("L{i}"));
+            r["counterpart_code"] = json!(market);
+            r
+        })
+        .collect();
+    let written = || async {
+        (
+            count(&app, "trace_events").await,
+            count(&app, "trace_lineage").await,
+            count(&app, "trace_code_index").await,
+            app.scalar("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'statistics.delta'").await,
+        )
+    };
+
+    let mut bad = records.clone();
+    bad[430]["quantity"] = json!(-1);
+    bad[431]["client_event_id"] = json!("L-5");
+    let (status, p) = push(&bad).await;
+    assert_eq!(status, 422, "{p}");
+    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["events[430].quantity", "events[431].client_event_id"]);
+    assert_eq!(written().await, (0, 0, 0, 0), "nothing of the first pieces stays");
+    assert_eq!(app.audit_rows("trace_event.ingest").await, 0);
+
+    let (status, first) = push(&records[..300]).await;
+    assert_eq!((status, first["accepted"].as_u64()), (200, Some(300)), "{first}");
+    let (status, again) = push(&records).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(150), Some(300)));
+    assert_eq!(again["events"][299]["id"], first["events"][299]["id"], "the stored record's id");
+    assert_eq!(again["events"][300]["duplicate"], false);
+    assert_eq!(written().await, (450, 450, 450, 2));
+    let records = app.scalar("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily").await;
+    assert_eq!(records, 450, "each record counted once");
+}

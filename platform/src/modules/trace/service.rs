@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, FixedOffset, Offset, Utc};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::dto::{ACTIONS, IngestResponse, IngestedEvent, MAX_BATCH, TraceEventQuery, TraceEventRequest};
@@ -257,9 +259,155 @@ impl RecordSource for serde_json::Value {
     }
 }
 
+/// Records checked and built per piece; on PostgreSQL each piece is sent into the `COPY` as
+/// soon as it is built, while the next one is checked.
+const PIECE: usize = 200;
+
+/// What a checked batch writes.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<event::Model>,
+    edges: Vec<lineage::Model>,
+    codes: Vec<code_index::Model>,
+    answer: Vec<IngestedEvent>,
+}
+
+/// Checks every record (errors into `errors`) and builds the rows of the good ones. With `sink`
+/// (PostgreSQL), each piece of rows is sent on as `COPY` lines while no error has been found;
+/// `true` when every row was sent.
+async fn build(
+    records: &[Option<TraceEventRequest>],
+    lookups: &Lookups,
+    tenant: Uuid,
+    errors: &mut Vec<FieldError>,
+    batch: &mut Batch,
+    mut sink: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+) -> ApiResult<bool> {
+    let now = Utc::now();
+    let mut seen = HashSet::with_capacity(records.len());
+    let mut sent = 0;
+    for (start, piece) in (0..).step_by(PIECE).zip(records.chunks(PIECE)) {
+        for (i, r) in (start..).zip(piece) {
+            let Some(r) = r else { continue };
+            if !seen.insert(r.client_event_id.trim()) {
+                errors.push(FieldError::new(
+                    format!("events[{i}].client_event_id"),
+                    "duplicate_in_batch",
+                    "同一次提交中记录编号重复",
+                ));
+            }
+            if let Some(c) = check(i, r, lookups, now, errors) {
+                batch.push(tenant, r, c, lookups, now)?;
+            }
+        }
+        let Some(to) = &sink else { continue };
+        let mut lines = Vec::with_capacity((batch.rows.len() - sent) * 400);
+        if !errors.is_empty() || !super::write::copy_lines::<event::Entity>(&batch.rows[sent..], &mut lines) {
+            // The copy is left unfinished: it is rolled back.
+            sink = None;
+            continue;
+        }
+        sent = batch.rows.len();
+        // A refused send means the copy failed: it reports why.
+        if to.send(lines).await.is_err() {
+            sink = None;
+            continue;
+        }
+        // Lets the copy send this piece before the next is built.
+        tokio::task::yield_now().await;
+    }
+    Ok(sink.is_some() && errors.is_empty())
+}
+
+impl Batch {
+    /// Adds the rows of good record `r`, checked as `c`.
+    fn push(
+        &mut self,
+        tenant: Uuid,
+        r: &TraceEventRequest,
+        c: Checked,
+        lookups: &Lookups,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()> {
+        let (time, product_name, category, counterpart) = c;
+        let client_id = r.client_event_id.trim().to_owned();
+        let id = Uuid::now_v7();
+        let subject = upper(&r.subject_code);
+        let batch = r.batch_no.trim().to_owned();
+        let at = time.with_timezone(&Utc);
+        let counterpart_code = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
+        let edges = &mut self.edges;
+        let mut edge = |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>| {
+            edges.push(lineage::Model {
+                id: Uuid::now_v7(),
+                tenant_id: tenant,
+                event_id: id,
+                kind: kind.to_owned(),
+                from_subject_code: from.0.to_owned(),
+                from_batch: from.1.to_owned(),
+                to_subject_code: to.0.to_owned(),
+                to_batch: to.1.to_owned(),
+                quantity,
+                event_time: at,
+                product_name: product_name.clone(),
+            });
+        };
+        for input in &r.inputs {
+            edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity);
+        }
+        match (r.action.as_str(), &counterpart_code) {
+            ("ship", Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
+            ("receive", Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
+            _ => {}
+        }
+        let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
+        own_codes.sort_unstable();
+        own_codes.dedup();
+        self.codes.extend(own_codes.into_iter().map(|c| code_index::Model {
+            code: c.to_owned(),
+            event_id: id,
+            tenant_id: tenant,
+        }));
+        self.rows.push(event::Model {
+            id,
+            tenant_id: tenant,
+            client_event_id: client_id.clone(),
+            stage: r.stage.clone(),
+            action: r.action.clone(),
+            subject_code: subject.clone(),
+            subject_name: lookups.reporters.get(&subject).cloned().unwrap_or_default(),
+            product_code: r.product_code.as_deref().map(upper).filter(|s| !s.is_empty()),
+            product_name,
+            category_code: category,
+            batch_no: batch,
+            trace_codes: serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?,
+            quantity: r.quantity,
+            unit: r.unit.trim().to_owned(),
+            price: r.price,
+            amount: r.amount,
+            event_time: at,
+            event_offset_minutes: time.offset().local_minus_utc() / 60,
+            recorded_at: now,
+            division_code: r.division_code.trim().to_owned(),
+            longitude: r.longitude,
+            latitude: r.latitude,
+            counterpart_code,
+            counterpart_name: counterpart,
+            inputs: serde_json::to_string(&r.inputs).map_err(ApiError::internal)?,
+            inspection: r.inspection.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
+            extra: r.extra.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
+        });
+        self.answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
+        Ok(())
+    }
+}
+
 /// Checks a whole batch, then writes the new records and their lineage edges in one
 /// transaction; records received before are reported as duplicates and not written again.
 /// Also answers the trace codes the new records carry: their cached public answers are stale.
+///
+/// On PostgreSQL the transaction is opened while the lookups run, and the records are copied
+/// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
 /// # Errors
 /// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
@@ -268,6 +416,7 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
     if raw.is_empty() || raw.len() > MAX_BATCH {
         return Err(ApiError::invalid_field("events", "range", format!("每次提交 1–{MAX_BATCH} 条记录")));
     }
+    let tenant = scope.tenant_id();
     let started = std::time::Instant::now();
     let mut errors = Vec::new();
     let mut records = Vec::with_capacity(raw.len());
@@ -299,151 +448,80 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
         codes(&|r| r.counterpart_code.as_deref().map(upper)),
         codes(&|r| r.product_code.as_deref().map(upper)),
     );
-    let (reporters, counterparts, products) =
-        tokio::try_join!(subjects(ctx, &own, true), subjects(ctx, &others, false), products(ctx, &filed))?;
-    let lookups = Lookups { reporters, counterparts, products };
-    let looked_up = started.elapsed();
-    let now = Utc::now();
-    let mut seen = HashSet::new();
-    let mut checked = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let Some(r) = r else {
-            checked.push(None);
-            continue;
-        };
-        if !seen.insert(r.client_event_id.trim().to_owned()) {
-            errors.push(FieldError::new(
-                format!("events[{i}].client_event_id"),
-                "duplicate_in_batch",
-                "同一次提交中记录编号重复",
-            ));
-        }
-        checked.push(check(i, r, &lookups, now, &mut errors));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let checked_at = started.elapsed();
-    let mut rows = Vec::new();
-    let mut edges = Vec::new();
-    let mut codes = Vec::new();
-    let mut answer = Vec::with_capacity(records.len());
-    for (r, c) in records.iter().zip(checked) {
-        let (Some(r), Some((time, product_name, category, counterpart))) = (r, c) else { continue };
-        let client_id = r.client_event_id.trim().to_owned();
-        let id = Uuid::now_v7();
-        let subject = upper(&r.subject_code);
-        let batch = r.batch_no.trim().to_owned();
-        let at = time.with_timezone(&Utc);
-        let counterpart_code = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
-        let mut edge = |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>| {
-            edges.push(lineage::Model {
-                id: Uuid::now_v7(),
-                tenant_id: scope.tenant_id(),
-                event_id: id,
-                kind: kind.to_owned(),
-                from_subject_code: from.0.to_owned(),
-                from_batch: from.1.to_owned(),
-                to_subject_code: to.0.to_owned(),
-                to_batch: to.1.to_owned(),
-                quantity,
-                event_time: at,
-                product_name: product_name.clone(),
-            });
-        };
-        for input in &r.inputs {
-            edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity);
-        }
-        match (r.action.as_str(), &counterpart_code) {
-            ("ship", Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
-            ("receive", Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
-            _ => {}
-        }
-        let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
-        own_codes.sort_unstable();
-        own_codes.dedup();
-        codes.extend(own_codes.into_iter().map(|c| code_index::Model {
-            code: c.to_owned(),
-            event_id: id,
-            tenant_id: scope.tenant_id(),
-        }));
-        rows.push(event::Model {
-            id,
-            tenant_id: scope.tenant_id(),
-            client_event_id: client_id.clone(),
-            stage: r.stage.clone(),
-            action: r.action.clone(),
-            subject_code: subject.clone(),
-            subject_name: lookups.reporters.get(&subject).cloned().unwrap_or_default(),
-            product_code: r.product_code.as_deref().map(upper).filter(|s| !s.is_empty()),
-            product_name,
-            category_code: category,
-            batch_no: batch,
-            trace_codes: serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?,
-            quantity: r.quantity,
-            unit: r.unit.trim().to_owned(),
-            price: r.price,
-            amount: r.amount,
-            event_time: at,
-            event_offset_minutes: time.offset().local_minus_utc() / 60,
-            recorded_at: now,
-            division_code: r.division_code.trim().to_owned(),
-            longitude: r.longitude,
-            latitude: r.latitude,
-            counterpart_code,
-            counterpart_name: counterpart,
-            inputs: serde_json::to_string(&r.inputs).map_err(ApiError::internal)?,
-            inspection: r.inspection.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
-            extra: r.extra.as_ref().map(serde_json::to_string).transpose().map_err(ApiError::internal)?,
-        });
-        answer.push(IngestedEvent { client_event_id: client_id, id, duplicate: false });
-    }
-    let built = started.elapsed();
-    let tenant = scope.tenant_id();
-    let (accepted, written) = match ctx.db.get_database_backend() {
+    let lookups = async {
+        let (reporters, counterparts, products) =
+            tokio::try_join!(subjects(ctx, &own, true), subjects(ctx, &others, false), products(ctx, &filed))?;
+        Ok::<_, ApiError>(Lookups { reporters, counterparts, products })
+    };
+    let mut batch = Batch::default();
+    let (looked_up, built, (accepted, written, answer)) = match ctx.db.get_database_backend() {
         DbBackend::Postgres => {
-            let txn = PgTxn::begin(ctx.db.get_postgres_connection_pool()).await?;
-            let out = store(&txn, ctx, tenant, &rows, &mut answer, edges, codes).await?;
+            let open = async {
+                let txn = PgTxn::begin(ctx.db.get_postgres_connection_pool()).await?;
+                txn.execute_unprepared(&format!("SAVEPOINT {}", super::write::COPY_SAVEPOINT)).await?;
+                Ok::<_, ApiError>(txn)
+            };
+            let (lookups, txn) = tokio::try_join!(lookups, open)?;
+            let looked_up = started.elapsed();
+            let (sink, pieces) = tokio::sync::mpsc::channel(4);
+            let statement = super::write::copy_statement::<event::Entity>();
+            let (copied, whole) = tokio::join!(
+                txn.copy_in_from(&statement, pieces),
+                build(&records, &lookups, tenant, &mut errors, &mut batch, Some(sink))
+            );
+            let whole = whole?;
+            if !errors.is_empty() {
+                return Err(ApiError::validation(errors));
+            }
+            let built = started.elapsed();
+            let inserted = super::write::copied_events(&txn, &batch.rows, copied, whole).await?;
+            let out = store(&txn, ctx, tenant, batch, inserted).await?;
             txn.commit().await?;
-            out
+            (looked_up, built, out)
         }
         _ => {
+            let lookups = lookups.await?;
+            let looked_up = started.elapsed();
+            build(&records, &lookups, tenant, &mut errors, &mut batch, None).await?;
+            if !errors.is_empty() {
+                return Err(ApiError::validation(errors));
+            }
+            let built = started.elapsed();
             let txn = ctx.db.begin().await?;
-            let out = store(&txn, ctx, tenant, &rows, &mut answer, edges, codes).await?;
+            let inserted = super::write::events(&txn, &batch.rows).await?;
+            let out = store(&txn, ctx, tenant, batch, inserted).await?;
             txn.commit().await?;
-            out
+            (looked_up, built, out)
         }
     };
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     tracing::debug!(
-        records = answer.len(),
+        records = records.len(),
         accepted,
         parse_ms = ms(parsed_at),
         lookups_ms = ms(looked_up - parsed_at),
-        check_ms = ms(checked_at - looked_up),
-        build_ms = ms(built - checked_at),
+        // On PostgreSQL the records' copy runs meanwhile.
+        check_build_ms = ms(built - looked_up),
         write_ms = ms(started.elapsed() - built),
         "trace records ingested"
     );
-    Ok((IngestResponse { accepted, duplicates: answer.len() - accepted, events: answer }, written))
+    Ok((IngestResponse { accepted, duplicates: records.len() - accepted, events: answer }, written))
 }
 
-/// Writes checked records in `txn`: the new ones (records received before, by a retry or a
-/// concurrent request, are answered with their stored ids), their lineage edges and code index
-/// rows, the audit record, the statistics deltas and their outbox row. Answers how many were
-/// new and the trace codes they carry.
+/// Writes the rest of a checked batch in `txn`, once its records are offered (`inserted`: the
+/// ids of the new ones; records received before, by a retry or a concurrent request, are
+/// answered with their stored ids): the new records' lineage edges and code index rows, the
+/// audit record, the statistics deltas and their outbox row. Answers how many were new, the
+/// trace codes they carry, and the answer for every record.
 async fn store(
     txn: &impl IngestTxn,
     ctx: &Ctx<'_>,
     tenant: Uuid,
-    rows: &[event::Model],
-    answer: &mut [IngestedEvent],
-    mut edges: Vec<lineage::Model>,
-    mut codes: Vec<code_index::Model>,
-) -> ApiResult<(usize, Vec<String>)> {
-    // Every record is offered; the unique (tenant, client event id) index lets through only
-    // the new ones. No lookup before the insert: it cost a scan on a fast-growing table.
-    let inserted: HashSet<Uuid> = super::write::events(txn, rows).await?.into_iter().collect();
+    batch: Batch,
+    inserted: Vec<Uuid>,
+) -> ApiResult<(usize, Vec<String>, Vec<IngestedEvent>)> {
+    let Batch { rows, mut edges, mut codes, mut answer } = batch;
+    let inserted: HashSet<Uuid> = inserted.into_iter().collect();
     let repeated: Vec<String> =
         answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
     // On PostgreSQL (monthly partitions) the key holds the event time too: the stored record of
@@ -464,7 +542,7 @@ async fn store(
             known.entry(client).or_default().push((time, id));
         }
     }
-    for (a, row) in answer.iter_mut().zip(rows) {
+    for (a, row) in answer.iter_mut().zip(&rows) {
         if !inserted.contains(&a.id) {
             a.duplicate = true;
             let stored = known.get(&a.client_event_id).map(Vec::as_slice).unwrap_or_default();
@@ -490,7 +568,7 @@ async fn store(
         crate::modules::subjects::service::write_outbox(txn, tenant, "statistics.delta", &payload).await?;
         super::write::stats(txn, deltas).await?;
     }
-    Ok((accepted, written))
+    Ok((accepted, written, answer))
 }
 
 /// The statistics deltas of `rows` (records of `tenant_id`): records and quantity by day (in

@@ -172,14 +172,18 @@ async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model],
     Ok(true)
 }
 
-/// `COPY "table" (cols) FROM STDIN` for entity `E` and its rows as lines of the text format,
-/// or `None` when a value has a type this does not write (then the rows go by `INSERT`).
-fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
+/// `COPY "table" (cols) FROM STDIN` for entity `E` (its columns in their order).
+#[must_use]
+pub fn copy_statement<E: EntityTrait>() -> String {
+    let names = E::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect::<Vec<_>>().join(", ");
+    format!("COPY \"{}\" ({names}) FROM STDIN", E::default().table_name())
+}
+
+/// Appends `rows` of `E` to `buf` as lines of `COPY`'s text format; `false` (and `buf` holding
+/// a part) when a value has a type this does not write: then the rows go by `INSERT`.
+pub fn copy_lines<E: EntityTrait>(rows: &[E::Model], buf: &mut Vec<u8>) -> bool {
     use std::io::Write as _;
     let cols: Vec<E::Column> = E::Column::iter().collect();
-    let names = cols.iter().map(|c| format!("\"{}\"", c.as_str())).collect::<Vec<_>>().join(", ");
-    let statement = format!("COPY \"{}\" ({names}) FROM STDIN", E::default().table_name());
-    let mut buf = Vec::with_capacity(rows.len() * 64 * cols.len().min(8));
     let mut uuid = Uuid::encode_buffer();
     for m in rows {
         for (k, c) in cols.iter().enumerate() {
@@ -191,7 +195,7 @@ fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
                 v if !v.is_some() => buf.write_all(b"\\N"),
                 Value::Uuid(Some(u)) => buf.write_all(u.hyphenated().encode_lower(&mut uuid).as_bytes()),
                 Value::String(Some(v)) => {
-                    copy_text_value(&mut buf, Some(&v));
+                    copy_text_value(buf, Some(&v));
                     Ok(())
                 }
                 Value::Double(Some(v)) if v.is_finite() => write!(buf, "{v}"),
@@ -199,15 +203,21 @@ fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
                 Value::BigInt(Some(v)) => write!(buf, "{v}"),
                 Value::Bool(Some(v)) => buf.write_all(if v { b"t" } else { b"f" }),
                 Value::ChronoDateTimeUtc(Some(t)) => {
-                    copy_time(&mut buf, t);
+                    copy_time(buf, t);
                     Ok(())
                 }
-                _ => return None,
+                _ => return false,
             };
         }
         buf.push(b'\n');
     }
-    Some((statement, buf))
+    true
+}
+
+/// The statement and lines copying `rows` of `E` in, or `None` when [`copy_lines`] cannot.
+fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(rows.len() * 64 * E::Column::iter().count().min(8));
+    copy_lines::<E>(rows, &mut buf).then(|| (copy_statement::<E>(), buf))
 }
 
 /// A time for `COPY`'s text format, in UTC to the microsecond (digits written directly: a
@@ -274,30 +284,43 @@ impl IngestTxn for PgTxn {
     }
 }
 
-/// Offers every record; answers the ids of those that were new (not seen before under the same
-/// tenant and client event id).
+/// The savepoint the records' `COPY` sits behind (see [`copied_events`]).
+pub const COPY_SAVEPOINT: &str = "copy_events";
+
+/// On PostgreSQL, after the records were streamed into `COPY` behind savepoint
+/// [`COPY_SAVEPOINT`] (`whole`: every one of `rows` was sent): answers the ids of the new ones.
+/// When none was received before (the usual case) the copy is all there is. When one was, the
+/// unique index refused the copy; the transaction goes back to the savepoint and the records
+/// are offered by [`events`], which lets through only the new ones. So it does when not every
+/// row could be sent.
 ///
-/// On PostgreSQL the records are first copied in whole, behind a savepoint: when none was
-/// received before (the usual case) that is all. When one was, the unique index refuses the
-/// copy, the transaction goes back to the savepoint, and the records are offered by `INSERT …
-/// ON CONFLICT DO NOTHING RETURNING id`, which lets through only the new ones.
+/// # Errors
+/// Database failures (the copy's other errors among them).
+pub async fn copied_events(
+    pg: &PgTxn,
+    rows: &[event::Model],
+    copied: Result<u64, sea_orm::DbErr>,
+    whole: bool,
+) -> ApiResult<Vec<Uuid>> {
+    match copied {
+        Ok(_) if whole => {
+            pg.execute_unprepared(&format!("RELEASE SAVEPOINT {COPY_SAVEPOINT}")).await?;
+            return Ok(rows.iter().map(|r| r.id).collect());
+        }
+        Ok(_) => {}
+        Err(e) if crate::pg_txn::is_unique_violation(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    pg.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}")).await?;
+    events(pg, rows).await
+}
+
+/// Offers every record by `INSERT … ON CONFLICT DO NOTHING`; answers the ids of those that were
+/// new (not seen before under the same tenant and client event id).
 ///
 /// # Errors
 /// Database failures.
-pub async fn events(txn: &impl IngestTxn, rows: &[event::Model]) -> ApiResult<Vec<Uuid>> {
-    if let Some(pg) = txn.copier() {
-        pg.execute_unprepared("SAVEPOINT copy_events").await?;
-        match copy::<event::Entity>(pg, rows).await {
-            Ok(true) => {
-                pg.execute_unprepared("RELEASE SAVEPOINT copy_events").await?;
-                return Ok(rows.iter().map(|r| r.id).collect());
-            }
-            Ok(false) => {}
-            Err(e) if crate::pg_txn::is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-        pg.execute_unprepared("ROLLBACK TO SAVEPOINT copy_events").await?;
-    }
+pub async fn events(txn: &impl ConnectionTrait, rows: &[event::Model]) -> ApiResult<Vec<Uuid>> {
     let mut inserted = Vec::with_capacity(rows.len());
     // PostgreSQL's records are partitioned by month: the unique index holds the event time.
     let conflict = "ON CONFLICT (tenant_id, client_event_id, event_time) DO NOTHING RETURNING id";
