@@ -21,6 +21,9 @@
 #      the nodes' subject name / region / tenant, the flows with their product, merged, as JSON;
 #      its lineage joins compare COLLATE "C" like the API's, so both use the same indexes)
 #      from the same starts, with pgbench -M prepared at the same concurrency: p50 / p99 / tps;
+#   1 and 2 take turns: ROUNDS rounds (default 3) of DURATION/ROUNDS seconds each per concurrency,
+#      the order flipping every round, latencies pooled per side (wrk's histogram, pgbench's log),
+#      after a CHECKPOINT, so that a slow moment of the machine falls on both alike;
 #   3. recall: direction=down&depth=50&max_nodes=200000 from the hub, via the API (three times: the
 #      first, then warm) and via the CTE.
 # Also: nodes per chain and API/CTE agreement on a sample; statements per API chain
@@ -29,7 +32,7 @@
 # SLOW_MS during the run (PostgreSQL log). Warns when other processes used the CPU meanwhile.
 #
 # Usage: cargo build --release -p suyuan_platform && \
-#        [BATCHES=1000000] [PORT=18097] [DURATION=12] [CONNS="1 8"] [SLOW_MS=20] [KEEP=1] [REUSE=1] \
+#        [BATCHES=1000000] [PORT=18097] [DURATION=12] [ROUNDS=3] [CONNS="1 8"] [SLOW_MS=20] [KEEP=1] [REUSE=1] \
 #        bash benches/chain.sh
 #   KEEP=1 keeps the database suyuan_bench_chain (dropped on exit otherwise); REUSE=1 reuses a
 #   kept one generated with the same BATCHES instead of generating again.
@@ -237,6 +240,8 @@ SQL
 fi
 # SLOW_MS: the server's statements slower than that go to the PostgreSQL log (read at the end).
 "${PSQL[@]}" -c "ALTER DATABASE $PGDB SET log_min_duration_statement = $SLOW_MS" >/dev/null
+# Dirty pages written now, not by a checkpoint spread over the measurements.
+"${PSQL[@]}" -c "CHECKPOINT" >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # Server, administrator, API key
@@ -368,25 +373,36 @@ local n = 0
 function setup(thread) n = n + 1; thread:set("tid", n) end
 function init(args) math.randomseed(os.time() * 1000 + tid) end
 function request() return wrk.format("GET", "/api/v1/trace/chain?" .. starts[math.random(#starts)]) end
+-- Every latency measured (its histogram: microseconds and count), for pooling rounds.
+function done(summary, latency, requests)
+  local f = io.open(os.getenv("LATFILE"), "w")
+  for i = 1, #latency do
+    local v, n = latency(i)
+    f:write(string.format("%d %d\\n", v, n))
+  end
+  f:close()
+end
 """)
-UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-def ms(v):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
-    return float(m.group(1)) * UNIT[m.group(2)]
+def pct(hist, q):
+    """The q-quantile (0..1) of a histogram {ms: count}."""
+    total, seen = sum(hist.values()), 0
+    for v in sorted(hist):
+        seen += hist[v]
+        if seen >= q * total:
+            return v
+    return 0.0
 def wrk(c, seconds):
-    env = dict(os.environ, STARTS=f"{d}/starts.txt", KEY=key)
-    out = subprocess.run(["wrk", f"-t{min(c, 2)}", f"-c{c}", f"-d{seconds}s", "--latency", "-s", f"{d}/chain.lua",
+    env = dict(os.environ, STARTS=f"{d}/starts.txt", KEY=key, LATFILE=f"{d}/wrk.lat")
+    out = subprocess.run(["wrk", f"-t{min(c, 2)}", f"-c{c}", f"-d{seconds}s", "-s", f"{d}/chain.lua",
                           f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True, env=env).stdout
-    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    hist = {}
+    for line in open(f"{d}/wrk.lat"):
+        us, n = line.split()
+        hist[int(us) / 1000] = hist.get(int(us) / 1000, 0) + int(n)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: (.*)", out)
-    return {"p50": ms(pct["50"]), "p99": ms(pct["99"]), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "n": int(re.search(r"(\d+) requests in", out).group(1)), "bad": int(bad.group(1)) if bad else 0,
-            "errors": errs.group(1) if errs else ""}
-wrk(2, 3)  # warm-up
-note_busy()
-api_res = {c: wrk(c, dur) for c in conns}
-note_busy()
+    return {"hist": hist, "secs": seconds, "n": int(re.search(r"(\d+) requests in", out).group(1)),
+            "bad": int(bad.group(1)) if bad else 0, "errors": errs.group(1) if errs else ""}
 
 # 2. The recursive CTE with pgbench, same starts, same concurrency.
 script = f"{d}/chain.sql"
@@ -399,15 +415,41 @@ def bench(c, seconds, tag):
     out = subprocess.run([pgbench, "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-c", str(c), "-j", str(min(c, 2)),
                           "-T", str(seconds), "-f", script, "-l", f"--log-prefix={d}/{tag}", db],
                          check=True, capture_output=True, text=True, env=QUIET).stdout
-    lat = sorted(int(line.split()[2]) / 1000 for p in glob.glob(f"{d}/{tag}.*") for line in open(p))
+    hist = {}
+    for p in glob.glob(f"{d}/{tag}.*"):
+        for line in open(p):
+            v = int(line.split()[2]) / 1000
+            hist[v] = hist.get(v, 0) + 1
     failed = re.search(r"number of failed transactions: (\d+)", out)
-    return {"p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "mean": statistics.fmean(lat),
-            "tps": float(re.search(r"tps = ([\d.]+) \(without", out).group(1)), "n": len(lat),
-            "failed": int(failed.group(1)) if failed else 0}
+    return {"hist": hist, "secs": seconds, "n": sum(hist.values()), "failed": int(failed.group(1)) if failed else 0}
+
+# The API and the CTE take turns, ROUNDS times each per concurrency (DURATION split between the
+# rounds; the order flips every round), and each one's latencies are pooled over its rounds: a
+# moment when the machine is slow (a checkpoint, another VM) falls on both alike.
+rounds = int(os.environ.get("ROUNDS", "3"))
+wrk(2, 3)  # warm-up
 bench(2, 3, "warm")
-note_busy()
-cte_res = {c: bench(c, dur, f"pgb{c}") for c in conns}
-note_busy()
+api_res, cte_res, per_round = {}, {}, {}
+def pooled(parts):
+    hist = {}
+    for r in parts:
+        for v, n in r["hist"].items():
+            hist[v] = hist.get(v, 0) + n
+    n = sum(r["n"] for r in parts)
+    return {"p50": pct(hist, 0.5), "p99": pct(hist, 0.99), "rps": n / sum(r["secs"] for r in parts), "n": n,
+            "mean": sum(v * k for v, k in hist.items()) / max(1, sum(hist.values())),
+            "bad": sum(r.get("bad", 0) for r in parts), "errors": " ".join(r.get("errors", "") for r in parts).strip(),
+            "failed": sum(r.get("failed", 0) for r in parts)}
+for c in conns:
+    secs = max(2, dur // rounds)
+    parts = {"api": [], "cte": []}
+    for r in range(rounds):
+        for which in (("api", "cte") if r % 2 == 0 else ("cte", "api")):
+            note_busy()
+            parts[which].append(wrk(c, secs) if which == "api" else bench(c, secs, f"pgb{c}r{r}"))
+    note_busy()
+    api_res[c], cte_res[c] = pooled(parts["api"]), pooled(parts["cte"])
+    per_round[c] = [(pct(a["hist"], 0.99), pct(b["hist"], 0.99)) for a, b in zip(parts["api"], parts["cte"])]
 
 # 3. Recall from the hub.
 hub_s, hub_b = meta["hub_subject"], meta["hub_batch"]
@@ -501,19 +543,21 @@ if trace:
     subj, batch, wall, steps, db_ms, tables = trace
     print(f"one chain traced ({subj}|{batch}): {wall:.1f} ms wall, {steps} statements, {db_ms:.1f} ms in PostgreSQL "
           f"(parse+bind+execute); by table: " + ", ".join(f"{k} {v}" for k, v in sorted(tables.items(), key=lambda kv: -kv[1])))
-print(f"\n{'':16}{'conns':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'requests':>10}")
+print(f"\nAPI and CTE in turn, {rounds} rounds each of {max(2, dur // rounds)} s per concurrency, latencies pooled")
+print(f"{'':16}{'conns':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'requests':>10}")
 for c in conns:
     a = api_res[c]
     extra = (f"  non-2xx {a['bad']}" if a["bad"] else "") + (f"  socket errors {a['errors']}" if a["errors"] else "")
     print(f"{'API (wrk)':16}{c:>6}{a['p50']:>9.2f}{a['p99']:>9.2f}{a['rps']:>9.1f}{a['n']:>10}{extra}")
 for c in conns:
     b = cte_res[c]
-    print(f"{'CTE (pgbench)':16}{c:>6}{b['p50']:>9.2f}{b['p99']:>9.2f}{b['tps']:>9.1f}{b['n']:>10}  mean {b['mean']:.2f} ms"
+    print(f"{'CTE (pgbench)':16}{c:>6}{b['p50']:>9.2f}{b['p99']:>9.2f}{b['rps']:>9.1f}{b['n']:>10}  mean {b['mean']:.2f} ms"
           + (f"  failed {b['failed']}" if b["failed"] else ""))
 for c in conns:
     a, b = api_res[c], cte_res[c]
     print(f"ratio at {c} conn: API p50 / CTE p50 {a['p50'] / b['p50']:.1f}x, API p99 / CTE p99 {a['p99'] / b['p99']:.1f}x, "
-          f"API req/s / CTE tps {a['rps'] / b['tps']:.2f}")
+          f"API req/s / CTE tps {a['rps'] / b['rps']:.2f}")
+    print(f"  p99 by round (API / CTE, ms): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in per_round[c]))
 print(f"\nrecall from {hub_s}|{hub_b} (direction=down, depth 50, max_nodes 200000):")
 print(f"  API: {api_t:7.2f} s  {len(rec['nodes']):>8,} nodes {len(rec['flows']):>8,} flows  {len(body) / 1e6:.1f} MB  "
       f"truncated={rec['truncated']}  {rec_stmts} statements, {rec_rows:,} rows fetched")

@@ -44,7 +44,7 @@ impl PgTxn {
         Ok(Self { tx: Mutex::new(pool.begin().await.map_err(exec_err)?) })
     }
 
-    /// `statement` (a `COPY … FROM STDIN` in text format) with `data`, its lines; the rows
+    /// `statement` (a `COPY … FROM STDIN`) with `data`, in the statement's format; the rows
     /// copied.
     ///
     /// # Errors
@@ -64,8 +64,7 @@ impl PgTxn {
         copy.finish().await.map_err(exec_err)
     }
 
-    /// `statement` (a `COPY … FROM STDIN` in text format) with its lines as they come from
-    /// `pieces`, sent on while the sender makes the next ones (so PostgreSQL writes while the
+    /// `statement` (a `COPY … FROM STDIN`) with its data as it comes from `pieces`, sent on while the sender makes the next ones (so PostgreSQL writes while the
     /// caller checks and encodes); finished when the sender is dropped. The rows copied.
     ///
     /// # Errors

@@ -160,6 +160,11 @@ async fn a_batch_is_checked_whole_written_once_and_linked() {
     let onward = shipped["items"].as_array().unwrap().iter().find(|e| e["subject_code"] == market).unwrap().clone();
     assert_eq!((onward["counterpart_name"].as_str(), onward["price"].as_f64()), (Some("南京示范超市"), Some(4.2)));
     assert_eq!(onward["event_offset_minutes"], 480, "the sender's zone is kept");
+    // Numbers and times read back as sent (PostgreSQL takes them in COPY's binary format).
+    let numbers = (onward["quantity"].as_f64(), onward["longitude"].as_f64(), onward["latitude"].as_f64());
+    assert_eq!(numbers, (Some(1200.0), Some(118.79), Some(36.86)));
+    let at = chrono::DateTime::parse_from_rfc3339(onward["event_time"].as_str().unwrap()).unwrap();
+    assert_eq!(at.to_utc().to_rfc3339(), "2026-11-19T22:30:00+00:00", "06:30 China time");
 
     // Tenants apart: the receiving province sees none of Shandong's records; the country does.
     let id = first["events"][0]["id"].as_str().unwrap();

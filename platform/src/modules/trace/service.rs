@@ -273,7 +273,7 @@ struct Batch {
 }
 
 /// Checks every record (errors into `errors`) and builds the rows of the good ones. With `sink`
-/// (PostgreSQL), each piece of rows is sent on as `COPY` lines while no error has been found;
+/// (PostgreSQL), each piece of rows is sent on as `COPY` data while no error has been found;
 /// `true` when every row was sent.
 async fn build(
     records: &[Option<TraceEventRequest>],
@@ -301,15 +301,21 @@ async fn build(
             }
         }
         let Some(to) = &sink else { continue };
-        let mut lines = Vec::with_capacity((batch.rows.len() - sent) * 400);
-        if !errors.is_empty() || !super::write::copy_lines::<event::Entity>(&batch.rows[sent..], &mut lines) {
+        let mut data = Vec::with_capacity(32 + (batch.rows.len() - sent) * 300);
+        if start == 0 {
+            data.extend_from_slice(super::write::COPY_HEADER);
+        }
+        if !errors.is_empty() || !super::write::copy_rows::<event::Entity>(&batch.rows[sent..], &mut data) {
             // The copy is left unfinished: it is rolled back.
             sink = None;
             continue;
         }
+        if start + PIECE >= records.len() {
+            data.extend_from_slice(super::write::COPY_TRAILER);
+        }
         sent = batch.rows.len();
         // A refused send means the copy failed: it reports why.
-        if to.send(lines).await.is_err() {
+        if to.send(data).await.is_err() {
             sink = None;
             continue;
         }

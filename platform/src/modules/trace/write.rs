@@ -1,7 +1,10 @@
-//! Writing trace records fast. On PostgreSQL each table gets one statement per batch: one typed
-//! array per column, expanded by `UNNEST` (`INSERT … SELECT`), so the server neither parses
-//! nor plans thousands of bind parameters, and nothing is turned into JSON and back. On SQLite
-//! (in process, no round trips) rows go in multi-row inserts. Both are `ON CONFLICT DO NOTHING` on the
+//! Writing trace records fast. On PostgreSQL a batch's records, lineage edges and code-index
+//! rows go in by `COPY` in the binary format, inside the request's transaction (`PgTxn`); the
+//! records as they are checked (see the ingest), behind a savepoint that lets a batch holding
+//! records received before fall back to `INSERT … ON CONFLICT DO NOTHING`. Other tables get one
+//! statement per batch: one typed array per column, expanded by `UNNEST` (`INSERT … SELECT`), so
+//! the server neither parses nor plans thousands of bind parameters. On SQLite (in process, no
+//! round trips) rows go in multi-row inserts. The inserts are `ON CONFLICT DO NOTHING` on the
 //! idempotency key, answering the ids that were new.
 
 use sea_orm::sea_query::OnConflict;
@@ -172,52 +175,64 @@ async fn pg_insert<E: EntityTrait>(db: &impl ConnectionTrait, rows: &[E::Model],
     Ok(true)
 }
 
-/// `COPY "table" (cols) FROM STDIN` for entity `E` (its columns in their order).
+/// `COPY "table" (cols) FROM STDIN` in the binary format for entity `E` (its columns in their
+/// order). Binary rather than text: PostgreSQL parses no uuids, times or numbers (a sixth less
+/// of its time for the records, measured with `psql`).
 #[must_use]
 pub fn copy_statement<E: EntityTrait>() -> String {
     let names = E::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect::<Vec<_>>().join(", ");
-    format!("COPY \"{}\" ({names}) FROM STDIN", E::default().table_name())
+    format!("COPY \"{}\" ({names}) FROM STDIN (FORMAT binary)", E::default().table_name())
 }
 
-/// Appends `rows` of `E` to `buf` as lines of `COPY`'s text format; `false` (and `buf` holding
-/// a part) when a value has a type this does not write: then the rows go by `INSERT`.
-pub fn copy_lines<E: EntityTrait>(rows: &[E::Model], buf: &mut Vec<u8>) -> bool {
-    use std::io::Write as _;
+/// The start of `COPY`'s binary data: its signature, no flags, no header extension.
+pub const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The end of `COPY`'s binary data: a tuple of -1 fields.
+pub const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Appends `rows` of `E` to `buf` as tuples of `COPY`'s binary format (each field its length
+/// and its value as PostgreSQL sends it: a uuid's 16 bytes, numbers big-endian, a time in
+/// microseconds since 2000, text as UTF-8); `false` when a value has a type this does not
+/// write (then `buf` may hold part of a tuple, and the rows go by `INSERT`).
+pub fn copy_rows<E: EntityTrait>(rows: &[E::Model], buf: &mut Vec<u8>) -> bool {
+    fn field(buf: &mut Vec<u8>, value: &[u8]) {
+        // A field is far below 2 GiB (the checks bound every text).
+        buf.extend_from_slice(&i32::try_from(value.len()).unwrap_or(i32::MAX).to_be_bytes());
+        buf.extend_from_slice(value);
+    }
     let cols: Vec<E::Column> = E::Column::iter().collect();
-    let mut uuid = Uuid::encode_buffer();
+    let Ok(count) = i16::try_from(cols.len()) else { return false };
     for m in rows {
-        for (k, c) in cols.iter().enumerate() {
-            if k > 0 {
-                buf.push(b'\t');
-            }
-            // Writing into a Vec cannot fail.
-            let _ = match m.get(*c) {
-                v if !v.is_some() => buf.write_all(b"\\N"),
-                Value::Uuid(Some(u)) => buf.write_all(u.hyphenated().encode_lower(&mut uuid).as_bytes()),
-                Value::String(Some(v)) => {
-                    copy_text_value(buf, Some(&v));
-                    Ok(())
-                }
-                Value::Double(Some(v)) if v.is_finite() => write!(buf, "{v}"),
-                Value::Int(Some(v)) => write!(buf, "{v}"),
-                Value::BigInt(Some(v)) => write!(buf, "{v}"),
-                Value::Bool(Some(v)) => buf.write_all(if v { b"t" } else { b"f" }),
+        buf.extend_from_slice(&count.to_be_bytes());
+        for c in &cols {
+            match m.get(*c) {
+                v if !v.is_some() => buf.extend_from_slice(&(-1_i32).to_be_bytes()),
+                Value::Uuid(Some(u)) => field(buf, u.as_bytes()),
+                Value::String(Some(v)) => field(buf, v.as_bytes()),
+                Value::Double(Some(v)) => field(buf, &v.to_be_bytes()),
+                Value::Int(Some(v)) => field(buf, &v.to_be_bytes()),
+                Value::BigInt(Some(v)) => field(buf, &v.to_be_bytes()),
+                Value::Bool(Some(v)) => field(buf, &[u8::from(v)]),
                 Value::ChronoDateTimeUtc(Some(t)) => {
-                    copy_time(buf, t);
-                    Ok(())
+                    field(buf, &(t.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes());
                 }
                 _ => return false,
-            };
+            }
         }
-        buf.push(b'\n');
     }
     true
 }
 
-/// The statement and lines copying `rows` of `E` in, or `None` when [`copy_lines`] cannot.
-fn copy_text<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::with_capacity(rows.len() * 64 * E::Column::iter().count().min(8));
-    copy_lines::<E>(rows, &mut buf).then(|| (copy_statement::<E>(), buf))
+/// The statement and data copying `rows` of `E` in, or `None` when [`copy_rows`] cannot.
+fn copy_data<E: EntityTrait>(rows: &[E::Model]) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(COPY_HEADER.len() + rows.len() * 40 * E::Column::iter().count());
+    buf.extend_from_slice(COPY_HEADER);
+    copy_rows::<E>(rows, &mut buf).then(|| {
+        buf.extend_from_slice(COPY_TRAILER);
+        (copy_statement::<E>(), buf)
+    })
 }
 
 /// A time for `COPY`'s text format, in UTC to the microsecond (digits written directly: a
@@ -258,12 +273,12 @@ pub fn copy_text_value(buf: &mut Vec<u8>, v: Option<&str>) {
 }
 
 /// Copies `rows` of `E` in (PostgreSQL); `false` (nothing written) when a value's type is not
-/// written by [`copy_text`].
+/// written by [`copy_rows`].
 async fn copy<E: EntityTrait>(txn: &PgTxn, rows: &[E::Model]) -> Result<bool, sea_orm::DbErr> {
     if rows.is_empty() {
         return Ok(true);
     }
-    let Some((statement, data)) = copy_text::<E>(rows) else { return Ok(false) };
+    let Some((statement, data)) = copy_data::<E>(rows) else { return Ok(false) };
     txn.copy_in(&statement, &data).await?;
     Ok(true)
 }
@@ -422,8 +437,8 @@ mod tests {
     }
 
     #[test]
-    fn copy_lines_escape_text_and_write_nulls_and_times() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-20T06:30:00.25+08:00").unwrap().to_utc();
+    fn copy_data_is_binary_tuples_with_nulls_and_times() {
+        let at = chrono::DateTime::parse_from_rfc3339("2000-01-01T08:00:01.25+08:00").unwrap().to_utc();
         let id = Uuid::now_v7();
         let edge = lineage::Model {
             id,
@@ -439,17 +454,41 @@ mod tests {
             product_name: "寿光番茄".to_owned(),
         };
         let (statement, data) =
-            copy_text::<lineage::Entity>(&[edge.clone(), lineage::Model { quantity: Some(1.5), ..edge }]).unwrap();
+            copy_data::<lineage::Entity>(&[edge.clone(), lineage::Model { quantity: Some(1.5), ..edge }]).unwrap();
         assert!(statement.starts_with("COPY \"trace_lineage\" (\"id\", "), "{statement}");
-        let text = String::from_utf8(data).unwrap();
-        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-        assert_eq!(lines.len(), 2, "one line a row, whatever the text holds: {text}");
-        let first = &lines[0];
-        assert_eq!(first.len(), lineage::Column::iter().count());
-        assert_eq!(first[0], id.to_string());
-        for expected in ["B\\t1\\\\2\\n", "\\N", "2026-11-19 22:30:00.250000+00", "寿光番茄"] {
-            assert!(first.contains(&expected), "{expected} in {first:?}");
+        assert!(statement.ends_with("FROM STDIN (FORMAT binary)"), "{statement}");
+        assert!(data.starts_with(COPY_HEADER) && data.ends_with(COPY_TRAILER));
+        // Read the tuples back: a field count, then each field's length and bytes.
+        let body = &data[COPY_HEADER.len()..data.len() - COPY_TRAILER.len()];
+        let mut pos = 0;
+        let mut take = |n: usize| {
+            pos += n;
+            body[pos - n..pos].to_vec()
+        };
+        let cols: Vec<lineage::Column> = lineage::Column::iter().collect();
+        let mut tuples = Vec::new();
+        for _ in 0..2 {
+            let count = i16::from_be_bytes(take(2).try_into().unwrap());
+            assert_eq!(usize::try_from(count).unwrap(), cols.len());
+            let fields: Vec<Option<Vec<u8>>> = (0..count)
+                .map(|_| {
+                    let len = i32::from_be_bytes(take(4).try_into().unwrap());
+                    usize::try_from(len).ok().map(&mut take)
+                })
+                .collect();
+            tuples.push(fields);
         }
-        assert!(lines[1].contains(&"1.5"), "{:?}", lines[1]);
+        assert_eq!(pos, body.len(), "two rows, nothing else");
+        assert_eq!(tuples.len(), 2, "two rows");
+        let at_col = |c: lineage::Column| cols.iter().position(|x| x.as_str() == c.as_str()).unwrap();
+        let first = &tuples[0];
+        assert_eq!(first[at_col(lineage::Column::Id)].as_deref(), Some(&id.as_bytes()[..]));
+        assert_eq!(first[at_col(lineage::Column::FromBatch)].as_deref(), Some("B\t1\\2\n".as_bytes()), "text as it is");
+        assert_eq!(first[at_col(lineage::Column::Quantity)], None, "NULL");
+        assert_eq!(first[at_col(lineage::Column::ProductName)].as_deref(), Some("寿光番茄".as_bytes()));
+        let time = i64::from_be_bytes(first[at_col(lineage::Column::EventTime)].clone().unwrap().try_into().unwrap());
+        assert_eq!(time, 1_250_000, "microseconds after 2000-01-01 00:00 UTC");
+        let q = tuples[1][at_col(lineage::Column::Quantity)].clone().unwrap();
+        assert_eq!(f64::from_be_bytes(q.try_into().unwrap()), 1.5);
     }
 }
