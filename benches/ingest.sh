@@ -15,7 +15,7 @@
 #      (default 2), with everything the API does (checking, idempotency, lineage edges, the
 #      trace-code index, the statistics deltas, the outbox row, the audit record).
 #
-# Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] bash benches/ingest.sh [sqlite|postgres] [rows]
+# Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] [PGPORT=5432] bash benches/ingest.sh [sqlite|postgres] [rows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -46,10 +46,12 @@ if [ "$DB" = postgres ]; then
   # PG_TCP=1: the server reaches PostgreSQL over TCP (127.0.0.1) instead of the Unix socket.
   # sqlx 0.9.0 does not set TCP_NODELAY, so over TCP every large statement waits ~40 ms for a
   # delayed ACK (sqlx issue 4335); the socket has no Nagle. See docs/performance.md.
-  if [ -n "${PG_TCP:-}" ] || [ ! -S /var/run/postgresql/.s.PGSQL.5432 ]; then
-    export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  # PGPORT (psql's own variable) picks another cluster of this host, for every connection here.
+  PG_PORT="${PGPORT:-5432}"
+  if [ -n "${PG_TCP:-}" ] || [ ! -S "/var/run/postgresql/.s.PGSQL.$PG_PORT" ]; then
+    export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$PGDB"
   else
-    export SUYUAN_DATABASE_URL="postgres://postgres@%2Fvar%2Frun%2Fpostgresql/$PGDB"
+    export SUYUAN_DATABASE_URL="postgres://postgres@%2Fvar%2Frun%2Fpostgresql:$PG_PORT/$PGDB"
   fi
   echo "server to PostgreSQL: ${SUYUAN_DATABASE_URL%%/$PGDB}" >&2
 else

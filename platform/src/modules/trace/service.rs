@@ -270,6 +270,9 @@ struct Batch {
     edges: Vec<lineage::Model>,
     codes: Vec<code_index::Model>,
     answer: Vec<IngestedEvent>,
+    /// On PostgreSQL, once every record went into the `COPY`: the lineage edges' and code-index
+    /// rows' `COPY` data, encoded while PostgreSQL still writes the records.
+    encoded: Option<super::write::Encoded>,
 }
 
 /// Checks every record (errors into `errors`) and builds the rows of the good ones. With `sink`
@@ -310,7 +313,8 @@ async fn build(
             sink = None;
             continue;
         }
-        if start + PIECE >= records.len() {
+        let last = start + PIECE >= records.len();
+        if last {
             data.extend_from_slice(super::write::COPY_TRAILER);
         }
         sent = batch.rows.len();
@@ -318,6 +322,14 @@ async fn build(
         if to.send(data).await.is_err() {
             sink = None;
             continue;
+        }
+        if last {
+            // The copy ends as soon as its sender is gone; while PostgreSQL writes the last
+            // records, the edges and codes are encoded for theirs.
+            drop(sink);
+            tokio::task::yield_now().await;
+            batch.encoded = Some(super::write::Encoded::new(&batch.edges, &batch.codes));
+            return Ok(errors.is_empty());
         }
         // Lets the copy send this piece before the next is built.
         tokio::task::yield_now().await;
@@ -526,7 +538,7 @@ async fn store(
     batch: Batch,
     inserted: Vec<Uuid>,
 ) -> ApiResult<(usize, Vec<String>, Vec<IngestedEvent>)> {
-    let Batch { rows, mut edges, mut codes, mut answer } = batch;
+    let Batch { rows, mut edges, mut codes, mut answer, encoded } = batch;
     let inserted: HashSet<Uuid> = inserted.into_iter().collect();
     let repeated: Vec<String> =
         answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
@@ -556,12 +568,16 @@ async fn store(
             a.id = same.map_or(a.id, |(_, id)| *id);
         }
     }
-    edges.retain(|e| inserted.contains(&e.event_id));
-    codes.retain(|c| inserted.contains(&c.event_id));
+    // Every record new (the usual case): the edges and codes encoded beforehand are all theirs.
+    let encoded = encoded.filter(|_| repeated.is_empty());
+    if encoded.is_none() {
+        edges.retain(|e| inserted.contains(&e.event_id));
+        codes.retain(|c| inserted.contains(&c.event_id));
+    }
     let mut written: Vec<String> = codes.iter().map(|c| c.code.clone()).collect();
     written.sort_unstable();
     written.dedup();
-    super::write::edges_and_codes(txn, edges, codes).await?;
+    super::write::edges_and_codes(txn, edges, codes, encoded).await?;
     // Statistics deltas of the new records, summed into the daily figures here, and sent up to
     // the parent in the outbox.
     let deltas = daily_deltas(tenant, rows.iter().filter(|r| inserted.contains(&r.id)));
@@ -581,11 +597,13 @@ async fn store(
 /// the record's own zone, where it happened), stage, category and region.
 #[must_use]
 pub fn daily_deltas<'a>(tenant_id: Uuid, rows: impl IntoIterator<Item = &'a event::Model>) -> Vec<stats_daily::Model> {
-    let mut deltas: BTreeMap<(String, String, String, String), (i64, f64)> = BTreeMap::new();
+    // Keyed by borrowed text and the date itself: a batch's thousand records make a few keys,
+    // whose text is written once each.
+    let mut deltas: BTreeMap<(chrono::NaiveDate, &str, &str, &str), (i64, f64)> = BTreeMap::new();
     for r in rows {
         let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
-        let day = r.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string();
-        let key = (day, r.stage.clone(), r.category_code.clone().unwrap_or_default(), r.division_code.clone());
+        let day = r.event_time.with_timezone(&offset).date_naive();
+        let key = (day, r.stage.as_str(), r.category_code.as_deref().unwrap_or_default(), r.division_code.as_str());
         let d = deltas.entry(key).or_insert((0, 0.0));
         d.0 += 1;
         d.1 += r.quantity;
@@ -594,10 +612,10 @@ pub fn daily_deltas<'a>(tenant_id: Uuid, rows: impl IntoIterator<Item = &'a even
         .into_iter()
         .map(|((day, stage, category_code, division_code), (records, quantity))| stats_daily::Model {
             tenant_id,
-            day,
-            stage,
-            category_code,
-            division_code,
+            day: day.format("%Y-%m-%d").to_string(),
+            stage: stage.to_owned(),
+            category_code: category_code.to_owned(),
+            division_code: division_code.to_owned(),
             records,
             quantity,
         })
@@ -667,4 +685,70 @@ pub async fn get(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<event::Model> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("record without tenant")))?;
     ctx.require(&owner, "trace_event", "read").await?;
     Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(time: &str, stage: &str, category: Option<&str>, quantity: f64) -> event::Model {
+        let at = DateTime::parse_from_rfc3339(time).unwrap();
+        event::Model {
+            id: Uuid::now_v7(),
+            tenant_id: Uuid::nil(),
+            client_event_id: String::new(),
+            stage: stage.to_owned(),
+            action: String::new(),
+            subject_code: String::new(),
+            subject_name: String::new(),
+            product_code: None,
+            product_name: String::new(),
+            category_code: category.map(str::to_owned),
+            batch_no: String::new(),
+            trace_codes: "[]".to_owned(),
+            quantity,
+            unit: "kg".to_owned(),
+            price: None,
+            amount: None,
+            event_time: at.to_utc(),
+            event_offset_minutes: at.offset().local_minus_utc() / 60,
+            recorded_at: Utc::now(),
+            division_code: "370783".to_owned(),
+            longitude: None,
+            latitude: None,
+            counterpart_code: None,
+            counterpart_name: None,
+            inputs: "[]".to_owned(),
+            inspection: None,
+            extra: None,
+        }
+    }
+
+    #[test]
+    fn daily_deltas_sum_by_the_records_own_day_stage_category_and_region() {
+        let rows = [
+            // 2026-11-20 in China, 2026-11-19 in UTC: counted on the 20th.
+            record("2026-11-20T06:30:00+08:00", "sale", Some("VEG"), 2.0),
+            record("2026-11-20T23:59:00+08:00", "sale", Some("VEG"), 3.5),
+            record("2026-11-20T10:00:00+08:00", "sale", None, 1.0),
+            record("2026-11-21T00:00:00+08:00", "transport", Some("VEG"), 4.0),
+        ];
+        let tenant = Uuid::now_v7();
+        let got: Vec<(String, String, String, i64, f64)> = daily_deltas(tenant, &rows)
+            .into_iter()
+            .inspect(|d| assert_eq!((d.tenant_id, d.division_code.as_str()), (tenant, "370783")))
+            .map(|d| (d.day, d.stage, d.category_code, d.records, d.quantity))
+            .collect();
+        let row = |day: &str, stage: &str, category: &str, records, quantity| {
+            (day.to_owned(), stage.to_owned(), category.to_owned(), records, quantity)
+        };
+        assert_eq!(
+            got,
+            [
+                row("2026-11-20", "sale", "", 1, 1.0),
+                row("2026-11-20", "sale", "VEG", 2, 5.5),
+                row("2026-11-21", "transport", "VEG", 1, 4.0),
+            ]
+        );
+    }
 }

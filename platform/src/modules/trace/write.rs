@@ -314,6 +314,31 @@ async fn copy<E: EntityTrait>(txn: &PgTxn, rows: &[E::Model]) -> Result<bool, se
     Ok(true)
 }
 
+/// The lineage edges' and code-index rows' `COPY` (statement and data, `None` where
+/// [`copy_rows`] cannot write a value), encoded ahead of writing them.
+pub struct Encoded {
+    edges: Option<(String, Vec<u8>)>,
+    codes: Option<(String, Vec<u8>)>,
+}
+
+impl Encoded {
+    /// Encodes `edges` and `codes`; they must be written as they are now.
+    #[must_use]
+    pub fn new(edges: &[lineage::Model], codes: &[code_index::Model]) -> Self {
+        Self { edges: copy_data::<lineage::Entity>(edges), codes: copy_data::<code_index::Entity>(codes) }
+    }
+}
+
+/// Copies `rows` in by their encoded `data`; `false` (nothing written) when there is none.
+async fn copy_encoded<M>(txn: &PgTxn, rows: &[M], data: Option<(String, Vec<u8>)>) -> Result<bool, sea_orm::DbErr> {
+    if rows.is_empty() {
+        return Ok(true);
+    }
+    let Some((statement, data)) = data else { return Ok(false) };
+    txn.copy_in(&statement, &data).await?;
+    Ok(true)
+}
+
 /// The transaction an ingest writes in: sea-orm's, or on PostgreSQL one that can also `COPY`.
 pub trait IngestTxn: ConnectionTrait {
     /// The `COPY`-capable transaction, on PostgreSQL.
@@ -416,14 +441,19 @@ pub async fn edges_and_codes(
     txn: &impl IngestTxn,
     edges: Vec<lineage::Model>,
     codes: Vec<code_index::Model>,
+    encoded: Option<Encoded>,
 ) -> ApiResult<()> {
     // Rows of records new in this transaction: nothing can be there before them.
-    let (edges, codes) = match txn.copier() {
-        Some(pg) => (
+    let (edges, codes) = match (txn.copier(), encoded) {
+        (Some(pg), Some(Encoded { edges: e, codes: c })) => (
+            if copy_encoded(pg, &edges, e).await? { Vec::new() } else { edges },
+            if copy_encoded(pg, &codes, c).await? { Vec::new() } else { codes },
+        ),
+        (Some(pg), None) => (
             if copy::<lineage::Entity>(pg, &edges).await? { Vec::new() } else { edges },
             if copy::<code_index::Entity>(pg, &codes).await? { Vec::new() } else { codes },
         ),
-        None => (edges, codes),
+        (None, _) => (edges, codes),
     };
     insert::<lineage::Entity>(txn, edges, "", None).await?;
     insert::<code_index::Entity>(txn, codes, "", None).await
