@@ -303,17 +303,6 @@ pub fn copy_text_value(buf: &mut Vec<u8>, v: Option<&str>) {
     }
 }
 
-/// Copies `rows` of `E` in (PostgreSQL); `false` (nothing written) when a value's type is not
-/// written by [`copy_rows`].
-async fn copy<E: EntityTrait>(txn: &PgTxn, rows: &[E::Model]) -> Result<bool, sea_orm::DbErr> {
-    if rows.is_empty() {
-        return Ok(true);
-    }
-    let Some((statement, data)) = copy_data::<E>(rows) else { return Ok(false) };
-    txn.copy_in(&statement, &data).await?;
-    Ok(true)
-}
-
 /// The lineage edges' and code-index rows' `COPY` (statement and data, `None` where
 /// [`copy_rows`] cannot write a value), encoded ahead of writing them.
 pub struct Encoded {
@@ -329,7 +318,8 @@ impl Encoded {
     }
 }
 
-/// Copies `rows` in by their encoded `data`; `false` (nothing written) when there is none.
+/// Copies `rows` in by their encoded `data` (PostgreSQL); `false` (nothing written) when there
+/// is none: a value's type is not written by [`copy_rows`].
 async fn copy_encoded<M>(txn: &PgTxn, rows: &[M], data: Option<(String, Vec<u8>)>) -> Result<bool, sea_orm::DbErr> {
     if rows.is_empty() {
         return Ok(true);
@@ -433,7 +423,8 @@ pub async fn events(txn: &impl ConnectionTrait, rows: &[event::Model]) -> ApiRes
     Ok(inserted)
 }
 
-/// Writes the new records' lineage edges and trace-code index rows.
+/// Writes the new records' lineage edges and trace-code index rows; on PostgreSQL by `COPY`,
+/// with `encoded` when they were encoded ahead (see [`Encoded`]), else encoded here.
 ///
 /// # Errors
 /// Database failures.
@@ -444,16 +435,15 @@ pub async fn edges_and_codes(
     encoded: Option<Encoded>,
 ) -> ApiResult<()> {
     // Rows of records new in this transaction: nothing can be there before them.
-    let (edges, codes) = match (txn.copier(), encoded) {
-        (Some(pg), Some(Encoded { edges: e, codes: c })) => (
-            if copy_encoded(pg, &edges, e).await? { Vec::new() } else { edges },
-            if copy_encoded(pg, &codes, c).await? { Vec::new() } else { codes },
-        ),
-        (Some(pg), None) => (
-            if copy::<lineage::Entity>(pg, &edges).await? { Vec::new() } else { edges },
-            if copy::<code_index::Entity>(pg, &codes).await? { Vec::new() } else { codes },
-        ),
-        (None, _) => (edges, codes),
+    let (edges, codes) = match txn.copier() {
+        Some(pg) => {
+            let Encoded { edges: e, codes: c } = encoded.unwrap_or_else(|| Encoded::new(&edges, &codes));
+            (
+                if copy_encoded(pg, &edges, e).await? { Vec::new() } else { edges },
+                if copy_encoded(pg, &codes, c).await? { Vec::new() } else { codes },
+            )
+        }
+        None => (edges, codes),
     };
     insert::<lineage::Entity>(txn, edges, "", None).await?;
     insert::<code_index::Entity>(txn, codes, "", None).await
