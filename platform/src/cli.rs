@@ -57,8 +57,47 @@ pub enum Command {
         #[command(subcommand)]
         action: FederationAction,
     },
+    /// Account tools for whoever holds the server: the last resort for the root tenant's
+    /// auditors and security administrators, which no tenant above can reach (三员分立).
+    User {
+        /// reset-password | disable | enable | end-sessions | set-roles
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Print the version.
     Version,
+}
+
+/// Account actions on the server.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// A new one-time password (printed once; must be changed at the next login); sessions end.
+    ResetPassword {
+        /// The user name.
+        username: String,
+    },
+    /// The user can no longer log in; every session ends.
+    Disable {
+        /// The user name.
+        username: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The user name.
+        username: String,
+    },
+    /// End every session of the user.
+    EndSessions {
+        /// The user name.
+        username: String,
+    },
+    /// Replace the user's roles in their tenant (none: no role).
+    SetRoles {
+        /// The user name.
+        username: String,
+        /// Role names, e.g. auditor.
+        roles: Vec<String>,
+    },
 }
 
 /// Federation actions.
@@ -142,6 +181,7 @@ pub fn main() -> ExitCode {
             Some(Command::Federation { action: FederationAction::Recompute { tenant, repair } }) => {
                 federation_recompute(&settings, &tenant, repair).await
             }
+            Some(Command::User { action }) => user_command(&settings, action).await,
             Some(Command::Version | Command::Openapi { .. }) => Ok(()),
         }
     });
@@ -284,6 +324,31 @@ async fn audit_verify(settings: &Settings, only: Option<&str>) -> anyhow::Result
         };
     }
     anyhow::ensure!(broken == 0, "{broken} audit chain(s) broken");
+    Ok(())
+}
+
+async fn user_command(settings: &Settings, action: UserAction) -> anyhow::Result<()> {
+    use crate::modules::admin::service::{ServerUserCommand, UserCommand, server_user_command};
+    let (username, cmd) = match action {
+        UserAction::ResetPassword { username } => (username, ServerUserCommand::Run(UserCommand::ResetPassword)),
+        UserAction::Disable { username } => (username, ServerUserCommand::Run(UserCommand::Disable)),
+        UserAction::Enable { username } => (username, ServerUserCommand::Run(UserCommand::Enable)),
+        UserAction::EndSessions { username } => (username, ServerUserCommand::Run(UserCommand::EndSessions)),
+        UserAction::SetRoles { username, roles } => (username, ServerUserCommand::SetRoles(roles)),
+    };
+    let db = crate::db::connect(settings).await?;
+    let redis = settings.redis_url.as_deref().map(crate::kv::Redis::new).transpose()?;
+    let sessions = crate::modules::identity::sessions::SessionStore::new(redis);
+    let (u, initial, roles) = server_user_command(&db, &sessions, &username, cmd).await.map_err(|e| {
+        let fields: String = e.field_errors().iter().map(|f| format!("; {}: {}", f.field, f.message)).collect();
+        anyhow::anyhow!("{e}{fields}")
+    })?;
+    out(&format!("{} ({}): 状态 status {}, 角色 roles [{}]", u.username, u.display_name, u.status, roles.join(", ")));
+    if let Some(pw) = initial {
+        out(&format!(
+            "一次性密码 / one-time password: {pw}\n(只显示这一次，下次登录时必须修改 / shown once; must be changed at the next login)"
+        ));
+    }
     Ok(())
 }
 

@@ -7,6 +7,8 @@
 
 use std::sync::RwLock;
 
+pub mod duty;
+
 use casbin::{CachedEnforcer, CoreApi, DefaultModel, MemoryAdapter, MgmtApi};
 
 /// The casbin model text.
@@ -239,7 +241,18 @@ mod tests {
         assert!(a.allows(&admin, Scope::Descendant, "tenant", "read").unwrap());
         assert!(a.allows(&admin, Scope::Descendant, "tenant", "update").unwrap());
         assert!(!a.allows(&admin, Scope::Descendant, "user", "create").unwrap());
-        assert!(!a.allows(&admin, Scope::Descendant, "role_assignment", "update").unwrap());
+        // The tenant above guards the guards (三员分立): its system and security administrators
+        // reach a child's accounts, and the service lets them touch only the guarded ones
+        // (auditors, security administrators; `duties::*` in the API tests). Business roles
+        // and the auditor never reach below.
+        assert!(a.allows(&roles(&["system_admin"]), Scope::Descendant, "user", "update").unwrap());
+        assert!(a.allows(&roles(&["security_admin"]), Scope::Descendant, "role_assignment", "update").unwrap());
+        assert!(!a.allows(&roles(&["security_admin"]), Scope::Descendant, "user", "update").unwrap());
+        assert!(!a.allows(&roles(&["system_admin"]), Scope::Descendant, "role_assignment", "update").unwrap());
+        for r in ["tenant_admin", "manager", "auditor"] {
+            assert!(!a.allows(&roles(&[r]), Scope::Descendant, "user", "update").unwrap(), "{r}");
+            assert!(!a.allows(&roles(&[r]), Scope::Descendant, "role_assignment", "update").unwrap(), "{r}");
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use suyuan_policies::{ADMIN_DUTIES, CUSTOM_ROLE_PARENTS, KEY_ROLES, Scope, is_builtin_role};
+use suyuan_policies::duty;
+use suyuan_policies::{CUSTOM_ROLE_PARENTS, KEY_ROLES, Scope, is_builtin_role};
 use suyuan_tenancy::division::child_path;
 use suyuan_tenancy::entity::tenant;
 use suyuan_tenancy::{DivisionCode, Reach, TenantScope};
@@ -328,12 +329,58 @@ pub async fn list_users(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, Vec<String
         .collect())
 }
 
-/// Loads a user and checks the caller may do `action` on `resource` in the user's tenant.
-async fn user_for(ctx: &Ctx<'_>, id: Uuid, resource: &str, action: &str) -> ApiResult<(user::Model, tenant::Model)> {
+/// A user, their tenant, how the caller reaches that tenant, and their roles there.
+struct Account {
+    user: user::Model,
+    tenant: tenant::Model,
+    scope: Scope,
+    roles: Vec<String>,
+}
+
+/// Loads a user and checks the caller may do `action` on `resource` in the user's tenant. The
+/// duty rules ([`guard_account`]) are the caller's next step.
+async fn account_for(ctx: &Ctx<'_>, id: Uuid, resource: &str, action: &str) -> ApiResult<Account> {
     let u = user::Entity::find_by_id(id).one(ctx.db).await?.ok_or_else(|| ApiError::not_found("用户不存在"))?;
     let t = tenant_by_id(ctx.db, u.tenant_id).await?;
-    ctx.require(&t, resource, action).await?;
-    Ok((u, t))
+    let scope = ctx.require(&t, resource, action).await?;
+    let roles = roles_of(ctx.db, u.id, t.id).await?;
+    Ok(Account { user: u, tenant: t, scope, roles })
+}
+
+/// The duty rules for reaching an account (三员分立, see `docs/security.md`):
+/// - a tenant reaches the accounts of the tenants below it only where they are guarded (hold
+///   `auditor` or `security_admin`), to read them, reset, disable or end them and change their
+///   roles — the tenant above guards the guards;
+/// - inside its own tenant a guarded account is only read: its own system administrator cannot
+///   take the auditor's account over, its security administrator cannot be stripped by the
+///   administrators it watches (at the root, the `suyuan user` command on the server acts);
+/// - nobody acts on their own account through an administrator's command.
+///
+/// `guarded` says whether the account is (or, for a change of roles, will be) guarded.
+async fn guard_account(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    (resource, action): (&str, &str),
+    guarded: bool,
+) -> ApiResult<()> {
+    let refusal = if ctx.who.user_id == Some(account.user.id) && action != "read" {
+        Some(ApiError::forbidden_code("separation_of_duties", "不能通过管理操作修改自己的账号或角色（三员分立）"))
+    } else {
+        match account.scope {
+            Scope::Descendant if !guarded => {
+                Some(ApiError::forbidden("下级单位的账号由该单位自行管理；上级单位只管理其审计员和安全管理员"))
+            }
+            Scope::Own if guarded && action != "read" => Some(ApiError::forbidden_code(
+                "separation_of_duties",
+                "审计员和安全管理员的账号只能由上级单位管理（国家级平台在服务器上用 suyuan user 命令）",
+            )),
+            _ => None,
+        }
+    };
+    match refusal {
+        Some(refused) => Err(ctx.deny(&account.tenant, resource, action, refused).await?),
+        None => Ok(()),
+    }
 }
 
 /// One user.
@@ -341,9 +388,9 @@ async fn user_for(ctx: &Ctx<'_>, id: Uuid, resource: &str, action: &str) -> ApiR
 /// # Errors
 /// 404, 403.
 pub async fn get_user(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<(user::Model, Vec<String>)> {
-    let (u, t) = user_for(ctx, id, "user", "read").await?;
-    let roles = roles_of(ctx.db, u.id, t.id).await?;
-    Ok((u, roles))
+    let account = account_for(ctx, id, "user", "read").await?;
+    guard_account(ctx, &account, ("user", "read"), duty::is_protected(&account.roles)).await?;
+    Ok((account.user, account.roles))
 }
 
 /// Creates a user in the caller's tenant with a one-time password and no role.
@@ -399,12 +446,25 @@ pub enum UserCommand {
 /// Runs an administrator's command on an account. Returns the one-time password for a reset.
 ///
 /// # Errors
-/// 404, 403, 409 when disabling oneself.
+/// 404; 409 when disabling oneself; 403 by the guard or the duty rules (a guarded account
+/// inside its own tenant, another tenant's unguarded account, one's own account).
 pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResult<(user::Model, Option<String>)> {
-    let (u, _) = user_for(ctx, id, "user", "update").await?;
-    if cmd == UserCommand::Disable && ctx.who.user_id == Some(u.id) {
+    let account = account_for(ctx, id, "user", "update").await?;
+    if cmd == UserCommand::Disable && ctx.who.user_id == Some(account.user.id) {
         return Err(ApiError::conflict("不能停用自己的账号"));
     }
+    if cmd != UserCommand::EndSessions || ctx.who.user_id != Some(account.user.id) {
+        guard_account(ctx, &account, ("user", "update"), duty::is_protected(&account.roles)).await?;
+    }
+    apply_user_command(ctx, account.user, cmd).await
+}
+
+/// Applies a checked command to an account in one transaction with its audit entry.
+async fn apply_user_command(
+    ctx: &Ctx<'_>,
+    u: user::Model,
+    cmd: UserCommand,
+) -> ApiResult<(user::Model, Option<String>)> {
     let initial = if cmd == UserCommand::ResetPassword { Some(password::generate()) } else { None };
     let hash = match &initial {
         Some(p) => Some(password::hash_off_thread(p).await?),
@@ -442,6 +502,66 @@ pub async fn user_command(ctx: &Ctx<'_>, id: Uuid, cmd: UserCommand) -> ApiResul
     Ok((u, initial))
 }
 
+/// What the `suyuan user` command on the server does to an account.
+#[derive(Debug, Clone)]
+pub enum ServerUserCommand {
+    /// Reset, disable, enable or end sessions.
+    Run(UserCommand),
+    /// Replace the account's roles in its tenant.
+    SetRoles(Vec<String>),
+}
+
+/// The `suyuan user` command on the server: the last resort for the root tenant's guarded
+/// accounts (its auditors and security administrators), which no tenant above can reach, and
+/// for an agency that has locked itself out. Whoever runs it holds the server and its
+/// database, not a role; the duty rules that keep one role from another do not apply, the
+/// role-combination rule does, and the tenant's audit log records the act as the server's.
+///
+/// # Errors
+/// 404 for an unknown user; 422 for unknown roles or an auditor who is also an administrator.
+pub async fn server_user_command(
+    db: &DatabaseConnection,
+    sessions: &SessionStore,
+    username: &str,
+    cmd: ServerUserCommand,
+) -> ApiResult<(user::Model, Option<String>, Vec<String>)> {
+    let username = username.trim().to_lowercase();
+    let u = user::Entity::find()
+        .filter(user::Column::Username.eq(&username))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("没有用户 {username}")))?;
+    let t = tenant_by_id(db, u.tenant_id).await?;
+    let authz = Authz::load(db).await.map_err(ApiError::internal)?;
+    let who = Authenticated {
+        tenant: t.clone(),
+        roles: Vec::new(),
+        actor: audit::Actor { user_id: None, name: SERVER_ACTOR.to_owned() },
+        user_id: None,
+        key_id: None,
+    };
+    let client = ClientInfo::default();
+    let ctx = Ctx { db, authz: &authz, who: &who, client: &client, sessions };
+    let (u, initial) = match cmd {
+        ServerUserCommand::Run(cmd) => apply_user_command(&ctx, u, cmd).await?,
+        ServerUserCommand::SetRoles(roles) => {
+            let wanted = checked_roles(&ctx, t.id, &roles).await?;
+            let before = roles_of(db, u.id, t.id).await?;
+            let txn = db.begin().await?;
+            replace_roles(&txn, u.id, t.id, &wanted).await?;
+            let detail = serde_json::json!({"username": u.username, "before": before, "after": wanted});
+            audit::record(&txn, ctx.entry("user.set_roles", "user", u.id.to_string(), detail)).await?;
+            txn.commit().await?;
+            (u, None)
+        }
+    };
+    let roles = roles_of(db, u.id, t.id).await?;
+    Ok((u, initial, roles))
+}
+
+/// How the audit log names the `suyuan user` command on the server.
+pub const SERVER_ACTOR: &str = "suyuan user（服务器命令行）";
+
 /// The wanted roles, trimmed, sorted and checked: every one built in or a custom role of the
 /// tenant, and no auditor who is also an administrator.
 async fn checked_roles(ctx: &Ctx<'_>, tenant_id: Uuid, roles: &[String]) -> ApiResult<Vec<String>> {
@@ -461,8 +581,8 @@ async fn checked_roles(ctx: &Ctx<'_>, tenant_id: Uuid, roles: &[String]) -> ApiR
             errors.push(FieldError::new(format!("roles[{i}]"), "unknown_role", format!("没有名为 {r} 的角色")));
         }
     }
-    if wanted.iter().any(|r| r == "auditor") && wanted.iter().any(|r| ADMIN_DUTIES.contains(&r.as_str())) {
-        errors.push(FieldError::new("roles", "separation_of_duties", "审计员不能同时担任管理员角色（三员分立）"));
+    if let Err(v) = duty::check_combination(&wanted) {
+        errors.push(FieldError::new("roles", v.code, v.message));
     }
     if errors.is_empty() { Ok(wanted) } else { Err(ApiError::validation(errors)) }
 }
@@ -534,11 +654,22 @@ pub async fn set_role_grant(
 /// Replaces a user's roles in their tenant.
 ///
 /// # Errors
-/// 422 for unknown roles or an auditor who is also an administrator; 404; 403.
+/// 422 for unknown roles or an auditor who is also an administrator; 404; 403 by the guard or
+/// the duty rules (one's own roles; a guarded account inside its own tenant; another
+/// tenant's account that neither is nor becomes guarded).
 pub async fn set_roles(ctx: &Ctx<'_>, id: Uuid, roles: &[String]) -> ApiResult<(user::Model, Vec<String>)> {
-    let (u, t) = user_for(ctx, id, "role_assignment", "update").await?;
+    let account = account_for(ctx, id, "role_assignment", "update").await?;
+    let t = &account.tenant;
     let wanted = checked_roles(ctx, t.id, roles).await?;
-    let before = roles_of(ctx.db, u.id, t.id).await?;
+    // Appointing an auditor or a security administrator is the tenant's own security
+    // administrator's work; once appointed, only the tenant above changes their roles.
+    let guarded = match account.scope {
+        Scope::Own => duty::is_protected(&account.roles),
+        Scope::Descendant => duty::is_protected(&account.roles) || duty::is_protected(&wanted),
+    };
+    guard_account(ctx, &account, ("role_assignment", "update"), guarded).await?;
+    let before = account.roles.clone();
+    let u = account.user;
     let txn = ctx.db.begin().await?;
     replace_roles(&txn, u.id, t.id, &wanted).await?;
     let detail = serde_json::json!({"username": u.username, "before": before, "after": wanted});
@@ -697,6 +828,14 @@ pub async fn create_api_key(ctx: &Ctx<'_>, req: &CreateApiKeyRequest) -> ApiResu
     check_name("name", &req.name, &mut errors);
     if !KEY_ROLES.contains(&req.role.as_str()) {
         errors.push(FieldError::new("role", "key_role", format!("密钥只能使用以下角色: {}", KEY_ROLES.join(", "))));
+    } else if !duty::holds(&ctx.who.roles, &req.role) {
+        // A key acts for its creator's tenant with its own role; one its creator lacks would
+        // give the creator a power its duty keeps from it.
+        errors.push(FieldError::new(
+            "role",
+            "separation_of_duties",
+            format!("密钥的角色不能超出创建者本人的角色：您没有 {} 角色（三员分立）", req.role),
+        ));
     }
     if let Some(days) = req.expires_in_days
         && !(1..=3650).contains(&days)
@@ -912,6 +1051,9 @@ pub async fn create_policy(ctx: &Ctx<'_>, req: &CreatePolicyRequest) -> ApiResul
     let txn = ctx.db.begin().await?;
     if crate::authz::load_rules(&txn).await?.contains(&rule) {
         return Err(ApiError::conflict("这条权限已经存在"));
+    }
+    if let Err((field, v)) = duty::check_custom_rule(&req.role, &req.resource, &req.action) {
+        return Err(ApiError::invalid_field(field, v.code, v.message));
     }
     let row = crate::authz::entity::ActiveModel {
         ptype: Set("p".to_owned()),

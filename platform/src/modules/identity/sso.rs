@@ -14,11 +14,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
+use suyuan_policies::duty::{Duty, check_mapped, duty_of};
 use suyuan_tenancy::entity::tenant;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::entity::{sso_login, tenant_sso, user};
+
 use super::service::{NewUser, insert_user, login_entry, open_session, replace_roles, roles_of};
 use crate::audit::{self, ClientInfo};
 use crate::config::Settings;
@@ -189,6 +191,9 @@ pub async fn save_config(
                 ));
             }
         }
+        if let Err(v) = suyuan_policies::duty::check_mapped(roles) {
+            errors.push(FieldError::new(format!("role_mapping.{group}"), v.code, v.message));
+        }
     }
     let existing = tenant_sso::Entity::find_by_id(tenant_id).one(db).await?;
     let secret = req.client_secret.clone().or_else(|| existing.as_ref().map(|e| e.client_secret.clone()));
@@ -344,6 +349,23 @@ fn username_from(claim: &str) -> String {
     if base.len() < 3 { format!("sso_{base}") } else { base }
 }
 
+/// The first free user name among `base`, `base.{tenant code}`, `base.{tenant code}.2`, …
+/// (user names are unique across the deployment; provider names may fold to one).
+///
+/// # Errors
+/// 409 when even the numbered names are taken; database failures.
+async fn free_username(db: &impl sea_orm::ConnectionTrait, base: &str, tenant_code: &str) -> ApiResult<String> {
+    let candidates = std::iter::once(base.to_owned())
+        .chain(std::iter::once(format!("{base}.{tenant_code}")))
+        .chain((2..=50).map(|n| format!("{base}.{tenant_code}.{n}")));
+    for name in candidates {
+        if user::Entity::find().filter(user::Column::Username.eq(name.clone())).one(db).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(ApiError::conflict(format!("用户名 {base} 及其编号变体均已被使用，请联系本单位管理员开通账号")))
+}
+
 /// Finishes a login: checks state, exchanges the code with the PKCE verifier, verifies the ID
 /// token (signature, issuer, audience, expiry, nonce), finds or creates the account, sets roles
 /// from groups, opens a session. Returns the cookie token and where to go.
@@ -420,10 +442,7 @@ pub async fn finish(
     let account = match found {
         Some(u) => u,
         None if cfg.jit_provisioning => {
-            let mut username = username_from(&name_claim);
-            if user::Entity::find().filter(user::Column::Username.eq(username.clone())).one(&txn).await?.is_some() {
-                username = format!("{username}.{}", tenant.code);
-            }
+            let username = free_username(&txn, &username_from(&name_claim), &tenant.code).await?;
             insert_user(
                 &txn,
                 NewUser {
@@ -450,10 +469,21 @@ pub async fn finish(
     if tenant.status != "active" {
         return Err(ApiError::forbidden_code("tenant_suspended", "所属单位已暂停使用"));
     }
-    if !mapping.is_empty() {
+    // The mapping sets the roles of accounts that do business work only. An account that holds
+    // a duty (system, security, audit) keeps the roles people gave it, and a stored mapping
+    // that would hand out a duty (saved before the rule) hands out nothing.
+    let held = roles_of(&txn, account.id, tenant.id).await?;
+    let business_only = held.iter().all(|r| duty_of(r) == Duty::Business);
+    if !mapping.is_empty() && business_only {
         let mut roles: Vec<String> = groups.iter().filter_map(|g| mapping.get(g)).flatten().cloned().collect();
         roles.sort();
         roles.dedup();
+        if check_mapped(&roles).is_err() {
+            return Err(ApiError::forbidden_code(
+                "separation_of_duties",
+                "单点登录的分组映射包含三员角色，已拒绝登录；请安全管理员修改映射",
+            ));
+        }
         replace_roles(&txn, account.id, tenant.id, &roles).await?;
     }
     let mut am = account.clone().into_active_model();
