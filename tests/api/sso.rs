@@ -226,3 +226,25 @@ async fn forwarded_headers_from_an_untrusted_client_do_not_move_the_redirect_uri
     assert!(!authorize.contains("evil.example"), "{authorize}");
     assert!(authorize.contains("redirect_uri=http%3A%2F%2F127.0.0.1"), "{authorize}");
 }
+
+/// Provider names that fold to one user name get distinct accounts, however many collide (the
+/// third one used to answer 500).
+#[tokio::test]
+async fn colliding_provider_names_get_distinct_accounts() {
+    let app = spawn_app().await;
+    let (_sd, provider) = shandong_with_sso(&app, true).await;
+    let mut names = Vec::new();
+    for login in ["wang.wu", "Wang.Wu", "WANG.WU", "Wang.wu"] {
+        let browser = new_browser();
+        let callback = through_provider(&app, &provider, &browser, login).await;
+        let res = browser.get(&callback).send().await.unwrap();
+        assert_eq!(res.status(), 302, "{login}: {}", res.text().await.unwrap_or_default());
+        let me: serde_json::Value = browser.get(app.url("/api/v1/auth/me")).send().await.unwrap().json().await.unwrap();
+        names.push(me["user"]["username"].as_str().unwrap().to_owned());
+    }
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{names:?}");
+    assert_eq!(names[0], "wang.wu");
+}
