@@ -344,3 +344,43 @@ async fn an_agency_applies_and_the_tenant_above_approves_or_rejects() {
     assert_eq!(app.audit_rows("tenant_application.approve").await, 1);
     assert_eq!(app.audit_rows("tenant_application.reject").await, 1);
 }
+
+/// Issue 17, finding 6: an anonymous application neither tells whether a user name exists nor
+/// blocks the real agency's code; approving one answers the others.
+#[tokio::test]
+async fn an_application_tells_nothing_of_accounts_and_blocks_no_agency() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let anon = TestApp::new_client();
+    let apply = |email: &str, username: &str| {
+        let body = json!({"code": "370200", "name": "青岛市", "contact_name": "王海", "contact_phone": "0532-8888",
+                          "contact_email": email, "admin_username": username, "admin_display_name": "青岛市管理员"});
+        let anon = anon.clone();
+        let url = app.url("/api/v1/tenant-applications");
+        async move { anon.post(url).json(&body).send().await.unwrap() }
+    };
+    // A squatter applies first, with a user name that exists: the same answer as any other.
+    let squat = apply("squat@example.com", "admin").await;
+    assert_eq!(squat.status(), 201, "an existing user name is not told");
+    let squat: serde_json::Value = squat.json().await.unwrap();
+    // The real agency still applies for its code.
+    let real = apply("qd.admin@qd.gov.cn", "qd_admin").await;
+    assert_eq!(real.status(), 201, "a waiting application does not block the code");
+    let real: serde_json::Value = real.json().await.unwrap();
+    assert_eq!(apply("qd.admin@qd.gov.cn", "qd_admin2").await.status(), 409, "the same applicant once");
+    let res = sd
+        .admin
+        .post(app.url(&format!("/api/v1/tenant-applications/{}/approve", real["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let list: serde_json::Value =
+        sd.admin.get(app.url("/api/v1/tenant-applications")).send().await.unwrap().json().await.unwrap();
+    let squatted = list.as_array().unwrap().iter().find(|a| a["id"] == squat["id"]).unwrap().clone();
+    assert_eq!(squatted["status"], "rejected", "{squatted}");
+    assert_eq!(squatted["reason"], "该单位已通过另一份申请入驻平台");
+    // A squatter's approval would fail on the taken user name, never create a second admin.
+    assert_eq!(app.scalar("SELECT COUNT(*) AS n FROM users WHERE username = 'admin'").await, 1);
+}

@@ -16,7 +16,6 @@ use super::dto::{CreateTenantRequest, TenantApplicationRequest};
 use super::service::{Ctx, check_new_tenant, insert_tenant};
 use crate::audit::{self, Actor, ClientInfo};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::modules::identity::entity::user;
 
 /// The stored application.
 pub mod entity {
@@ -103,12 +102,18 @@ async fn deciding_tenant(db: &DatabaseConnection, code: &DivisionCode) -> ApiRes
     Ok(None)
 }
 
+/// The reason other waiting applications for a code get when one is approved.
+const OTHER_APPROVED: &str = "该单位已通过另一份申请入驻平台";
+
+/// How many applications for one division code may wait at once.
+pub const MAX_PENDING_PER_CODE: usize = 10;
+
 /// Records an application (no account needed). Every bad field is listed; nothing is written
 /// then.
 ///
 /// # Errors
 /// 422 for bad fields or when no tenant above the code has joined yet; 409 when the code is a
-/// tenant already, has a pending application, or the user name is taken.
+/// tenant already, the same applicant waits already, or too many applications wait for it.
 pub async fn submit(
     db: &DatabaseConnection,
     req: &TenantApplicationRequest,
@@ -163,16 +168,21 @@ pub async fn submit(
     if tenant::Entity::find().filter(tenant::Column::Code.eq(code.as_str())).count(&txn).await? > 0 {
         return Err(ApiError::conflict(format!("单位代码 {code} 已入驻平台")));
     }
-    let pending = application::Entity::find()
+    // Anyone may apply for a code: one pending application must not block the real agency's,
+    // so several may wait side by side and the tenant above picks one. Only the same
+    // applicant's second application (same user name or e-mail) is refused, and a code takes at
+    // most MAX_PENDING_PER_CODE waiting applications. Whether the user name is taken is not
+    // told here (that would let anyone list accounts); the approval checks it.
+    let pending: Vec<application::Model> = application::Entity::find()
         .filter(application::Column::Code.eq(code.as_str()))
         .filter(application::Column::Status.eq("pending"))
-        .count(&txn)
+        .all(&txn)
         .await?;
-    if pending > 0 {
-        return Err(ApiError::conflict(format!("单位代码 {code} 已有待审核的申请")));
+    if pending.iter().any(|a| a.admin_username == admin_username || a.contact_email == contact_email) {
+        return Err(ApiError::conflict(format!("单位代码 {code} 已有您的待审核申请")));
     }
-    if user::Entity::find().filter(user::Column::Username.eq(&admin_username)).count(&txn).await? > 0 {
-        return Err(ApiError::conflict(format!("用户名 {admin_username} 已被使用")));
+    if pending.len() >= MAX_PENDING_PER_CODE {
+        return Err(ApiError::conflict(format!("单位代码 {code} 的待审核申请过多，请直接联系上级单位")));
     }
     let row = application::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -314,6 +324,18 @@ pub async fn approve(
         .filter(application::Column::Id.eq(app.id))
         .exec(&txn)
         .await?;
+    // Other applications for the same code are answered: the agency has joined.
+    let others = application::Entity::update_many()
+        .col_expr(application::Column::Status, sea_orm::sea_query::Expr::value("rejected"))
+        .col_expr(application::Column::Reason, sea_orm::sea_query::Expr::value(Some(OTHER_APPROVED.to_owned())))
+        .col_expr(application::Column::DecidedAt, sea_orm::sea_query::Expr::value(Some(Utc::now())))
+        .col_expr(application::Column::DecidedBy, sea_orm::sea_query::Expr::value(Some(ctx.who.actor().name)))
+        .filter(application::Column::Code.eq(app.code.clone()))
+        .filter(application::Column::Status.eq("pending"))
+        .filter(application::Column::Id.ne(app.id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
     let decided = application::Model { tenant_id: Some(t.id), ..decided_placeholder };
     audit::record(
         &txn,
@@ -321,7 +343,7 @@ pub async fn approve(
             "tenant_application.approve",
             "tenant_application",
             decided.id.to_string(),
-            serde_json::json!({"code": decided.code}),
+            serde_json::json!({"code": decided.code, "other_applications_rejected": others}),
         ),
     )
     .await?;
