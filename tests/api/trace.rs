@@ -284,6 +284,19 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
     assert_eq!(inbound["quantity"].as_f64(), Some(1200.0), "their own receipt's quantity");
     let process = theirs["flows"].as_array().unwrap().iter().find(|f| f["kind"] == "process").unwrap().clone();
     assert!(process["quantity"].is_null(), "Shandong's processing details stay in Shandong: {process}");
+    // A start outside the caller's subtree is refused (issue 17, finding 7): Jiangsu cannot
+    // rebuild Shandong's supply chain from a Shandong batch, only from its own records.
+    let (_, js_viewer) = app.user_with_roles(&js.admin, "js_viewer", &["viewer"]).await;
+    for q in [format!("batch=P1&subject={p}"), format!("batch=A1&subject={a}"), "batch=B1".to_owned()] {
+        let res = js_viewer.get(app.url(&format!("/api/v1/trace/chain?{q}"))).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{q}");
+    }
+    assert!(app.audit_rows("access.denied").await >= 3, "the refusals are recorded");
+    let res = js_viewer.get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={r3}"))).send().await.unwrap();
+    assert_eq!(res.status(), 200, "from its own receipt it sees the chain, the outside with public fields only");
+    // The nation reaches every start.
+    let c = chain(&national, &format!("batch=P1&subject={p}")).await;
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 8, "{c}");
 
     // Bounds and bad input.
     let c = chain(&sd.admin, &format!("batch=P1&subject={p}&depth=1")).await;

@@ -482,12 +482,28 @@ pub async fn chain(ctx: &Ctx<'_>, q: &ChainQuery) -> ApiResult<Chain> {
             Ok((edges, cut || more_cut))
         }
     };
-    let (starts, down_edges, up_edges) = tokio::try_join!(starts, along(true), along(false))?;
+    // Whether a start record was reported inside the caller's reach (see `refuse_outside`).
+    let reachable = async {
+        event::Entity::find()
+            .select_only()
+            .column(event::Column::TenantId)
+            .filter(start.clone())
+            .filter(scope.condition(event::Column::TenantId))
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(ctx.db)
+            .await
+            .map_err(ApiError::from)
+    };
+    let (starts, reachable, down_edges, up_edges) = tokio::try_join!(starts, reachable, along(true), along(false))?;
     let mut starts: Vec<Key> = starts;
     starts.sort_unstable();
     starts.dedup();
     if starts.is_empty() {
         return Err(ApiError::not_found("没有这个批次或追溯码的追溯记录"));
+    }
+    if reachable.is_none() {
+        return Err(refuse_outside(ctx, &start).await);
     }
     let walked = started.elapsed();
 
@@ -625,6 +641,35 @@ pub(super) async fn subjects(
         }
     }
     Ok(out)
+}
+
+/// The refusal of a chain that starts outside the caller's reach. A chain crosses provinces
+/// (§6.5.3), but who may start one is decided by where its start was reported: an agency
+/// rebuilds chains from its own and its subtree's records (and sees the outside parts with
+/// public fields only), never another province's supply chain from that province's batch,
+/// which would show its enterprises' trade (§10.3, commercial secrets). An emergency event that
+/// grants a wider start belongs to the emergency chapter, not built yet. The refusal is
+/// recorded against the tenant whose record was the start.
+async fn refuse_outside(ctx: &Ctx<'_>, start: &Condition) -> ApiError {
+    let refused = ApiError::forbidden(
+        "这个批次或追溯码的追溯记录不在本单位及下级单位的数据中；链条只能从本辖区上报的记录开始查询",
+    );
+    let owner = event::Entity::find()
+        .select_only()
+        .column(event::Column::TenantId)
+        .filter(start.clone())
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(ctx.db)
+        .await;
+    let target = match owner {
+        Ok(Some(id)) => tenant::Entity::find_by_id(id).one(ctx.db).await.ok().flatten(),
+        _ => None,
+    };
+    let target = target.unwrap_or_else(|| ctx.who.tenant.clone());
+    match ctx.deny(&target, "trace_chain", "read", refused).await {
+        Ok(refused) | Err(refused) => refused,
+    }
 }
 
 /// The subjects of `codes`, each with whether it is inside `scope`.
