@@ -199,3 +199,39 @@ fn serve_prints_its_urls_and_stops_gracefully_on_sigterm() {
     let all = format!("{logs}{rest}");
     assert!(all.contains("background jobs stopped") && all.contains("\"stopped\""), "{all}");
 }
+
+/// The root tenant's guarded accounts have no tenant above: `suyuan user` on the server is
+/// their last resort (三员分立), recorded in the audit log as the server's act.
+#[test]
+fn user_command_resets_and_sets_roles_with_the_duty_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/u.db", dir.path().display());
+    let run = |args: &[&str]| suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
+    assert!(run(&["demo"]).status.success());
+
+    let out = run(&["user", "reset-password", "admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("one-time password: "), "{stdout}");
+
+    let out = run(&["user", "set-roles", "admin", "auditor", "tenant_admin"]);
+    assert!(!out.status.success(), "the auditor still stands alone");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("roles"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["user", "disable", "nobody_here"]);
+    assert!(!out.status.success());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let q = |sql: &str| Statement::from_string(db.get_database_backend(), sql.to_owned());
+        let row = db.query_one_raw(q("SELECT must_change_password AS m FROM users WHERE username = 'admin'")).await;
+        assert!(row.unwrap().unwrap().try_get::<bool>("", "m").unwrap(), "the new password must be changed");
+        let sql = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'user.reset_password' AND actor_name LIKE 'suyuan user%'";
+        let row = db.query_one_raw(q(sql)).await.unwrap().unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1, "recorded as the server's act");
+        db.close().await.unwrap();
+    });
+    // The chain still verifies.
+    assert!(run(&["audit", "verify"]).status.success());
+}
