@@ -30,6 +30,10 @@ pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// The longest a configuration-time check waits for a name's addresses.
 const CHECK_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The field message of a configured destination (an SSO issuer, a federation parent) this
+/// server may not reach (rule `not_allowed`).
+pub const NOT_ALLOWED: &str = "该地址不在本平台允许访问的范围内；内网地址须由平台运维人员加入 outbound_allow 设置";
+
 /// The operator's list of destinations allowed beyond the public internet.
 #[derive(Debug, Clone, Default)]
 pub struct Allow {
@@ -71,7 +75,7 @@ impl Allow {
     #[must_use]
     pub fn name_listed(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.names.iter().any(|n| *n == host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
+        self.names.contains(&host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
     }
 
     /// Whether `ip` may be connected to: a public unicast address, or one in a listed network.
