@@ -69,6 +69,7 @@ impl Application {
         let trusted_proxies = Arc::new(settings.trusted_proxy_nets()?);
         let mailer = crate::mail::Mailer::from_settings(&settings)?;
         let (query_log, queries) = crate::modules::trace::public::QueryLog::new();
+        let outbound = crate::outbound::Outbound::new(settings.outbound_allow()?)?;
         let state = AppState {
             db,
             redis,
@@ -81,7 +82,9 @@ impl Application {
             mailer,
             query_log,
             trace_cache: crate::modules::trace::public::new_cache(),
-            federation: crate::modules::federation::Federation::new()?,
+            federation: crate::modules::federation::Federation::new(outbound.clone()),
+            sso: crate::modules::identity::sso::Providers::new(outbound.clone()),
+            outbound,
         };
         start_jobs(&state);
         let db = state.db.clone();

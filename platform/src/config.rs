@@ -30,6 +30,7 @@ pub const KEYS: &[&str] = &[
     "login_lockout_secs",
     "policy_reload_secs",
     "trusted_proxies",
+    "outbound_allow",
     "audit_retention_days",
     "smtp_url",
     "mail_from",
@@ -91,6 +92,12 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated IPs or CIDRs
     /// (`10.0.0.0/8,127.0.0.1`). Empty: the client address is the TCP peer, whatever headers say.
     pub trusted_proxies: String,
+    /// Destinations this server may send HTTP requests to (identity providers, the federation
+    /// parent) beyond the public internet: comma-separated host names, `*.`-domains, IPs and
+    /// CIDR networks (`sso.sd.gov.cn, 10.20.0.0/16`). Empty: public unicast addresses only —
+    /// loopback, private, link-local (169.254.169.254), CGNAT, multicast and reserved
+    /// addresses are refused.
+    pub outbound_allow: String,
     /// Audit records older than this many days are purged daily (at least 180).
     pub audit_retention_days: u32,
     /// The SMTP server for e-mail (`smtp://host:25`, `smtps://user:pass@host:465`); without
@@ -132,6 +139,7 @@ impl Default for Settings {
             login_lockout_secs: 15 * 60,
             policy_reload_secs: 5,
             trusted_proxies: String::new(),
+            outbound_allow: String::new(),
             audit_retention_days: 365,
             smtp_url: None,
             mail_from: "重要产品追溯管理平台 <noreply@localhost>".to_owned(),
@@ -257,6 +265,7 @@ impl Settings {
             url::Url::parse(public).map_err(|e| ConfigError::new("public_url", format!("not a URL ({e})")))?;
         }
         self.trusted_proxy_nets()?;
+        self.outbound_allow()?;
         if let Some(smtp) = &self.smtp_url {
             let url = url::Url::parse(smtp).map_err(|e| ConfigError::new("smtp_url", format!("not a URL ({e})")))?;
             if !matches!(url.scheme(), "smtp" | "smtps") {
@@ -290,6 +299,14 @@ impl Settings {
                 )
             })
             .collect()
+    }
+
+    /// The parsed `outbound_allow`.
+    ///
+    /// # Errors
+    /// When an entry is not a host name, `*.`-domain, IP address or CIDR network.
+    pub fn outbound_allow(&self) -> Result<crate::outbound::Allow, ConfigError> {
+        crate::outbound::Allow::parse(&self.outbound_allow).map_err(|e| ConfigError::new("outbound_allow", e))
     }
 
     /// The socket address to bind.
@@ -375,6 +392,13 @@ mod tests {
         assert_eq!(s.validate().unwrap_err().key, "db_max_connections");
         let s = Settings { trusted_proxies: "10.0.0.0/8, proxy.local".into(), ..Settings::default() };
         assert_eq!(s.validate().unwrap_err().key, "trusted_proxies");
+        let s = Settings { outbound_allow: "sso.sd.gov.cn, 10.0.0.0/8, http://x".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "outbound_allow");
+        let s = Settings {
+            outbound_allow: "sso.sd.gov.cn, *.nation.gov.cn, 10.0.0.0/8, 127.0.0.1, ::1".into(),
+            ..Settings::default()
+        };
+        s.validate().unwrap();
         let s = Settings { audit_retention_days: 179, ..Settings::default() };
         assert_eq!(s.validate().unwrap_err().key, "audit_retention_days");
         let s = Settings { trusted_proxies: "10.0.0.0/8, 127.0.0.1,::1".into(), ..Settings::default() };

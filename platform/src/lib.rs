@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod modules;
 pub mod openapi;
 pub mod ops;
+pub mod outbound;
 pub mod pg_txn;
 pub mod request_id;
 pub mod state;

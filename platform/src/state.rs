@@ -38,4 +38,8 @@ pub struct AppState {
     pub trace_cache: crate::modules::trace::public::TraceCache,
     /// The federation worker's wake-up and HTTP client.
     pub federation: crate::modules::federation::Federation,
+    /// The allow-listed client for every outbound HTTP request (`outbound_allow`).
+    pub outbound: crate::outbound::Outbound,
+    /// Identity providers: their discovery documents and keys, read once per lifetime.
+    pub sso: crate::modules::identity::sso::Providers,
 }

@@ -17,6 +17,7 @@ mod health;
 mod imports;
 mod merchants_products;
 mod openapi;
+mod outbound;
 mod pages;
 mod policies;
 mod sso;

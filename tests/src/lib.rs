@@ -12,6 +12,7 @@
 pub mod browser;
 pub mod oidc;
 pub mod smtp;
+pub mod stub;
 
 use std::sync::OnceLock;
 
@@ -137,6 +138,9 @@ pub fn test_settings(db: &TestDb) -> Settings {
         shutdown_timeout_secs: 5,
         // Background delivery writes while a test counts rows: the federation tests switch it on.
         federation_delivery: false,
+        // The identity providers, parent platforms and stubs of the tests run on loopback, which
+        // the platform refuses to reach unless the operator lists it.
+        outbound_allow: "127.0.0.0/8, ::1".into(),
         ..Settings::default()
     }
 }

@@ -305,7 +305,7 @@ pub async fn tenant_profile(user: PageUser, id: web::Path<String>, form: Pairs) 
             longitude,
             latitude,
         };
-        service::set_tenant_profile(&user.ctx(), id, &req).await
+        service::set_tenant_profile(&user.ctx(), &user.state.outbound, id, &req).await
     } else {
         Err(ApiError::validation(errors))
     };
@@ -1085,7 +1085,7 @@ pub async fn save_sso(user: PageUser, form: Pairs) -> PageResult {
             jit_provisioning: v.jit,
             enabled: v.enabled,
         };
-        crate::modules::admin::handlers::save_sso_settings(&user.ctx(), &req).await.map(|_| ())
+        crate::modules::admin::handlers::save_sso_settings(&user.ctx(), &user.state.sso, &req).await.map(|_| ())
     } else {
         Err(ApiError::validation(errors))
     };

@@ -202,6 +202,7 @@ pub async fn sso_link(user: PageUser, req: HttpRequest, form: web::Form<CsrfForm
         .ok_or_else(|| ApiError::not_found("单位不存在"))?;
     let (url, sso_state) = crate::modules::identity::sso::start(
         &user.state.db,
+        &user.state.sso,
         &home.code,
         &user.base_url,
         Some("/console/password"),

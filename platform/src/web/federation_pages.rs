@@ -179,7 +179,7 @@ pub async fn set_upstream(user: PageUser, form: web::Form<UpstreamForm>) -> Page
     user.check_csrf(Some(&form.csrf))?;
     let form = form.into_inner();
     let req = UpstreamRequest { parent_url: form.parent_url, key_id: form.key_id, secret: form.secret };
-    match service::set_upstream(&user.ctx(), &req).await {
+    match service::set_upstream(&user.ctx(), &user.state.outbound, &req).await {
         Ok(()) => {
             deliver::wake_all(&user.state);
             Ok(redirect_with("/console/federation", "ok", "上级平台已保存，数据将自动上报"))

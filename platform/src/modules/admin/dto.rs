@@ -65,7 +65,9 @@ pub struct TenantProfileRequest {
     /// Optional modules to switch on: any of `system` (体系建设管理), `monitoring` (运行监测管理),
     /// `public` (公共服务管理).
     pub modules: Vec<String>,
-    /// The parent platform's URL when it runs in another deployment (used by federation).
+    /// The parent platform's URL when it runs in another deployment (used by federation). Its
+    /// host must be reachable under the operator's `outbound_allow`; otherwise 422 with rule
+    /// `not_allowed`.
     pub federation_parent_url: Option<String>,
     /// Longitude of the agency's seat (73–136), drawn as a point on the maps; give both or
     /// neither.

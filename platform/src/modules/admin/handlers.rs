@@ -338,15 +338,19 @@ pub async fn get_sso(caller: Caller) -> ApiResult<web::Json<SsoConfigResponse>> 
     responses((status = 200, description = "已保存 / saved", body = SsoConfigResponse), BodyErrors, GuardErrors))]
 #[put("/api/v1/sso")]
 pub async fn put_sso(caller: Caller, body: web::Json<SsoConfigRequest>) -> ApiResult<web::Json<SsoConfigResponse>> {
-    let row = save_sso_settings(&caller.ctx(), &body).await?;
+    let row = save_sso_settings(&caller.ctx(), &caller.state.sso, &body).await?;
     Ok(web::Json(sso::to_response(&row, &caller.who.0.tenant.code, &caller.base_url)))
 }
 
 /// Saves the caller's tenant's SSO settings (guard, row, audit entry); shared with the page.
-pub(crate) async fn save_sso_settings(c: &Ctx<'_>, body: &SsoConfigRequest) -> ApiResult<tenant_sso::Model> {
+pub(crate) async fn save_sso_settings(
+    c: &Ctx<'_>,
+    providers: &sso::Providers,
+    body: &SsoConfigRequest,
+) -> ApiResult<tenant_sso::Model> {
     c.require_own("sso", "update").await?;
     let tenant = &c.who.tenant;
-    let row = sso::save_config(c.db, tenant.id, body).await?;
+    let row = sso::save_config(c.db, providers, tenant.id, body).await?;
     let detail = serde_json::json!({"issuer": row.issuer, "client_id": row.client_id, "enabled": row.enabled, "jit": row.jit_provisioning});
     crate::audit::record(c.db, c.entry("sso.configure", "tenant", tenant.id.to_string(), detail)).await?;
     Ok(row)
@@ -408,7 +412,7 @@ pub async fn set_tenant_profile(
     id: web::Path<Uuid>,
     body: web::Json<TenantProfileRequest>,
 ) -> ApiResult<web::Json<TenantResponse>> {
-    Ok(web::Json(service::set_tenant_profile(&caller.ctx(), *id, &body).await?.into()))
+    Ok(web::Json(service::set_tenant_profile(&caller.ctx(), &caller.state.outbound, *id, &body).await?.into()))
 }
 
 /// People of higher-level agencies who hold roles in the caller's tenant (security

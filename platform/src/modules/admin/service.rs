@@ -1107,7 +1107,12 @@ fn optional_text(field: &str, value: Option<&String>, max: usize, errors: &mut V
 ///
 /// # Errors
 /// 422 naming every bad field, 404, 403 (only the tenant's own system administrator).
-pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequest) -> ApiResult<tenant::Model> {
+pub async fn set_tenant_profile(
+    ctx: &Ctx<'_>,
+    outbound: &crate::outbound::Outbound,
+    id: Uuid,
+    req: &TenantProfileRequest,
+) -> ApiResult<tenant::Model> {
     let t = tenant_by_id(ctx.db, id).await?;
     if ctx.require(&t, "tenant", "configure").await? != Scope::Own {
         let refused = ApiError::forbidden("单位的联系方式和模块由本单位设置");
@@ -1130,10 +1135,12 @@ pub async fn set_tenant_profile(ctx: &Ctx<'_>, id: Uuid, req: &TenantProfileRequ
         }
     }
     let parent_url = optional_text("federation_parent_url", req.federation_parent_url.as_ref(), 255, &mut errors);
-    if let Some(u) = &parent_url
-        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-    {
-        errors.push(FieldError::new("federation_parent_url", "format", "应为 http(s) 开头的网址"));
+    if let Some(u) = &parent_url {
+        if !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+            errors.push(FieldError::new("federation_parent_url", "format", "应为 http(s) 开头的网址"));
+        } else if outbound.check(u).await.is_err() {
+            errors.push(FieldError::new("federation_parent_url", "not_allowed", crate::outbound::NOT_ALLOWED));
+        }
     }
     crate::validate::coordinates(req.longitude, req.latitude, &mut errors);
     if !errors.is_empty() {

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use super::entity::link;
 use crate::modules::subjects::entity::outbox;
+use crate::outbound::Outbound;
 use crate::state::AppState;
 
 /// Rows per push.
@@ -40,21 +41,14 @@ pub const WAKE_CHANNEL: &str = "suyuan:federation:wake";
 pub struct Federation {
     notify: Arc<Notify>,
     owner: Arc<str>,
-    http: reqwest::Client,
+    http: Outbound,
 }
 
 impl Federation {
-    /// A runtime named after this replica.
-    ///
-    /// # Errors
-    /// When the HTTP client cannot be built.
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("suyuan-federation/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { notify: Arc::new(Notify::new()), owner: uuid::Uuid::now_v7().to_string().into(), http })
+    /// A runtime named after this replica, sending through the allow-listed client.
+    #[must_use]
+    pub fn new(http: Outbound) -> Self {
+        Self { notify: Arc::new(Notify::new()), owner: uuid::Uuid::now_v7().to_string().into(), http }
     }
 
     /// Wakes this replica's worker (a change was committed, or "sync now").
@@ -263,12 +257,26 @@ pub fn to_push(origin: &tenant::Model, rows: Vec<outbox::Model>) -> Push {
     Push { origin: Origin { tenant_id: origin.id, code: origin.code.clone(), name: origin.name.clone() }, rows }
 }
 
-/// POSTs a push to the parent deployment, signed, with a few quick retries (back-off with
-/// jitter) for network failures and 5xx answers; a 4xx answer is not retried.
-async fn send_http(http: &reqwest::Client, url: &str, key: &str, secret: &str, push: &Push) -> anyhow::Result<Ack> {
+/// What the link records (and the status shows) when the parent could not be reached or gave
+/// an answer that is not an acknowledgement: one sentence, whatever happened, so that it tells
+/// neither a closed port from a live one nor anything of what the far end said. The cause is
+/// logged at debug level.
+pub const UNREACHABLE: &str = "无法连接上级平台（地址不可达、不在 outbound_allow 允许范围内，或答复不是本平台的确认）";
+/// The parent, speaking this platform's protocol, refused the credential.
+pub const CREDENTIAL_REFUSED: &str = "上级平台拒绝了本平台的接入凭证，请核对凭证编号和密钥";
+/// The parent, speaking this platform's protocol, refused the push.
+pub const PUSH_REFUSED: &str = "上级平台拒绝了推送的数据，请与上级平台的运维人员核对";
+
+/// The largest acknowledgement read from a parent.
+const ACK_LIMIT: usize = 64 * 1024;
+
+/// POSTs a push to the parent deployment through the allow-listed client (no redirect
+/// followed), signed, with a few quick retries (back-off with jitter) for network failures and
+/// 5xx answers; a 4xx answer is not retried. The error is one of the fixed sentences above.
+async fn send_http(http: &Outbound, url: &str, key: &str, secret: &str, push: &Push) -> anyhow::Result<Ack> {
     let body = serde_json::to_vec(push)?;
     let endpoint = format!("{}/api/v1/federation/inbox", url.trim_end_matches('/'));
-    let mut last = anyhow::anyhow!("not sent");
+    let mut last = UNREACHABLE;
     for attempt in 0..3u32 {
         if attempt > 0 {
             let jitter: f64 = rand::random();
@@ -278,31 +286,51 @@ async fn send_http(http: &reqwest::Client, url: &str, key: &str, secret: &str, p
         // A fresh timestamp, so a fresh signature: the parent refuses one it has seen.
         let ts = Utc::now().timestamp().to_string();
         let signature = sign::sign(secret.as_bytes(), &ts, &body);
-        let res = http
+        let request = http
+            .requests()
             .post(&endpoint)
             .header(sign::KEY_HEADER, key)
             .header(sign::TIMESTAMP_HEADER, &ts)
             .header(sign::SIGNATURE_HEADER, signature)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.clone())
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status().is_success() => return Ok(r.json::<Ack>().await?),
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                let problem: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                let why = problem["detail"].as_str().or(problem["title"].as_str()).unwrap_or(&text).to_owned();
-                last = anyhow::anyhow!("上级平台答复 {status}：{why}");
-                if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    break;
+            .build()?;
+        let answer = match http.send(request, ACK_LIMIT).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::debug!(error = %format!("{:#}", anyhow::Error::from(e)), "federation: parent not reached");
+                last = UNREACHABLE;
+                continue;
+            }
+        };
+        let status = answer.status;
+        if status.is_success() {
+            match serde_json::from_slice::<Ack>(&answer.body) {
+                Ok(ack) => return Ok(ack),
+                Err(e) => {
+                    tracing::debug!(%status, error = %e, "federation: the parent's answer is not an acknowledgement");
+                    anyhow::bail!(UNREACHABLE);
                 }
             }
-            Err(e) => last = anyhow::anyhow!("无法连接上级平台：{e}"),
+        }
+        // Only the parent's own problem documents are told apart (their stable code goes to the
+        // debug log, never their text to the status); any other answer is "unreachable".
+        let code = answer
+            .is_json()
+            .then(|| serde_json::from_slice::<serde_json::Value>(&answer.body).ok())
+            .flatten()
+            .and_then(|p| p["code"].as_str().map(|c| c.chars().take(64).collect::<String>()));
+        tracing::debug!(%status, code = code.as_deref().unwrap_or("-"), "federation: the parent refused the push");
+        last = match (status.as_u16(), &code) {
+            (401 | 403, Some(_)) => CREDENTIAL_REFUSED,
+            (409 | 422, Some(_)) => PUSH_REFUSED,
+            _ => UNREACHABLE,
+        };
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            break;
         }
     }
-    Err(last)
+    Err(anyhow::anyhow!(last))
 }
 
 /// Records a round's outcome on the link and releases it.

@@ -38,7 +38,9 @@ pub struct CredentialResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamRequest {
-    /// The parent platform's address, `https://…`; empty to stop reporting upward.
+    /// The parent platform's address, `https://…`; empty to stop reporting upward. Its host
+    /// must be reachable under the operator's `outbound_allow`; otherwise 422 with rule
+    /// `not_allowed`.
     pub parent_url: String,
     /// The key id the parent issued.
     pub key_id: String,

@@ -153,7 +153,7 @@ pub async fn set_upstream(
     state: web::Data<AppState>,
     body: web::Json<UpstreamRequest>,
 ) -> ApiResult<HttpResponse> {
-    service::set_upstream(&caller.ctx(), &body).await?;
+    service::set_upstream(&caller.ctx(), &state.outbound, &body).await?;
     super::deliver::wake_all(&state);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -135,11 +135,12 @@ pub async fn revoke_credential(ctx: &Ctx<'_>, key_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Points this deployment's root tenant at its parent in another deployment.
+/// Points this deployment's root tenant at its parent in another deployment (an address
+/// `outbound_allow` lets this server reach).
 ///
 /// # Errors
 /// 422 naming the field; 403.
-pub async fn set_upstream(ctx: &Ctx<'_>, req: &UpstreamRequest) -> ApiResult<()> {
+pub async fn set_upstream(ctx: &Ctx<'_>, outbound: &crate::outbound::Outbound, req: &UpstreamRequest) -> ApiResult<()> {
     ctx.require_own("federation", "configure").await?;
     let me = &ctx.who.tenant;
     let mut errors = Vec::new();
@@ -154,7 +155,11 @@ pub async fn set_upstream(ctx: &Ctx<'_>, req: &UpstreamRequest) -> ApiResult<()>
     let clear = url.is_empty();
     if !clear {
         match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if outbound.check(url).await.is_err() {
+                    errors.push(FieldError::new("parent_url", "not_allowed", crate::outbound::NOT_ALLOWED));
+                }
+            }
             _ => errors.push(FieldError::new("parent_url", "format", "应为 http(s) 开头的网址")),
         }
         if url.len() > 255 {

@@ -137,7 +137,7 @@ pub async fn sso_login(
     q: web::Query<super::sso::SsoLoginQuery>,
 ) -> ApiResult<HttpResponse> {
     let base = super::sso::base_url(&state.settings, &req);
-    let (url, sso_state) = super::sso::start(&state.db, &code, &base, q.return_to.as_deref(), None).await?;
+    let (url, sso_state) = super::sso::start(&state.db, &state.sso, &code, &base, q.return_to.as_deref(), None).await?;
     Ok(HttpResponse::Found().cookie(state_cookie(&req, sso_state)).insert_header(("Location", url)).finish())
 }
 
@@ -172,6 +172,7 @@ pub async fn sso_callback(
     let bound = req.cookie(super::sso::STATE_COOKIE).map(|c| c.value().to_owned());
     let finished = super::sso::finish(
         &state.db,
+        &state.sso,
         &state.sessions,
         &state.settings,
         &base,
@@ -301,7 +302,8 @@ pub async fn start_sso_link(
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("单位不存在"))?;
     let (url, sso_state) =
-        super::sso::start(&state.db, &tenant.code, &base, Some("/console/password"), Some(user.0.user.id)).await?;
+        super::sso::start(&state.db, &state.sso, &tenant.code, &base, Some("/console/password"), Some(user.0.user.id))
+            .await?;
     Ok(HttpResponse::Ok().cookie(state_cookie(&req, sso_state)).json(SsoLinkResponse { authorization_url: url }))
 }
 

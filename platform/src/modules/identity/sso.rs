@@ -2,6 +2,7 @@
 //! PKCE, `state` and `nonce` checked, optional just-in-time accounts and group → role mapping.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{Duration, Utc};
@@ -25,6 +26,7 @@ use super::service::{NewUser, insert_user, login_entry, open_session, replace_ro
 use crate::audit::{self, ClientInfo};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::outbound::Outbound;
 
 /// How long a login may stay at the provider.
 const LOGIN_TTL_MINUTES: i64 = 10;
@@ -36,7 +38,9 @@ pub const CALLBACK_PATH: &str = "/api/v1/auth/sso/callback";
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoConfigRequest {
-    /// Issuer URL of the provider (its discovery document is read from it).
+    /// Issuer URL of the provider (its discovery document is read from it). Its host must be
+    /// reachable under the operator's `outbound_allow` (public addresses, or listed ones);
+    /// otherwise 422 with rule `not_allowed`.
     #[schema(example = "https://sso.shandong.gov.cn/realms/agency")]
     pub issuer: String,
     /// Client id registered at the provider.
@@ -165,12 +169,17 @@ pub fn to_response(row: &tenant_sso::Model, tenant_code: &str, base: &str) -> Ss
 /// 422 naming every bad field.
 pub async fn save_config(
     db: &DatabaseConnection,
+    providers: &Providers,
     tenant_id: Uuid,
     req: &SsoConfigRequest,
 ) -> ApiResult<tenant_sso::Model> {
     let mut errors = Vec::new();
     match url::Url::parse(&req.issuer) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+        Ok(u) if matches!(u.scheme(), "https" | "http") => {
+            if providers.outbound.check(&req.issuer).await.is_err() {
+                errors.push(FieldError::new("issuer", "not_allowed", crate::outbound::NOT_ALLOWED));
+            }
+        }
         _ => errors.push(FieldError::new("issuer", "format", "应为 http(s) 开头的网址")),
     }
     if req.client_id.trim().is_empty() {
@@ -218,16 +227,97 @@ pub async fn save_config(
         updated_at: Set(Utc::now()),
     };
     let saved = if existing.is_some() { row.update(db).await? } else { row.insert(db).await? };
+    // Saving again reads the provider's document (and keys) afresh at the next login.
+    if let Some(old) = existing {
+        providers.forget(&old.issuer).await;
+    }
+    providers.forget(&saved.issuer).await;
     Ok(saved)
 }
 
-fn http_client() -> ApiResult<openidconnect::reqwest::Client> {
-    openidconnect::reqwest::Client::builder()
-        // Following redirects would open the token request to SSRF.
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(ApiError::internal)
+/// What people see when the provider cannot be read, whatever the reason: a closed port, a
+/// live one answering an error, a refused address or a bad document all look the same (the
+/// cause is logged at debug level).
+const UNREACHABLE: &str = "无法连接身份提供方，请稍后再试；如果问题持续，请联系本单位管理员";
+
+/// How long a provider's discovery document and keys are used before they are read again.
+pub const DISCOVERY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a failure to read them is remembered (no fetch per anonymous login meanwhile).
+pub const DISCOVERY_FAILURE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Issuers kept at most (one per tenant with SSO at the very most).
+const DISCOVERY_CAPACITY: u64 = 10_000;
+
+/// A provider's metadata with its keys, or `None` when reading them failed.
+type Discovered = Option<Arc<CoreProviderMetadata>>;
+
+struct DiscoveryExpiry;
+
+impl moka::Expiry<String, Discovered> for DiscoveryExpiry {
+    fn expire_after_create(
+        &self,
+        _issuer: &String,
+        value: &Discovered,
+        _created_at: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        Some(if value.is_some() { DISCOVERY_TTL } else { DISCOVERY_FAILURE_TTL })
+    }
+}
+
+/// The identity providers as this server knows them: the allow-listed HTTP client and, per
+/// issuer, the discovery document with its keys. The anonymous login route cannot make the
+/// server fetch at will: a document (or a failure to read it) is kept for its lifetime, and
+/// concurrent logins wait for the one fetch in flight.
+#[derive(Clone)]
+pub struct Providers {
+    outbound: Outbound,
+    discovered: moka::future::Cache<String, Discovered>,
+}
+
+impl Providers {
+    /// Providers reached through `outbound`.
+    #[must_use]
+    pub fn new(outbound: Outbound) -> Self {
+        let discovered =
+            moka::future::Cache::builder().max_capacity(DISCOVERY_CAPACITY).expire_after(DiscoveryExpiry).build();
+        Self { outbound, discovered }
+    }
+
+    /// The issuer's metadata and keys, from the cache or read once.
+    async fn metadata(&self, issuer: &str) -> ApiResult<Arc<CoreProviderMetadata>> {
+        let outbound = self.outbound.clone();
+        let owned = issuer.to_owned();
+        let found = self
+            .discovered
+            .get_with(issuer.to_owned(), async move {
+                let Ok(url) = IssuerUrl::new(owned.clone()) else { return None };
+                match CoreProviderMetadata::discover_async(url, &outbound).await {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(e) => {
+                        tracing::debug!(issuer = %owned, error = %error_chain(&e), "sso: provider metadata not read");
+                        None
+                    }
+                }
+            })
+            .await;
+        found.ok_or_else(|| ApiError::unavailable(UNREACHABLE))
+    }
+
+    /// Drops what is known of `issuer`.
+    pub async fn forget(&self, issuer: &str) {
+        self.discovered.invalidate(issuer).await;
+    }
+}
+
+/// An error with its causes, for the debug log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn sso_failed(detail: impl Into<String>) -> ApiError {
@@ -237,7 +327,7 @@ fn sso_failed(detail: impl Into<String>) -> ApiError {
 async fn provider(
     cfg: &tenant_sso::Model,
     redirect: &str,
-    http: &openidconnect::reqwest::Client,
+    providers: &Providers,
 ) -> ApiResult<
     CoreClient<
         openidconnect::EndpointSet,
@@ -248,13 +338,11 @@ async fn provider(
         openidconnect::EndpointMaybeSet,
     >,
 > {
-    let issuer = IssuerUrl::new(cfg.issuer.clone()).map_err(|e| sso_failed(format!("身份提供方地址无效: {e}")))?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, http)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("无法读取身份提供方的配置: {e}")))?;
+    IssuerUrl::new(cfg.issuer.clone()).map_err(|e| sso_failed(format!("身份提供方地址无效: {e}")))?;
+    let metadata = providers.metadata(&cfg.issuer).await?;
     let redirect = RedirectUrl::new(redirect.to_owned()).map_err(ApiError::internal)?;
     Ok(CoreClient::from_provider_metadata(
-        metadata,
+        CoreProviderMetadata::clone(&metadata),
         ClientId::new(cfg.client_id.clone()),
         Some(ClientSecret::new(cfg.client_secret.clone())),
     )
@@ -267,6 +355,7 @@ async fn provider(
 /// 404 when the tenant has no enabled SSO; 503 when the provider cannot be reached.
 pub async fn start(
     db: &DatabaseConnection,
+    providers: &Providers,
     tenant_code: &str,
     base: &str,
     return_to: Option<&str>,
@@ -283,8 +372,7 @@ pub async fn start(
         .filter(|c| c.enabled)
         .ok_or_else(|| ApiError::not_found("该单位未启用单点登录"))?;
     let return_to = local_path(return_to);
-    let http = http_client()?;
-    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), &http).await?;
+    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), providers).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -376,6 +464,7 @@ async fn free_username(db: &impl sea_orm::ConnectionTrait, base: &str, tenant_co
 #[allow(clippy::too_many_arguments)]
 pub async fn finish(
     db: &DatabaseConnection,
+    providers: &Providers,
     sessions: &super::sessions::SessionStore,
     settings: &Settings,
     base: &str,
@@ -408,15 +497,24 @@ pub async fn finish(
         .await?
         .filter(|c| c.enabled)
         .ok_or_else(|| sso_failed("该单位未启用单点登录"))?;
-    let http = http_client()?;
-    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), &http).await?;
+    let client = provider(&cfg, &format!("{base}{CALLBACK_PATH}"), providers).await?;
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| sso_failed(format!("身份提供方没有令牌端点: {e}")))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-        .request_async(&http)
+        .request_async(&providers.outbound)
         .await
-        .map_err(|e| sso_failed(format!("换取令牌失败: {e}")))?;
+        .map_err(|e| match e {
+            // The provider's own OAuth answer (`invalid_grant`…) is for people; anything else
+            // (connection, status, body) is "unreachable", the cause in the debug log.
+            openidconnect::RequestTokenError::ServerResponse(r) => {
+                sso_failed(format!("身份提供方拒绝了令牌请求（{}）", r.error()))
+            }
+            other => {
+                tracing::debug!(issuer = %cfg.issuer, error = %error_chain(&other), "sso: token request failed");
+                ApiError::unavailable(UNREACHABLE)
+            }
+        })?;
     let id_token = token.id_token().ok_or_else(|| sso_failed("身份提供方没有返回 ID 令牌"))?;
     let claims = id_token
         .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone()))
