@@ -38,4 +38,6 @@ pub struct AppState {
     pub trace_cache: crate::modules::trace::public::TraceCache,
     /// The federation worker's wake-up and HTTP client.
     pub federation: crate::modules::federation::Federation,
+    /// Rate limits (in process, or shared through Redis).
+    pub limits: crate::limits::Limits,
 }

@@ -14,6 +14,7 @@ mod filings;
 mod guard;
 mod health;
 mod imports;
+mod limits;
 mod merchants_products;
 mod openapi;
 mod pages;
