@@ -379,13 +379,13 @@ mod tests {
     async fn the_sweep_keeps_memory_bounded_under_address_spraying() {
         let settings = Settings { rate_limit_public: 1000, rate_limit_max_keys: 1000, ..Settings::default() };
         let limits = Limits::new(&settings, None, "t", Metrics::new().unwrap());
-        // One request each from 50 000 addresses: each entry stays until its one request is
-        // earned back (60 ms at 1000 a minute); a check that finds too many drops the idle ones.
+        // One request each from 50 000 addresses: an entry can go once its request is earned
+        // back and one period more has passed (2 × 60 ms at 1000 a minute).
         for i in 0..50_000u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
             limits.check(Class::Public, &Key::addr(ip)).await.unwrap();
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
         limits.sweep();
         assert_eq!(limits.keys(Class::Public), 0, "every address is back at its full allowance");
     }
