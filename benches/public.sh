@@ -37,6 +37,10 @@ SECS="${SECS:-10}"
 CONNS="${CONNS:-64 256}"
 STAMPEDE="${STAMPEDE:-1000}"
 PASS='Bench-Init-2026'
+# /metrics needs its token; the limiter stays on, its public limit far above the benchmark's rate
+# (one address sends everything here), so it counts every request and refuses none.
+export SUYUAN_METRICS_TOKEN="${SUYUAN_METRICS_TOKEN:-bench-metrics-token-0123456789}"
+export SUYUAN_RATE_LIMIT_PUBLIC="${SUYUAN_RATE_LIMIT_PUBLIC:-1000000000}"
 PGDB="suyuan_bench_public"
 PSQL=(psql -h 127.0.0.1 -U postgres -X -q)
 BASE="http://127.0.0.1:$PORT"
@@ -82,7 +86,7 @@ kill -0 "$PID" 2>/dev/null && curl -fs "$BASE/healthz" >/dev/null || { echo "the
 rss() { awk '/^VmRSS|^VmHWM/ {printf "%s %6.1f MiB  ", $1, $2 / 1024}' "/proc/$PID/status"; }
 # The cache loads so far (all samples of the family summed), or "absent".
 loads() {
-  curl -fs "$BASE/metrics" | awk '$1 ~ /^suyuan_trace_public_loads_total($|\{)/ {s += $NF; n++} END {if (n) printf "%d", s; else printf "absent"}'
+  curl -fs -H "Authorization: Bearer $SUYUAN_METRICS_TOKEN" "$BASE/metrics" | awk '$1 ~ /^suyuan_trace_public_loads_total($|\{)/ {s += $NF; n++} END {if (n) printf "%d", s; else printf "absent"}'
 }
 delta() { if [ "$1" = absent ] || [ "$2" = absent ]; then echo "n/a (no suyuan_trace_public_loads_total in /metrics)"; else echo $(($2 - $1)); fi; }
 recorded() { sql "SELECT count(*) FROM trace_code_queries"; }

@@ -10,7 +10,7 @@ use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
 use actix_web::web::Redirect;
 use actix_web::{App, HttpRequest, HttpServer, web};
 use anyhow::Context as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait as _, DatabaseConnection, EntityTrait as _, QueryFilter as _};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -70,6 +70,17 @@ impl Application {
         let mailer = crate::mail::Mailer::from_settings(&settings)?;
         let (query_log, queries) = crate::modules::trace::public::QueryLog::new();
         let outbound = crate::outbound::Outbound::new(settings.outbound_allow()?)?;
+        crate::modules::identity::password::configure_slots(
+            settings.password_hash_concurrency,
+            settings.password_hash_queue,
+        );
+        // Replicas of one deployment share their Redis counts under the root tenant's id.
+        let namespace = suyuan_tenancy::entity::tenant::Entity::find()
+            .filter(suyuan_tenancy::entity::tenant::Column::ParentId.is_null())
+            .one(&db)
+            .await?
+            .map_or_else(|| settings.root_code.clone(), |t| t.id.simple().to_string());
+        let limits = crate::limits::Limits::new(&settings, redis.clone(), &namespace, metrics.clone());
         let state = AppState {
             db,
             redis,
@@ -85,6 +96,7 @@ impl Application {
             federation: crate::modules::federation::Federation::new(outbound.clone()),
             sso: crate::modules::identity::sso::Providers::new(outbound.clone()),
             outbound,
+            limits,
         };
         start_jobs(&state);
         let db = state.db.clone();
@@ -181,6 +193,15 @@ fn start_federation(state: &AppState) {
 }
 
 fn start_jobs(state: &AppState) {
+    // The in-process limiters forget the keys that are back at a full allowance.
+    let limits = state.limits.clone();
+    state.jobs.spawn_periodic("rate_limit_sweep", Duration::from_secs(10), move || {
+        let limits = limits.clone();
+        async move {
+            limits.sweep();
+            Ok(())
+        }
+    });
     // Policy changes made through any replica reach every replica.
     let (db, authz) = (state.db.clone(), state.authz.clone());
     state.jobs.spawn_periodic("policy_reload", Duration::from_secs(state.settings.policy_reload_secs), move || {

@@ -38,6 +38,14 @@ pub const KEYS: &[&str] = &[
     "root_name",
     "federation_delivery",
     "federation_lag_alert_secs",
+    "rate_limit_public",
+    "rate_limit_anonymous",
+    "rate_limit_login",
+    "rate_limit_api",
+    "rate_limit_max_keys",
+    "password_hash_concurrency",
+    "password_hash_queue",
+    "metrics_token",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -83,9 +91,10 @@ pub struct Settings {
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however active.
     pub session_absolute_secs: u64,
-    /// Consecutive failed logins that lock an account.
+    /// Login attempts one client address may make for one account name within
+    /// `login_lockout_secs` before it is answered 429 (the account is never locked for others).
     pub login_max_failures: u32,
-    /// How long a locked account stays locked, in seconds.
+    /// The window of `login_max_failures`, in seconds.
     pub login_lockout_secs: u64,
     /// How often each replica checks whether the authorization policies changed, in seconds.
     pub policy_reload_secs: u64,
@@ -117,6 +126,25 @@ pub struct Settings {
     pub federation_delivery: bool,
     /// A link whose oldest undelivered change is older than this many seconds alerts.
     pub federation_lag_alert_secs: u64,
+    /// Anonymous public reads (trace lookup and its page, QR codes, identifier resolution) per
+    /// client address and minute; 0 switches the limit off.
+    pub rate_limit_public: u32,
+    /// Other anonymous requests (SSO login start and callback, tenant applications, invitations)
+    /// per client address and minute; 0 switches the limit off.
+    pub rate_limit_anonymous: u32,
+    /// Login attempts per client address and minute, whatever the account; 0 switches it off.
+    pub rate_limit_login: u32,
+    /// Signed-in API calls per API key or session and minute; 0 switches the limit off.
+    pub rate_limit_api: u32,
+    /// Keys (addresses, accounts, keys) each in-process limiter keeps before it drops idle ones
+    /// at once instead of at its next sweep (every 10 s).
+    pub rate_limit_max_keys: usize,
+    /// Password hashes computed at the same time (argon2 takes 19 MiB each); 0 = CPU cores.
+    pub password_hash_concurrency: usize,
+    /// Requests that may wait for a hashing slot; more are answered 503 with Retry-After.
+    pub password_hash_queue: usize,
+    /// Bearer token that `GET /metrics` requires; without it `/metrics` is refused.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -147,6 +175,14 @@ impl Default for Settings {
             root_name: "全国".to_owned(),
             federation_delivery: true,
             federation_lag_alert_secs: 900,
+            rate_limit_public: 120,
+            rate_limit_anonymous: 20,
+            rate_limit_login: 20,
+            rate_limit_api: 1200,
+            rate_limit_max_keys: 100_000,
+            password_hash_concurrency: 0,
+            password_hash_queue: 32,
+            metrics_token: None,
         }
     }
 }
@@ -275,6 +311,23 @@ impl Settings {
         if !self.mail_from.contains('@') {
             return Err(ConfigError::new("mail_from", "must be an e-mail address, e.g. 平台 <noreply@example.gov.cn>"));
         }
+        if self.login_lockout_secs == 0 {
+            return Err(ConfigError::new("login_lockout_secs", "must be at least 1"));
+        }
+        if self.rate_limit_max_keys < 1000 {
+            return Err(ConfigError::new("rate_limit_max_keys", "must be at least 1000"));
+        }
+        if self.password_hash_concurrency > 256 {
+            return Err(ConfigError::new("password_hash_concurrency", "must be at most 256 (0 = CPU cores)"));
+        }
+        if let Some(token) = &self.metrics_token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ConfigError::new(
+                "metrics_token",
+                "must be at least 16 visible ASCII characters without spaces",
+            ));
+        }
         if self.audit_retention_days < MIN_AUDIT_RETENTION_DAYS {
             return Err(ConfigError::new(
                 "audit_retention_days",
@@ -401,6 +454,12 @@ mod tests {
         s.validate().unwrap();
         let s = Settings { audit_retention_days: 179, ..Settings::default() };
         assert_eq!(s.validate().unwrap_err().key, "audit_retention_days");
+        let s = Settings { metrics_token: Some("short".into()), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "metrics_token");
+        let s = Settings { login_lockout_secs: 0, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "login_lockout_secs");
+        let s = Settings { rate_limit_max_keys: 10, ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().key, "rate_limit_max_keys");
         let s = Settings { trusted_proxies: "10.0.0.0/8, 127.0.0.1,::1".into(), ..Settings::default() };
         assert_eq!(s.trusted_proxy_nets().unwrap().len(), 3);
     }

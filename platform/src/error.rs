@@ -65,13 +65,15 @@ pub struct ApiError {
     title: &'static str,
     detail: Option<String>,
     errors: Vec<FieldError>,
+    /// Seconds for the `Retry-After` header (429, 503).
+    retry_after: Option<u64>,
     /// Logged, never sent.
     source: Option<anyhow::Error>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
-        Self { status, code, title, detail: None, errors: Vec::new(), source: None }
+        Self { status, code, title, detail: None, errors: Vec::new(), retry_after: None, source: None }
     }
 
     /// The HTTP status.
@@ -154,9 +156,28 @@ impl ApiError {
             .with_detail(format!("请使用 Content-Type: {expected}"))
     }
 
-    /// 423: the account is locked for a while.
-    pub fn locked(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::LOCKED, "account_locked", "账号已锁定").with_detail(detail)
+    /// 429: too many requests from this caller; try again after `retry_after_secs`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "请求过于频繁")
+            .with_detail(format!("请求过于频繁，请 {secs} 秒后再试"));
+        e.retry_after = Some(secs);
+        e
+    }
+
+    /// 503 with `Retry-After`: the server is busy with this kind of work (e.g. every password
+    /// hashing slot and its queue are taken).
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e =
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_busy", "服务繁忙").with_detail("服务繁忙，请稍后再试");
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// Seconds after which the request may be tried again, when the answer says so.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// 503: a dependency is unavailable.
@@ -232,9 +253,12 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code, error = %self, "request failed");
         }
         let body = serde_json::to_vec(&self.to_problem(crate::request_id::current())).unwrap_or_default();
-        HttpResponse::build(self.status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-            .body(body)
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs));
+        }
+        res.body(body)
     }
 }
 
@@ -395,6 +419,14 @@ pub enum GuardErrors {
         content_type = "application/problem+json"
     )]
     Forbidden(Problem),
+    /// 429
+    #[response(
+        status = 429,
+        description = "该密钥或会话请求过于频繁，见 Retry-After / too many calls of this key or session",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "再试前等待的秒数 / seconds to wait"))
+    )]
+    TooMany(Problem),
 }
 
 /// OpenAPI: the errors of a route that reads a JSON body.
@@ -420,6 +452,19 @@ pub enum BodyErrors {
         content_type = "application/problem+json"
     )]
     Invalid(Problem),
+}
+
+/// OpenAPI: 429 of a rate-limited route.
+#[derive(utoipa::IntoResponses)]
+pub enum RateLimited {
+    /// 429
+    #[response(
+        status = 429,
+        description = "请求过于频繁，Retry-After 给出等待秒数 / too many requests, see Retry-After",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "再试前等待的秒数 / seconds to wait"))
+    )]
+    TooMany(Problem),
 }
 
 /// OpenAPI: 404 for a route addressing one object.

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod kv;
+pub mod limits;
 pub mod mail;
 pub mod metrics;
 pub mod modules;

@@ -31,6 +31,8 @@ struct Inner {
     federation_backlog: IntGaugeVec,
     federation_lag: IntGaugeVec,
     federation_freshness: HistogramVec,
+    rate_limited: IntCounterVec,
+    login_failures: IntCounterVec,
 }
 
 fn build() -> Result<Inner, prometheus::Error> {
@@ -89,6 +91,17 @@ fn build() -> Result<Inner, prometheus::Error> {
         &["via"],
     )?;
     registry.register(Box::new(federation_freshness.clone()))?;
+    let rate_limited =
+        IntCounterVec::new(Opts::new("rate_limited_total", "Requests refused with 429, by limit class"), &["class"])?;
+    registry.register(Box::new(rate_limited.clone()))?;
+    let login_failures = IntCounterVec::new(
+        Opts::new(
+            "login_failures_total",
+            "Failed logins by reason (unknown_user is counted here only, not in an audit chain)",
+        ),
+        &["reason"],
+    )?;
+    registry.register(Box::new(login_failures.clone()))?;
     Ok(Inner {
         registry,
         requests,
@@ -102,6 +115,8 @@ fn build() -> Result<Inner, prometheus::Error> {
         federation_backlog,
         federation_lag,
         federation_freshness,
+        rate_limited,
+        login_failures,
     })
 }
 
@@ -162,6 +177,16 @@ impl Metrics {
         self.inner.federation_freshness.with_label_values(&[via]).observe(seconds);
     }
 
+    /// A request refused by the limit of `class`.
+    pub fn rate_limited(&self, class: &'static str) {
+        self.inner.rate_limited.with_label_values(&[class]).inc();
+    }
+
+    /// A failed login (`reason` is one of a fixed few words).
+    pub fn login_failed(&self, reason: &'static str) {
+        self.inner.login_failures.with_label_values(&[reason]).inc();
+    }
+
     /// The text exposition of every family.
     ///
     /// # Errors
@@ -173,19 +198,36 @@ impl Metrics {
     }
 }
 
+/// The method label: the methods the platform serves, or `other`, so that made-up methods
+/// cannot add series.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts and times every request by its route pattern (not its raw path, so
-/// `/t/{code}` is one series however many codes are scanned).
+/// `/t/{code}` is one series however many codes are scanned; a path no route matches is
+/// `unmatched`) and its method (known methods only).
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let started = Instant::now();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        metrics.observe_request(method.as_str(), &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+        metrics.observe_request(method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
     }
     Ok(res)
 }
@@ -206,5 +248,13 @@ mod tests {
         assert!(text.contains("suyuan_db_pool_connections{state=\"in_use\"} 1"));
         assert!(text.contains("suyuan_job_runs_total{job=\"x\",result=\"ok\"} 1"));
         assert!(text.contains("suyuan_http_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn made_up_methods_are_other() {
+        let made_up = actix_web::http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&actix_web::http::Method::TRACE), "other");
+        assert_eq!(method_label(&actix_web::http::Method::PUT), "PUT");
     }
 }

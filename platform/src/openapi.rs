@@ -68,6 +68,17 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "设置项 metrics_token 的值：Authorization: Bearer … / the configured metrics_token",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

@@ -42,4 +42,6 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// Identity providers: their discovery documents and keys, read once per lifetime.
     pub sso: crate::modules::identity::sso::Providers,
+    /// Rate limits (in process, or shared through Redis).
+    pub limits: crate::limits::Limits,
 }

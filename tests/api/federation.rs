@@ -574,7 +574,7 @@ async fn a_link_that_lags_alerts_once_per_episode() {
     assert_eq!(alerts().await, 1, "past it: one alert");
     service::watch_links(&app.state, 0).await.unwrap();
     assert_eq!(alerts().await, 1, "once per episode");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("suyuan_federation_backlog_rows{link=\"370000\"} 1"), "{metrics}");
     // In the sending tenant's own audit log.
     let (_, auditor) = app.user_with_roles(&sd.admin, "sd_auditor", &["auditor"]).await;

@@ -64,7 +64,7 @@ async fn metrics_count_requests_by_route_pattern() {
         app.get("/healthz").await;
     }
     app.get("/no/such/page").await;
-    let res = app.get("/metrics").await;
+    let res = app.client.get(app.url("/metrics")).bearer_auth(suyuan_tests::METRICS_TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = res.text().await.unwrap();

@@ -15,6 +15,7 @@ mod filings;
 mod guard;
 mod health;
 mod imports;
+mod limits;
 mod merchants_products;
 mod openapi;
 mod outbound;

@@ -125,7 +125,11 @@ impl Drop for TestDb {
     }
 }
 
-/// Settings for a test app on a free port against `db`.
+/// The `metrics_token` of every test app (`TestApp::metrics` sends it).
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
+/// Settings for a test app on a free port against `db`. Rate limits are far above what any
+/// test sends (every test comes from 127.0.0.1); a test of the limits lowers the one it tests.
 #[must_use]
 pub fn test_settings(db: &TestDb) -> Settings {
     Settings {
@@ -141,6 +145,12 @@ pub fn test_settings(db: &TestDb) -> Settings {
         // The identity providers, parent platforms and stubs of the tests run on loopback, which
         // the platform refuses to reach unless the operator lists it.
         outbound_allow: "127.0.0.0/8, ::1".into(),
+        rate_limit_public: 1_000_000,
+        rate_limit_anonymous: 1_000_000,
+        rate_limit_login: 1_000_000,
+        rate_limit_api: 1_000_000,
+        login_max_failures: 1_000_000,
+        metrics_token: Some(METRICS_TOKEN.into()),
         ..Settings::default()
     }
 }
@@ -189,6 +199,16 @@ impl TestApp {
     /// POST a JSON body.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    /// `GET /metrics` with the metrics token: the exposition text.
+    ///
+    /// # Panics
+    /// When the answer is not 200.
+    pub async fn metrics(&self) -> String {
+        let res = self.client.get(self.url("/metrics")).bearer_auth(METRICS_TOKEN).send().await.expect("request");
+        assert_eq!(res.status(), 200, "metrics with the token");
+        res.text().await.expect("metrics text")
     }
 
     /// A new client without cookies (another browser).

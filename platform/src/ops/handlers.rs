@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -95,17 +95,43 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .json(ReadinessResponse { status: if ready { "ready" } else { "not_ready" }.to_owned(), checks })
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Whether the request carries the metrics token (compared by digest, so the comparison's time
+/// does not tell how much of a guess was right).
+fn metrics_allowed(req: &HttpRequest, token: Option<&str>) -> bool {
+    use sha2::{Digest as _, Sha256};
+    let Some(token) = token else { return false };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    given.is_some_and(|given| Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes()))
+}
+
+/// Prometheus metrics in the text exposition format. Needs `Authorization: Bearer
+/// {metrics_token}`; without a configured `metrics_token` it is refused to everyone.
 #[utoipa::path(
     tag = "运维 ops",
     operation_id = "metrics",
+    security(("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus 文本格式指标 / metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "缺少或错误的指标令牌 / metrics token missing or wrong", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "内部错误 / internal error", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    if !metrics_allowed(&req, state.settings.metrics_token.as_deref()) {
+        let detail = if state.settings.metrics_token.is_some() {
+            "请在 Authorization 头中提供指标令牌（Bearer）"
+        } else {
+            "未配置 metrics_token，指标不对外提供"
+        };
+        return Err(ApiError::unauthorized(detail));
+    }
     let (size, idle) = crate::db::pool_stats(&state.db);
     state.metrics.set_db_pool(size, idle, state.settings.db_max_connections);
     let text = state.metrics.render().map_err(ApiError::internal)?;

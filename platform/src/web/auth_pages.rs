@@ -96,7 +96,11 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, form: we
         return login_page(StatusCode::FORBIDDEN, &page);
     }
     let client = ClientInfo::from_request(&req);
-    match service::login(&state.db, &state.sessions, &state.settings, &form.username, &form.password, client).await {
+    let guard = service::LoginGuard { limits: &state.limits, metrics: &state.metrics };
+    let result =
+        service::login(&state.db, &state.sessions, &state.settings, guard, &form.username, &form.password, client)
+            .await;
+    match result {
         Ok((token, me)) => {
             let max_age = i64::try_from(state.settings.session_absolute_secs).unwrap_or(i64::MAX);
             let to = if me.must_change_password { "/console/password".to_owned() } else { next };
@@ -107,7 +111,13 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, form: we
         Err(e) => {
             let status = e.http_status();
             page.errors = FormErrors::from_api(&e);
-            login_page(status, &page)
+            let mut res = login_page(status, &page);
+            if let Some(secs) = e.retry_after()
+                && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&secs.to_string())
+            {
+                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+            res
         }
     }
 }
@@ -290,7 +300,10 @@ pub async fn invite_submit(
     token: web::Path<String>,
     form: web::Form<InviteForm>,
 ) -> HttpResponse {
-    let result = if form.new_password == form.confirm_password {
+    let limited = state.limits.check_request(crate::limits::Class::Anonymous, &req, &state.trusted_proxies).await;
+    let result = if let Err(e) = limited {
+        Err(e)
+    } else if form.new_password == form.confirm_password {
         service::accept_invitation(&state.db, &token, &form.new_password, &ClientInfo::from_request(&req)).await
     } else {
         Err(ApiError::invalid_field("confirm_password", "mismatch", "两次输入的新密码不一致"))

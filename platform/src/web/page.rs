@@ -663,12 +663,16 @@ impl ResponseError for PageError {
                     detail: problem.detail.clone().unwrap_or_default(),
                     request_id,
                 };
+                let mut res = HttpResponse::build(e.status_code());
+                if let Some(secs) = e.retry_after() {
+                    res.insert_header((header::RETRY_AFTER, secs));
+                }
                 match page.render() {
-                    Ok(body) => HttpResponse::build(e.status_code())
+                    Ok(body) => res
                         .insert_header(ContentType::html())
                         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
                         .body(body),
-                    Err(_) => HttpResponse::build(e.status_code()).body(problem.title),
+                    Err(_) => res.body(problem.title),
                 }
             }
         }

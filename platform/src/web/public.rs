@@ -75,7 +75,15 @@ impl TracePage {
 
 /// `GET /t/{code}`: what a consumer sees after scanning: the product, its origin, the stages
 /// with dates and regions, test results, and how often the code has been queried.
-pub async fn trace(state: web::Data<crate::state::AppState>, code: web::Path<String>) -> HttpResponse {
+pub async fn trace(
+    state: web::Data<crate::state::AppState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let limited = state.limits.check_request(crate::limits::Class::Public, &req, &state.trusted_proxies).await;
+    if let Err(e) = limited {
+        return super::page::PageError::from(e).error_response();
+    }
     let raw = code.into_inner();
     let Some(clean) = clean_code(&raw) else {
         return html(StatusCode::NOT_FOUND, &TracePage { code: raw, valid: false, found: None });
@@ -194,6 +202,10 @@ pub async fn apply_submit(
     req: HttpRequest,
     form: web::Form<ApplyForm>,
 ) -> HttpResponse {
+    let limited = state.limits.check_request(crate::limits::Class::Anonymous, &req, &state.trusted_proxies).await;
+    if let Err(e) = limited {
+        return super::page::PageError::from(e).error_response();
+    }
     let form = form.into_inner();
     let token_ok = super::page::form_token_ok(&req, APPLY_CSRF_COOKIE, &form.csrf);
     let mut page = ApplyPage { csrf: new_token(), form, errors: super::page::FormErrors::none(), submitted: None };

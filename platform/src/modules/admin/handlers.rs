@@ -471,13 +471,14 @@ pub(crate) async fn send_invitation(
 /// it decides. The first administrator's invitation goes to the contact e-mail on approval.
 #[utoipa::path(tag = "单位 tenants", operation_id = "applyForTenant",
     request_body = super::dto::TenantApplicationRequest,
-    responses((status = 201, description = "已提交，等待上级单位审核 / submitted", body = super::dto::TenantApplicationResponse), BodyErrors, ConflictError))]
+    responses((status = 201, description = "已提交，等待上级单位审核 / submitted", body = super::dto::TenantApplicationResponse), BodyErrors, ConflictError, crate::error::RateLimited))]
 #[post("/api/v1/tenant-applications")]
 pub async fn apply_for_tenant(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<super::dto::TenantApplicationRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(crate::limits::Class::Anonymous, &req, &state.trusted_proxies).await?;
     let (app, _) = super::applications::submit(&state.db, &body, &ClientInfo::from_request(&req)).await?;
     Ok(HttpResponse::Created().json(super::dto::TenantApplicationResponse::from(app)))
 }

@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use super::SESSION_COOKIE;
 use super::service::{self, Authenticated, SessionAuth};
 use crate::error::ApiError;
+use crate::limits::{Class, Key};
 use crate::state::AppState;
 
 /// A signed-in user, including one who still has to change an initial password. Only the
@@ -39,7 +40,9 @@ async fn authenticate(req: HttpRequest) -> Result<SessionAuth, ApiError> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::unauthorized("请先登录"));
     };
-    service::authenticate(&state.db, &state.sessions, &state.settings, &token).await
+    let auth = service::authenticate(&state.db, &state.sessions, &state.settings, &token).await?;
+    state.limits.check(Class::Api, &Key::Id(auth.user.id)).await?;
+    Ok(auth)
 }
 
 impl FromRequest for SessionUser {
@@ -61,7 +64,11 @@ impl FromRequest for CurrentUser {
         Box::pin(async move {
             if let Some(secret) = bearer(&req) {
                 let state = app_state(&req)?;
-                return service::authenticate_key(&state.db, &secret).await.map(CurrentUser);
+                let key = service::authenticate_key(&state.db, &secret).await?;
+                if let Some(id) = key.key_id {
+                    state.limits.check(Class::Api, &Key::Id(id)).await?;
+                }
+                return Ok(CurrentUser(key));
             }
             let auth = authenticate(req).await?;
             if auth.user.must_change_password {

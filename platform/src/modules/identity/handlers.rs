@@ -10,7 +10,8 @@ use super::dto::{
 use super::extract::SessionUser;
 use super::service;
 use crate::audit::ClientInfo;
-use crate::error::{ApiResult, BodyErrors, Problem};
+use crate::error::{ApiResult, BodyErrors, Problem, RateLimited};
+use crate::limits::Class;
 use crate::state::AppState;
 use sea_orm::EntityTrait as _;
 
@@ -37,8 +38,9 @@ pub(crate) fn session_cookie<'a>(req: &HttpRequest, value: String, max_age_secs:
     responses(
         (status = 200, description = "登录成功 / signed in", body = MeResponse),
         (status = 401, description = "用户名或密码错误 / invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "账号停用或单位暂停 / account disabled or tenant suspended", body = Problem, content_type = "application/problem+json"),
-        (status = 423, description = "账号已锁定 / account locked", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "密码正确但账号停用或单位暂停 / right password, account disabled or tenant suspended", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
+        (status = 503, description = "服务繁忙（密码校验排队已满），见 Retry-After / busy hashing passwords, see Retry-After", body = Problem, content_type = "application/problem+json"),
         BodyErrors,
     )
 )]
@@ -48,10 +50,12 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
+    let guard = service::LoginGuard { limits: &state.limits, metrics: &state.metrics };
     let (token, me) = service::login(
         &state.db,
         &state.sessions,
         &state.settings,
+        guard,
         &body.username,
         &body.password,
         ClientInfo::from_request(&req),
@@ -126,6 +130,7 @@ pub async fn change_password(
     responses(
         (status = 302, description = "转到身份提供方 / redirect to the identity provider"),
         (status = 404, description = "单位不存在或未启用单点登录 / no SSO for this tenant", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
         (status = 503, description = "身份提供方不可用 / provider unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -136,6 +141,7 @@ pub async fn sso_login(
     code: web::Path<String>,
     q: web::Query<super::sso::SsoLoginQuery>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(Class::Anonymous, &req, &state.trusted_proxies).await?;
     let base = super::sso::base_url(&state.settings, &req);
     let (url, sso_state) = super::sso::start(&state.db, &state.sso, &code, &base, q.return_to.as_deref(), None).await?;
     Ok(HttpResponse::Found().cookie(state_cookie(&req, sso_state)).insert_header(("Location", url)).finish())
@@ -151,6 +157,7 @@ pub async fn sso_login(
         (status = 302, description = "已登录，转回原页面 / signed in, back to the page"),
         (status = 401, description = "state、nonce 或令牌无效 / wrong state, nonce or token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "账号未开通、已停用或单位暂停 / no account, disabled or suspended", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
         (status = 503, description = "身份提供方不可用 / provider unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -160,6 +167,7 @@ pub async fn sso_callback(
     req: HttpRequest,
     q: web::Query<super::sso::SsoCallbackQuery>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(Class::Anonymous, &req, &state.trusted_proxies).await?;
     let base = super::sso::base_url(&state.settings, &req);
     let client = ClientInfo::from_request(&req);
     // The account signed in in this browser, if any: a link must be finished by it.
@@ -206,6 +214,7 @@ pub async fn sso_callback(
     responses(
         (status = 204, description = "密码已设置，请登录 / password set, sign in now"),
         (status = 404, description = "邀请无效、已使用或已过期 / invitation unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
         BodyErrors,
     )
 )]
@@ -216,6 +225,7 @@ pub async fn accept_invitation(
     token: web::Path<String>,
     body: web::Json<AcceptInvitationRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(Class::Anonymous, &req, &state.trusted_proxies).await?;
     service::accept_invitation(&state.db, &token, &body.new_password, &ClientInfo::from_request(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -173,19 +173,42 @@ fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("用户名或密码错误").with_code("invalid_credentials")
 }
 
+/// What a login is counted against: the rate limits and the failure counter.
+#[derive(Clone, Copy)]
+pub struct LoginGuard<'a> {
+    /// The limits (per address, per account name and address).
+    pub limits: &'a crate::limits::Limits,
+    /// Where failed logins are counted.
+    pub metrics: &'a crate::metrics::Metrics,
+}
+
 /// Checks the password and opens a session. Returns the cookie token and the `me` view.
 ///
+/// An attacker is slowed, never the account closed: attempts are limited per client address
+/// (`rate_limit_login`) and per account name and address (`login_max_failures` per
+/// `login_lockout_secs`), counted before anything is looked up, so a name that exists and one
+/// that does not are throttled alike; the real user at another address signs in meanwhile. A
+/// wrong password, an unknown name and a disabled account get the same 401 (an unknown name
+/// is verified against a dummy hash, so it takes as long); only the right password of a
+/// disabled account or suspended tenant learns why it cannot sign in. Failures of known
+/// accounts are audited in their tenant; unknown names are only counted
+/// (`suyuan_login_failures_total{reason="unknown_user"}`), so anonymous callers cannot fill an
+/// audit chain.
+///
 /// # Errors
-/// 422 for empty fields, 401 `invalid_credentials`, 423 `account_locked`, 403 for a disabled
-/// account or suspended tenant.
+/// 422 for empty fields, 429 `rate_limited`, 401 `invalid_credentials`, 403 for a disabled
+/// account or suspended tenant (right password only), 503 `server_busy` when every hashing slot
+/// is taken.
 pub async fn login(
     db: &DatabaseConnection,
     sessions: &SessionStore,
     settings: &Settings,
+    guard: LoginGuard<'_>,
     username: &str,
     password_in: &str,
     client: ClientInfo,
 ) -> ApiResult<(String, MeResponse)> {
+    use crate::limits::{Class, Key};
     let username = username.trim().to_lowercase();
     let mut errors = Vec::new();
     if username.is_empty() {
@@ -197,37 +220,45 @@ pub async fn login(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let now = Utc::now();
+    let ip = client
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let throttled = |e: ApiError| {
+        guard.metrics.login_failed("throttled");
+        e
+    };
+    guard.limits.check(Class::Login, &Key::addr(ip)).await.map_err(throttled)?;
+    guard.limits.check(Class::LoginAccount, &Key::account(&username, ip)).await.map_err(throttled)?;
     let Some(found) = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await? else {
         verify_blocking(password_in.to_owned(), dummy_hash().to_owned()).await?;
-        // Recorded in the root tenant's chain: the name tried belongs to no tenant.
-        if let Some(root) = tenant::Entity::find().filter(tenant::Column::ParentId.is_null()).one(db).await? {
-            let entry =
-                login_entry(root.id, None, &username, false, &client, serde_json::json!({"reason": "unknown_user"}));
-            audit::record(db, entry).await?;
-        }
+        // Counted, not chained: the name belongs to no tenant, and anyone can send names.
+        guard.metrics.login_failed("unknown_user");
+        tracing::info!(ip = %ip, "login failed: unknown user name");
         return Err(invalid_credentials());
     };
-    if let Some(until) = found.locked_until
-        && until > now
-    {
+    let ok = match &found.password_hash {
+        Some(hash) => verify_blocking(password_in.to_owned(), hash.clone()).await?,
+        None => {
+            // An account without a password (SSO or invited) takes as long as any other.
+            verify_blocking(password_in.to_owned(), dummy_hash().to_owned()).await?;
+            false
+        }
+    };
+    if !ok {
+        guard.metrics.login_failed("wrong_password");
+        let reason = if found.status == "active" { "wrong_password" } else { "wrong_password_disabled" };
         let entry = login_entry(
             found.tenant_id,
             Some(found.id),
             &username,
             false,
             &client,
-            serde_json::json!({"reason": "locked"}),
+            serde_json::json!({"reason": reason}),
         );
         audit::record(db, entry).await?;
-        return Err(locked(until));
-    }
-    let ok = match &found.password_hash {
-        Some(hash) => verify_blocking(password_in.to_owned(), hash.clone()).await?,
-        None => false,
-    };
-    if !ok {
-        return Err(record_failure(db, settings, &found, &client).await?);
+        return Err(invalid_credentials());
     }
     if found.status != "active" {
         let entry = login_entry(
@@ -259,10 +290,6 @@ pub async fn login(
     }
     let roles = roles_of(db, found.id, tenant.id).await?;
     let txn = db.begin().await?;
-    let mut active = found.clone().into_active_model();
-    active.failed_logins = Set(0);
-    active.locked_until = Set(None);
-    let found = active.update(&txn).await?;
     let (token, expires_at) = open_session(&txn, sessions, settings, &found, &tenant, &client).await?;
     audit::record(&txn, login_entry(tenant.id, Some(found.id), &found.username, true, &client, serde_json::json!({})))
         .await?;
@@ -320,46 +347,6 @@ pub(crate) fn login_entry<'a>(
         client,
         detail,
     }
-}
-
-fn locked(until: DateTime<Utc>) -> ApiError {
-    let minutes = (Ord::max((until - Utc::now()).num_seconds(), 1) + 59) / 60;
-    ApiError::locked(format!("连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试"))
-}
-
-/// Counts a failed login atomically; locks the account when the limit is reached.
-async fn record_failure(
-    db: &DatabaseConnection,
-    settings: &Settings,
-    found: &user::Model,
-    client: &ClientInfo,
-) -> ApiResult<ApiError> {
-    let txn = db.begin().await?;
-    user::Entity::update_many()
-        .col_expr(user::Column::FailedLogins, Expr::col(user::Column::FailedLogins).add(1))
-        .filter(user::Column::Id.eq(found.id))
-        .exec(&txn)
-        .await?;
-    let failures = user::Entity::find_by_id(found.id).one(&txn).await?.map_or(0, |u| u.failed_logins);
-    let max = i32::try_from(settings.login_max_failures).unwrap_or(i32::MAX);
-    let locks = failures >= max;
-    let detail = serde_json::json!({"reason": "wrong_password", "failures": failures, "locked": locks});
-    audit::record(&txn, login_entry(found.tenant_id, Some(found.id), &found.username, false, client, detail)).await?;
-    let answer = if locks {
-        let until = Utc::now() + secs(settings.login_lockout_secs);
-        user::Entity::update_many()
-            .col_expr(user::Column::FailedLogins, Expr::value(0))
-            .col_expr(user::Column::LockedUntil, Expr::value(until))
-            .filter(user::Column::Id.eq(found.id))
-            .exec(&txn)
-            .await?;
-        tracing::warn!(user = %found.username, "account locked after failed logins");
-        locked(until)
-    } else {
-        invalid_credentials().with_detail(format!("用户名或密码错误，再失败 {} 次账号将被锁定", max - failures))
-    };
-    txn.commit().await?;
-    Ok(answer)
 }
 
 fn session_expired() -> ApiError {

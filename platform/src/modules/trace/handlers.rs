@@ -7,7 +7,10 @@ use super::dto::{
     ChainQuery, ChainResponse, IngestRequest, IngestResponse, TraceEventPage, TraceEventQuery, TraceEventResponse,
 };
 use super::service;
-use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
+use crate::error::{
+    ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors, RateLimited,
+};
+use crate::limits::Class;
 use crate::modules::admin::handlers::Caller;
 
 /// The largest ingest body (10 000 records).
@@ -201,12 +204,14 @@ pub async fn query_statistics(
 /// query behaviour.
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "publicTrace",
     params(("code" = String, Path, description = "追溯码")),
-    responses((status = 200, description = "公开的追溯信息 / public trace", body = super::dto::PublicTrace), NotFoundError, ParamErrors))]
+    responses((status = 200, description = "公开的追溯信息 / public trace", body = super::dto::PublicTrace), NotFoundError, ParamErrors, RateLimited))]
 #[get("/api/v1/public/trace/{code}")]
 pub async fn public_trace(
     state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
     code: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(Class::Public, &req, &state.trusted_proxies).await?;
     let code = crate::web::public::clean_code(&code)
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
     let body = super::public::lookup_json(&state, &code).await?;
@@ -231,16 +236,20 @@ pub async fn issue_codes(caller: Caller, body: web::Json<super::dto::IssueCodesR
 /// how many records carry it, and its public trace page.
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "resolveIdentifier",
     params(super::dto::ResolveQuery),
-    responses((status = 200, description = "标识解析结果 / what it identifies", body = super::dto::Resolved), NotFoundError, ParamErrors))]
+    responses((status = 200, description = "标识解析结果 / what it identifies", body = super::dto::Resolved), NotFoundError, ParamErrors, RateLimited))]
 #[get("/api/v1/resolve")]
 pub async fn resolve(
     state: web::Data<crate::state::AppState>,
     req: actix_web::HttpRequest,
     q: web::Query<super::dto::ResolveQuery>,
 ) -> ApiResult<web::Json<super::dto::Resolved>> {
+    state.limits.check_request(Class::Public, &req, &state.trusted_proxies).await?;
     let base = crate::modules::identity::sso::base_url(&state.settings, &req);
     Ok(web::Json(super::codes::resolve(&state.db, &base, &q.id).await?))
 }
+
+/// The largest PNG QR code served, in pixels.
+const MAX_QR_SIZE: u32 = 1024;
 
 /// The QR code's options.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -248,7 +257,7 @@ pub async fn resolve(
 pub struct QrQuery {
     /// `png` (default) or `svg`.
     pub format: Option<String>,
-    /// PNG: the smallest width in pixels, 64–2048 (default 320).
+    /// PNG: the smallest width in pixels, 64–1024 (default 320).
     pub size: Option<u32>,
 }
 
@@ -258,7 +267,7 @@ pub struct QrQuery {
     params(("code" = String, Path, description = "追溯码"), QrQuery),
     responses(
         (status = 200, description = "二维码 / QR code", content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
-        ParamErrors))]
+        ParamErrors, RateLimited))]
 #[get("/api/v1/public/trace/{code}/qr")]
 pub async fn trace_qr(
     state: web::Data<crate::state::AppState>,
@@ -266,11 +275,14 @@ pub async fn trace_qr(
     code: web::Path<String>,
     q: web::Query<QrQuery>,
 ) -> ApiResult<HttpResponse> {
+    state.limits.check_request(Class::Public, &req, &state.trusted_proxies).await?;
     let code = crate::web::public::clean_code(&code)
         .ok_or_else(|| ApiError::invalid_field("code", "format", "追溯码应为 4–120 位字母、数字或符号 - _ . : /"))?;
     let size = q.size.unwrap_or(320);
-    if !(64..=2048).contains(&size) {
-        return Err(ApiError::invalid_field("size", "range", "size 应为 64–2048"));
+    // 1024 px prints a label of 8.7 cm at 300 dpi; a bigger image costs the server more than
+    // any label needs.
+    if !(64..=MAX_QR_SIZE).contains(&size) {
+        return Err(ApiError::invalid_field("size", "range", format!("size 应为 64–{MAX_QR_SIZE}")));
     }
     let path: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
     let target = format!("{}/t/{path}", crate::modules::identity::sso::base_url(&state.settings, &req));
