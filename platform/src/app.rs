@@ -285,6 +285,15 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
     if wants_html && !req.path().starts_with("/api/") {
         return Ok(crate::web::page_not_found(req).await);
     }
+    if let Some(allowed) = crate::methods::allowed_instead(req.method(), req.path()) {
+        let allow = allowed.iter().map(actix_web::http::Method::as_str).collect::<Vec<_>>().join(", ");
+        let detail = format!("{} 只支持 {allow}", req.path());
+        let mut res = actix_web::ResponseError::error_response(&ApiError::method_not_allowed(detail));
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+        }
+        return Ok(res);
+    }
     Err(ApiError::not_found(format!("没有这个地址: {} {}", req.method(), req.path())))
 }
 

@@ -150,6 +150,11 @@ impl ApiError {
             .with_detail(format!("请求体不能超过 {limit} 字节"))
     }
 
+    /// 405: the path is known, the method is not one of its own (listed in `Allow`).
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "不支持此请求方法").with_detail(detail)
+    }
+
     /// 415.
     pub fn unsupported_media_type(expected: &str) -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "不支持的内容类型")
@@ -292,6 +297,28 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         other => ApiError::bad_request(other.to_string()),
     };
     api.into()
+}
+
+/// For the JSON routes that read their body themselves (large trace batches, federation
+/// pushes): the same rule as the JSON extractor, `application/json` or a `+json` type, else 415.
+/// A plain HTML form cannot send that type, which is what keeps other sites from writing with a
+/// visitor's session (with `SameSite` cookies).
+///
+/// # Errors
+/// 415 for any other or a missing content type.
+pub fn require_json(req: &HttpRequest) -> ApiResult<()> {
+    let essence = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type("application/json"))
+    }
 }
 
 /// Reads a request body of at most `limit` bytes, for the routes whose bodies are larger than

@@ -23,12 +23,30 @@ pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// A caller's id is kept when it is 1–128 visible ASCII characters without spaces; anything else
-/// is replaced, so ids cannot inject into logs.
+/// A caller's id is kept when it is 1–128 characters of `A–Z a–z 0–9 . _ : -` starting with a
+/// letter or digit; anything else is replaced, so ids cannot inject into logs nor become a
+/// spreadsheet formula in the audit export (`=HYPERLINK(…)` sent by an anonymous caller).
 fn accept(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
-    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    let ok = s.len() <= 128
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     ok.then(|| s.to_owned())
+}
+
+/// Paths whose next segment is a one-time secret (an invitation token): the access log shows
+/// `***` in its place, so whoever reads logs cannot take over the invited account.
+const SECRET_SEGMENT_AFTER: [&str; 2] = ["/invite/", "/api/v1/auth/invitations/"];
+
+/// The path as logged: secret segments replaced (the query string is never logged).
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in SECRET_SEGMENT_AFTER {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            return format!("{prefix}***{tail}").into();
+        }
+    }
+    path.into()
 }
 
 /// Middleware: request id, a tracing span per request, and one access log line per response.
@@ -41,7 +59,7 @@ pub async fn middleware(
         "http",
         request_id = %id,
         method = %req.method(),
-        path = %req.path(),
+        path = %loggable_path(req.path()),
     );
     let started = Instant::now();
     let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
@@ -79,5 +97,59 @@ mod tests {
         assert_eq!(accept(&HeaderValue::from_static("")), None);
         let long = "x".repeat(129);
         assert_eq!(accept(&HeaderValue::from_str(&long).unwrap()), None);
+        // Ids end up in the audit export: nothing a spreadsheet could run.
+        for unsafe_id in [r#"=HYPERLINK("http://x","y")"#, "+1", "-1", "@SUM(A1)", "a=b", "id;x", "<id>"] {
+            assert_eq!(accept(&HeaderValue::from_str(unsafe_id).unwrap()), None, "{unsafe_id}");
+        }
+        assert_eq!(accept(&HeaderValue::from_static("0190c2a4.req_7:3")), Some("0190c2a4.req_7:3".into()));
+    }
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn one_time_tokens_in_paths_stay_out_of_the_access_log() {
+        use actix_web::{App, HttpResponse, test, web};
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(middleware))
+                .route("/invite/{token}", web::get().to(HttpResponse::Ok))
+                .route("/api/v1/auth/invitations/{token}", web::post().to(HttpResponse::NoContent))
+                .route("/api/v1/users/{id}", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let secret = "inv_S3cretOneTimeToken0123456789";
+        for req in [
+            test::TestRequest::get().uri(&format!("/invite/{secret}")),
+            test::TestRequest::post().uri(&format!("/api/v1/auth/invitations/{secret}?x=1")),
+            test::TestRequest::get().uri("/api/v1/users/u-42"),
+        ] {
+            let res = test::call_service(&app, req.to_request()).await;
+            assert!(res.status().is_success());
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.matches("response").count(), 3, "three access lines: {log}");
+        assert!(!log.contains(secret), "the token is not logged: {log}");
+        assert!(log.contains("/invite/***") && log.contains("/api/v1/auth/invitations/***"), "{log}");
+        assert!(log.contains("/api/v1/users/u-42"), "other paths stay whole: {log}");
     }
 }

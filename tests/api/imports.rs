@@ -208,3 +208,107 @@ async fn merchants_and_products_import_against_approved_filings() {
     let j = finished(&app, &sd.admin, &job).await;
     assert_eq!(j["imported_rows"], 1, "{j}");
 }
+
+/// An XLSX whose shared strings unpack to `unpacked` bytes of one repeated letter (a few
+/// hundred KiB packed), with a sheet naming that string as its only heading. Streamed into the
+/// archive, so the test itself never holds the unpacked text.
+pub fn xlsx_bomb(unpacked: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(unpacked > u32::MAX as usize);
+    let parts: [(&str, &str); 4] = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#,
+        ),
+    ];
+    for (name, text) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    zip.write_all(
+        br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
+    )
+    .unwrap();
+    zip.start_file("xl/sharedStrings.xml", options).unwrap();
+    let head = r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>"#;
+    let tail = "</t></si></sst>";
+    zip.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'A'; 64 * 1024];
+    let mut left = unpacked - head.len() - tail.len();
+    while left > 0 {
+        let n = left.min(chunk.len());
+        zip.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    zip.write_all(tail.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// The process's peak resident memory so far (`VmHWM`, bytes).
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux)");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+const BOMB_CHILD: &str = "SUYUAN_TEST_XLSX_BOMB_CHILD";
+
+/// R-SEC resource bomb: a 100 MiB shared-strings part packed into a few hundred KiB is refused
+/// from the archive's directory, before any part is parsed, with 422 naming the limit. The peak
+/// memory is measured in a process of its own (this test runs itself again, alone), so no other
+/// test's allocations can move it.
+#[tokio::test]
+async fn an_xlsx_bomb_is_refused_before_parsing_in_bounded_memory() {
+    if std::env::var_os(BOMB_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["imports::an_xlsx_bomb_is_refused_before_parsing_in_bounded_memory", "--exact", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(BOMB_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the measuring run failed:\n{text}");
+        assert!(text.contains("1 passed"), "the measuring run ran the test:\n{text}");
+        return;
+    }
+    const UNPACKED: usize = 100 * 1024 * 1024;
+    // Made first: packing takes a while, longer than the server keeps an idle connection.
+    let bomb = xlsx_bomb(UNPACKED);
+    assert!(bomb.len() < 1024 * 1024, "packed small: {} bytes", bomb.len());
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+    let before = peak_memory();
+    for path in ["/api/v1/imports?kind=enterprise", "/api/v1/trace/events/import"] {
+        let res = sd.admin.post(app.url(path)).header("content-type", xlsx).body(bomb.clone()).send().await.unwrap();
+        assert_eq!(res.status(), 422, "{path}");
+        let p = problem(res).await;
+        assert_eq!(p["errors"][0]["field"], "file", "{p}");
+        assert_eq!(p["errors"][0]["rule"], "xlsx_part_bytes", "the limit is named: {p}");
+        assert!(p["errors"][0]["message"].as_str().unwrap().contains("MiB"), "{p}");
+    }
+    let grown = peak_memory().saturating_sub(before);
+    // Parsing would hold the 100 MiB string at least once; the refusal holds nothing of it.
+    assert!(grown < 32 * 1024 * 1024, "peak memory grew by {} MiB", grown / 1024 / 1024);
+    assert_eq!(enterprises(&app).await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) AS n FROM import_jobs").await, 0, "no job started");
+    assert_eq!(app.scalar("SELECT COUNT(*) AS n FROM trace_events").await, 0);
+}

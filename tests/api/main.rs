@@ -13,6 +13,7 @@ mod federation;
 mod filing_analysis;
 mod filings;
 mod guard;
+mod hardening;
 mod health;
 mod imports;
 mod limits;

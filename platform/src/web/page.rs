@@ -32,10 +32,9 @@ const FLASH_COOKIE: &str = "suyuan_flash";
 /// An HTML response for a rendered template.
 pub fn html(status: StatusCode, tpl: &impl Template) -> HttpResponse {
     match tpl.render() {
-        Ok(body) => HttpResponse::build(status)
+        Ok(body) => crate::secret::mark(&mut HttpResponse::build(status))
             .insert_header(ContentType::html())
             .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body),
         Err(e) => PageError::from(ApiError::internal(e)).error_response(),
     }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, put, web};
 use uuid::Uuid;
 
@@ -84,7 +85,7 @@ pub async fn create_tenant(caller: Caller, body: web::Json<CreateTenantRequest>)
     let invitation_url = format!("{}/invite/{token}", caller.base_url);
     let email_sent_to = send_invitation(&caller.state, &t, &username, &invitation_url, expires_at).await;
     let admin = Invitation { username, invitation_url, token, expires_at, email_sent_to };
-    Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
+    Ok(crate::secret::no_store(StatusCode::CREATED).json(CreateTenantResponse { tenant: t.into(), admin }))
 }
 
 /// One tenant of the caller's subtree.
@@ -131,7 +132,8 @@ pub async fn list_users(caller: Caller) -> ApiResult<web::Json<Vec<UserResponse>
 #[post("/api/v1/users")]
 pub async fn create_user(caller: Caller, body: web::Json<CreateUserRequest>) -> ApiResult<HttpResponse> {
     let (u, initial_password) = service::create_user(&caller.ctx(), &body).await?;
-    Ok(HttpResponse::Created().json(CreateUserResponse { user: UserResponse::new(u, Vec::new()), initial_password }))
+    Ok(crate::secret::no_store(StatusCode::CREATED)
+        .json(CreateUserResponse { user: UserResponse::new(u, Vec::new()), initial_password }))
 }
 
 /// One user.
@@ -174,9 +176,10 @@ pub async fn enable_user(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::
     params(("id" = Uuid, Path, description = "用户 id")),
     responses((status = 200, description = "已重置 / reset", body = CreateUserResponse), GuardErrors, NotFoundError, ParamErrors))]
 #[post("/api/v1/users/{id}/reset-password")]
-pub async fn reset_user_password(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::Json<CreateUserResponse>> {
+pub async fn reset_user_password(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let (user, initial) = command(&caller, *id, UserCommand::ResetPassword).await?;
-    Ok(web::Json(CreateUserResponse { user, initial_password: initial.unwrap_or_default() }))
+    Ok(crate::secret::no_store(StatusCode::OK)
+        .json(CreateUserResponse { user, initial_password: initial.unwrap_or_default() }))
 }
 
 /// End every session of a user.
@@ -306,7 +309,7 @@ pub async fn list_api_keys(caller: Caller) -> ApiResult<web::Json<Vec<ApiKeyResp
 #[post("/api/v1/api-keys")]
 pub async fn create_api_key(caller: Caller, body: web::Json<CreateApiKeyRequest>) -> ApiResult<HttpResponse> {
     let (key, secret) = service::create_api_key(&caller.ctx(), &body).await?;
-    Ok(HttpResponse::Created().json(CreateApiKeyResponse { key: key.into(), secret }))
+    Ok(crate::secret::no_store(StatusCode::CREATED).json(CreateApiKeyResponse { key: key.into(), secret }))
 }
 
 /// Revoke an API key: requests with it are refused at once.
@@ -507,7 +510,7 @@ pub async fn approve_tenant_application(caller: Caller, id: web::Path<Uuid>) -> 
     let invitation_url = format!("{}/invite/{token}", caller.base_url);
     let email_sent_to = send_invitation(&caller.state, &t, &app.admin_username, &invitation_url, expires_at).await;
     let admin = Invitation { username: app.admin_username, invitation_url, token, expires_at, email_sent_to };
-    Ok(HttpResponse::Created().json(CreateTenantResponse { tenant: t.into(), admin }))
+    Ok(crate::secret::no_store(StatusCode::CREATED).json(CreateTenantResponse { tenant: t.into(), admin }))
 }
 
 /// Reject an application with a reason (told to the applicant by e-mail when SMTP is

@@ -747,34 +747,27 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
     let scope = ctx.own_scope("audit", "export").await?;
     let rows =
         record::Entity::find().filter(audit_filter(&scope, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
-    let mut out = Vec::from("\u{feff}".as_bytes());
-    {
-        let mut w = csv::Writer::from_writer(&mut out);
-        w.write_record([
-            "序号",
-            "时间",
-            "操作人",
-            "操作人ID",
-            "操作",
-            "对象类型",
-            "对象ID",
-            "结果",
-            "IP",
-            "客户端",
-            "请求编号",
-            "详情",
-            "哈希",
-        ])
-        .map_err(ApiError::internal)?;
-        for r in rows {
-            let r = record::Model {
-                actor_name: csv_safe(r.actor_name),
-                object_id: csv_safe(r.object_id),
-                user_agent: r.user_agent.map(csv_safe),
-                detail: csv_safe(r.detail),
-                ..r
-            };
-            w.write_record([
+    let header = [
+        "序号",
+        "时间",
+        "操作人",
+        "操作人ID",
+        "操作",
+        "对象类型",
+        "对象ID",
+        "结果",
+        "IP",
+        "客户端",
+        "请求编号",
+        "详情",
+        "哈希",
+    ];
+    // Every column through the shared writer, which makes every cell formula-safe: the request
+    // id, the address and the client come from anonymous callers too.
+    let out = crate::modules::subjects::export::csv_of(
+        header,
+        rows.into_iter().map(|r| {
+            vec![
                 r.seq.to_string(),
                 r.occurred_at.to_rfc3339(),
                 r.actor_name,
@@ -788,21 +781,12 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
                 r.request_id.unwrap_or_default(),
                 r.detail,
                 r.hash,
-            ])
-            .map_err(ApiError::internal)?;
-        }
-        w.flush().map_err(ApiError::internal)?;
-    }
+            ]
+        }),
+    )?;
     audit::record(ctx.db, ctx.entry("audit.export", "audit", ctx.who.tenant.id.to_string(), serde_json::json!({})))
         .await?;
     Ok(out)
-}
-
-/// A cell a spreadsheet program will not run as a formula: text starting with `= + - @`, a tab
-/// or a carriage return gets a leading apostrophe (names typed at a failed login or in an
-/// application end up in the export).
-pub(crate) fn csv_safe(v: String) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v }
 }
 
 /// API keys of the caller's tenant.

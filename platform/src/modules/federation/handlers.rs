@@ -57,6 +57,7 @@ pub async fn receive_push(
         .filter(|c| c.revoked_at.is_none())
         .ok_or_else(refused)?;
     let at = sign::fresh(ts, Utc::now().timestamp()).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    crate::error::require_json(&req)?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
     sign::verify(cred.secret.as_bytes(), ts, &body, signature, Utc::now().timestamp()).map_err(|_| refused())?;
     // A signature is good once: a replayed request (same body, same timestamp) is refused. It
@@ -121,7 +122,7 @@ pub async fn list_parked(caller: Caller) -> ApiResult<web::Json<Vec<ParkedRow>>>
 #[post("/api/v1/federation/credentials")]
 pub async fn issue_credential(caller: Caller, body: web::Json<NewCredential>) -> ApiResult<HttpResponse> {
     let c = service::issue_credential(&caller.ctx(), &body).await?;
-    Ok(HttpResponse::Created().json(c))
+    Ok(crate::secret::no_store(actix_web::http::StatusCode::CREATED).json(c))
 }
 
 /// The credentials the caller's tenant issued (without secrets).

@@ -8,7 +8,6 @@ use super::dto::{ENTERPRISE_TYPES, EnterpriseResponse, MERCHANT_TYPES, MerchantR
 use super::entity::{enterprise, merchant, product};
 use super::workflow::Kind;
 use crate::error::{ApiError, ApiResult};
-use crate::modules::admin::service::csv_safe;
 
 /// The columns of each kind: (field, zh-CN heading). The import reads either.
 #[must_use]
@@ -150,6 +149,15 @@ pub fn product_cells(p: product::Model) -> Vec<String> {
     ]
 }
 
+/// A cell a spreadsheet program will not run as a formula (the OWASP CSV-injection rule): text
+/// starting with `= + - @`, a tab or a carriage return gets a leading apostrophe. Every text
+/// cell of every CSV and XLSX export goes through here ([`csv_of`], [`xlsx_of`]): names typed at
+/// a failed login, request ids and application texts all end up in exports.
+#[must_use]
+pub fn formula_safe(v: String) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{v}") } else { v }
+}
+
 /// CSV: a header row and one row per filing; no cell becomes a spreadsheet formula.
 ///
 /// # Errors
@@ -170,9 +178,9 @@ pub fn csv_of<'a>(
     let mut out = Vec::from("\u{feff}".as_bytes());
     {
         let mut w = csv::Writer::from_writer(&mut out);
-        w.write_record(header).map_err(ApiError::internal)?;
+        w.write_record(header.into_iter().map(|h| formula_safe(h.to_owned()))).map_err(ApiError::internal)?;
         for cells in rows {
-            w.write_record(cells.into_iter().map(csv_safe)).map_err(ApiError::internal)?;
+            w.write_record(cells.into_iter().map(formula_safe)).map_err(ApiError::internal)?;
         }
         w.flush().map_err(ApiError::internal)?;
     }
@@ -187,7 +195,8 @@ pub fn to_xlsx(kind: Kind, rows: impl IntoIterator<Item = Vec<String>>) -> ApiRe
     xlsx_of(&format!("{}备案", kind.label()), columns(kind).iter().map(|(_, h)| *h), rows)
 }
 
-/// One sheet named `name`: a header row, then the rows, every cell as text.
+/// One sheet named `name`: a header row, then the rows, every cell as text that no spreadsheet
+/// program runs as a formula.
 ///
 /// # Errors
 /// 500 when the workbook cannot be written.
@@ -200,11 +209,11 @@ pub fn xlsx_of<'a>(
     let sheet = book.add_worksheet();
     sheet.set_name(name).map_err(ApiError::internal)?;
     for (col, h) in (0u16..).zip(header) {
-        sheet.write_string(0, col, h).map_err(ApiError::internal)?;
+        sheet.write_string(0, col, formula_safe(h.to_owned())).map_err(ApiError::internal)?;
     }
     for (row, cells) in (1u32..).zip(rows) {
         for (col, v) in (0u16..).zip(cells) {
-            sheet.write_string(row, col, v).map_err(ApiError::internal)?;
+            sheet.write_string(row, col, formula_safe(v)).map_err(ApiError::internal)?;
         }
     }
     book.save_to_buffer().map_err(ApiError::internal)
@@ -238,5 +247,32 @@ pub fn check_format(format: Option<&str>) -> ApiResult<&str> {
     match format.unwrap_or("csv") {
         f @ ("csv" | "xlsx") => Ok(f),
         _ => Err(ApiError::invalid_field("format", "unknown", "导出格式只能是 csv 或 xlsx")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RISKY: [&str; 6] = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"];
+
+    #[test]
+    fn csv_and_xlsx_cells_never_start_a_formula() {
+        let rows = || vec![RISKY.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()];
+        let csv = csv_of(["a", "b", "c", "d", "e", "f"], rows()).unwrap();
+        let mut reader = csv::ReaderBuilder::new().from_reader(&csv[3..]);
+        let record = reader.records().next().unwrap().unwrap();
+        for (cell, raw) in record.iter().zip(RISKY) {
+            assert_eq!(cell, format!("'{raw}"));
+        }
+
+        use calamine::Reader;
+        let xlsx = xlsx_of("表", ["=a", "b", "c", "d", "e", "f"], rows()).unwrap();
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
+        let range = book.worksheet_range("表").unwrap();
+        assert_eq!(range.get((0, 0)).unwrap().to_string(), "'=a", "headings too");
+        for (col, raw) in RISKY.iter().enumerate() {
+            assert_eq!(range.get((1, col)).unwrap().to_string(), format!("'{raw}"), "column {col}");
+        }
     }
 }

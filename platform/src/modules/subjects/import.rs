@@ -36,6 +36,27 @@ pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_IMPORT_ROWS: usize = 200_000;
 /// The most columns a file may have.
 pub const MAX_COLUMNS: usize = 64;
+/// The most text a file's cells may hold in all (bytes): an XLSX cell naming a shared string
+/// is a copy of it, so a small sheet naming one long string many times would otherwise hold
+/// far more than the file. A CSV holds at most its own size.
+pub const MAX_TABLE_TEXT_BYTES: usize = MAX_IMPORT_BYTES;
+
+/// The most parts (files inside the archive) an XLSX may have; a workbook has a dozen or so.
+pub const MAX_XLSX_ENTRIES: usize = 1_000;
+/// The largest unpacked size of a part read whole (shared strings, styles, the workbook):
+/// no larger than the largest CSV accepted.
+pub const MAX_XLSX_PART_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest unpacked size of a worksheet (read cell by cell, never whole): room for the
+/// most rows an import takes.
+pub const MAX_XLSX_SHEET_BYTES: u64 = 256 * 1024 * 1024;
+/// The largest unpacked size of all parts together.
+pub const MAX_XLSX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
+/// The largest unpacked-to-packed ratio of a part above [`RATIO_FROM_BYTES`]: spreadsheets
+/// pack 5–30 times, a zip bomb hundreds to a thousand times.
+pub const MAX_XLSX_RATIO: u64 = 100;
+/// Parts this small are never refused for their ratio (an empty sheet packs very well).
+const RATIO_FROM_BYTES: u64 = 1024 * 1024;
+
 /// The problems kept in the job (the count is always complete).
 const MAX_REPORTED: usize = 1_000;
 /// Rows checked between two progress updates.
@@ -105,6 +126,10 @@ pub fn read_table(
     let too_wide = || ApiError::invalid_field("file", "too_wide", format!("文件最多 {MAX_COLUMNS} 列"));
     let table: Vec<Vec<String>> = if xlsx {
         use calamine::Reader;
+        // The archive's directory first: a part that unpacks beyond the limits is refused
+        // before any of it is unpacked.
+        check_archive(bytes)?;
+        let mut text = 0usize;
         let mut book = calamine::Xlsx::new(Cursor::new(bytes))
             .map_err(|e| ApiError::invalid_field("file", "xlsx", format!("不是有效的 Excel（xlsx）文件：{e}")))?;
         let first = book
@@ -136,13 +161,22 @@ pub fn read_table(
             if line.len() <= col {
                 line.resize(col + 1, String::new());
             }
-            line[col] = match calamine::Data::from(cell.get_value().clone()) {
+            let value = match calamine::Data::from(cell.get_value().clone()) {
                 // A date typed in Excel is a day count underneath: as text, the date and time.
                 calamine::Data::DateTime(d) => {
                     d.as_datetime().map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 }
                 other => other.to_string(),
             };
+            text = text.saturating_add(value.len());
+            if text > MAX_TABLE_TEXT_BYTES {
+                return Err(ApiError::invalid_field(
+                    "file",
+                    "table_text_bytes",
+                    format!("单元格文字合计超过上限 {} MiB（table_text_bytes）", MAX_TABLE_TEXT_BYTES / 1024 / 1024),
+                ));
+            }
+            line[col] = value;
         }
         rows
     } else {
@@ -193,6 +227,58 @@ pub fn read_table(
         return Err(too_many());
     }
     Ok(Sheet { rows })
+}
+
+/// Checks an XLSX archive against the `MAX_XLSX_*` limits from its central directory alone (count
+/// of parts, each part's declared unpacked size and packing ratio, their total), unpacking
+/// nothing. The declared sizes bind the actual reads: the zip reader (zip 9, the one calamine
+/// uses) fails a part once it yields more than its directory entry declares, so a part that lies
+/// about its size ends in a 422 `xlsx` after at most its declared — checked — size
+/// (`a_part_larger_than_it_declares_is_refused…` keeps that property tested).
+///
+/// # Errors
+/// 422 naming `file`, with the limit as the rule: `xlsx_entries`, `xlsx_part_bytes`,
+/// `xlsx_unpacked_bytes`, `xlsx_ratio`; `xlsx` for a broken archive.
+fn check_archive(bytes: &[u8]) -> ApiResult<()> {
+    fn broken(e: impl std::fmt::Display) -> ApiError {
+        ApiError::invalid_field("file", "xlsx", format!("不是有效的 Excel（xlsx）文件：{e}"))
+    }
+    let refuse = |rule: &str, message: String| ApiError::invalid_field("file", rule, message);
+    let mib = |n: u64| n / 1024 / 1024;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(broken)?;
+    if archive.len() > MAX_XLSX_ENTRIES {
+        return Err(refuse(
+            "xlsx_entries",
+            format!("Excel 文件最多包含 {MAX_XLSX_ENTRIES} 个部件（xlsx_entries），此文件有 {} 个", archive.len()),
+        ));
+    }
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let part = archive.by_index_raw(i).map_err(broken)?;
+        let (declared, packed) = (part.size(), part.compressed_size());
+        let name = part.name().map_err(broken)?;
+        let cap = if name.starts_with("xl/worksheets/") { MAX_XLSX_SHEET_BYTES } else { MAX_XLSX_PART_BYTES };
+        if declared > cap {
+            return Err(refuse(
+                "xlsx_part_bytes",
+                format!("Excel 文件中的 {name} 解压后超过上限 {} MiB（xlsx_part_bytes）", mib(cap)),
+            ));
+        }
+        total = total.saturating_add(declared);
+        if total > MAX_XLSX_UNPACKED_BYTES {
+            return Err(refuse(
+                "xlsx_unpacked_bytes",
+                format!("Excel 文件解压后合计超过上限 {} MiB（xlsx_unpacked_bytes）", mib(MAX_XLSX_UNPACKED_BYTES)),
+            ));
+        }
+        if declared > RATIO_FROM_BYTES && declared / packed.max(1) > MAX_XLSX_RATIO {
+            return Err(refuse(
+                "xlsx_ratio",
+                format!("Excel 文件中的 {name} 压缩比超过上限 {MAX_XLSX_RATIO} 倍（xlsx_ratio），疑似压缩炸弹"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn required(kind: Kind) -> &'static [&'static str] {
@@ -666,4 +752,77 @@ fn abandoned(mut job: import_job::Model) -> import_job::Model {
         .to_string();
     }
     job
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COLS: &[(&str, &str)] = &[("name", "企业名称"), ("note", "备注")];
+
+    /// A workbook whose shared strings take about 2 MiB (64 long cells), of text that packs
+    /// like real text (`varied`) or like a bomb (one character repeated).
+    fn big_workbook(varied: bool) -> Vec<u8> {
+        let mut seed = 7u32;
+        let mut text = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    if varied { char::from_u32(0x4e00 + (seed >> 16) % 0x5000).unwrap() } else { '长' }
+                })
+                .collect()
+        };
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "企业名称").unwrap();
+        sheet.write_string(0, 1, "备注").unwrap();
+        for row in 1..=64u32 {
+            sheet.write_string(row, 0, format!("企业{row}")).unwrap();
+            sheet.write_string(row, 1, format!("{row}{}", text(10_000))).unwrap();
+        }
+        book.save_to_buffer().unwrap()
+    }
+
+    /// Rewrites the uncompressed size the central directory declares for `name`.
+    fn declare_size(zip: &mut [u8], name: &str, size: u32) {
+        let mut at = 0;
+        let mut patched = false;
+        while let Some(i) = zip[at..].windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]) {
+            let h = at + i;
+            let name_len = usize::from(u16::from_le_bytes([zip[h + 28], zip[h + 29]]));
+            if &zip[h + 46..h + 46 + name_len] == name.as_bytes() {
+                zip[h + 24..h + 28].copy_from_slice(&size.to_le_bytes());
+                patched = true;
+            }
+            at = h + 4;
+        }
+        assert!(patched, "{name} is in the archive");
+    }
+
+    #[test]
+    fn a_workbook_reads_as_a_table() {
+        let sheet = read_table(COLS, &["name"], &big_workbook(true), true, 100).unwrap();
+        assert_eq!(sheet.rows.len(), 64);
+        assert!(sheet.rows[63].1["note"].starts_with("64"));
+        assert_eq!(sheet.rows[63].1["note"].chars().count(), 10_002);
+    }
+
+    #[test]
+    fn a_part_packed_like_a_bomb_is_refused_by_its_ratio_before_parsing() {
+        let err = read_table(COLS, &["name"], &big_workbook(false), true, 100).err().expect("refused");
+        let e = &err.field_errors()[0];
+        assert_eq!((e.field.as_str(), e.rule.as_str()), ("file", "xlsx_ratio"), "{e:?}");
+        assert!(e.message.contains("xl/sharedStrings.xml") && e.message.contains("100"), "{e:?}");
+    }
+
+    #[test]
+    fn a_part_larger_than_it_declares_is_refused_without_reading_past_the_declaration() {
+        let mut bytes = big_workbook(true);
+        declare_size(&mut bytes, "xl/sharedStrings.xml", 4096);
+        let err = read_table(COLS, &["name"], &bytes, true, 100).err().expect("refused");
+        let e = &err.field_errors()[0];
+        // The zip reader stops at the declared size: the lie costs no more than the truth would.
+        assert_eq!((e.field.as_str(), e.rule.as_str()), ("file", "xlsx"), "{e:?}");
+        assert!(e.message.contains("declared"), "{e:?}");
+    }
 }

@@ -30,8 +30,10 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub async fn ingest_events(
     caller: Caller,
     state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<web::Json<IngestResponse>> {
+    crate::error::require_json(&req)?;
     // The guard first: nobody without the right holds 16 MiB of the server's memory.
     caller.ctx().require_own("trace_event", "create").await?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
