@@ -37,6 +37,10 @@ pub const KEYS: &[&str] = &[
     "root_name",
     "federation_delivery",
     "federation_lag_alert_secs",
+    "audit_key",
+    "audit_key_file",
+    "audit_old_keys",
+    "audit_anchor_secs",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -110,6 +114,18 @@ pub struct Settings {
     pub federation_delivery: bool,
     /// A link whose oldest undelivered change is older than this many seconds alerts.
     pub federation_lag_alert_secs: u64,
+    /// The secret that signs every audit record (HMAC-SHA256), at least 32 characters; kept
+    /// outside the database. Or `audit_key_file`; in embedded mode with neither, a key file is
+    /// made beside the database file. Required with PostgreSQL.
+    pub audit_key: Option<String>,
+    /// A file holding the audit key (instead of `audit_key`).
+    pub audit_key_file: Option<PathBuf>,
+    /// Earlier audit keys, comma-separated: they no longer sign, but records they signed still
+    /// verify after a key rotation.
+    pub audit_old_keys: String,
+    /// How often each tenant's audit chain head is published to the parent tenant, in seconds
+    /// (0: only on demand).
+    pub audit_anchor_secs: u64,
 }
 
 impl Default for Settings {
@@ -139,6 +155,10 @@ impl Default for Settings {
             root_name: "全国".to_owned(),
             federation_delivery: true,
             federation_lag_alert_secs: 900,
+            audit_key: None,
+            audit_key_file: None,
+            audit_old_keys: String::new(),
+            audit_anchor_secs: 3600,
         }
     }
 }
@@ -179,7 +199,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>) -> Self {
         Self { key: key.to_owned(), origin: String::new(), problem: problem.into() }
     }
 }
@@ -272,6 +292,7 @@ impl Settings {
                 format!("must be at least {MIN_AUDIT_RETENTION_DAYS} (GB/T 22239 keeps audit records 180 days)"),
             ));
         }
+        crate::audit::keys::validate(self)?;
         Ok(())
     }
 

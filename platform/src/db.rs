@@ -38,6 +38,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         });
     }
     let db = Database::connect(opts).await.with_context(|| format!("cannot open the database at {}", redact(url)))?;
+    // Whoever opens the database may write audit records: they are signed with the key kept
+    // outside it.
+    crate::audit::keys::load_and_install(settings)?;
     Ok(db)
 }
 

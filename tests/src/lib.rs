@@ -20,6 +20,9 @@ use suyuan_platform::Settings;
 use suyuan_platform::config::LogFormat;
 use tempfile::TempDir;
 
+/// The audit key of every test app (outside the database, as in production).
+pub const AUDIT_KEY: &str = "test-audit-key-kept-outside-the-database-0001";
+
 /// The administrator password every test app starts with.
 pub const ADMIN_PASSWORD: &str = "Initial-Pass-2026";
 
@@ -137,6 +140,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         shutdown_timeout_secs: 5,
         // Background delivery writes while a test counts rows: the federation tests switch it on.
         federation_delivery: false,
+        // One process signs with one audit key: every test app shares this one.
+        audit_key: Some(AUDIT_KEY.into()),
         ..Settings::default()
     }
 }
