@@ -226,7 +226,7 @@ fn stop_on_signals(handle: crate::app::ServerHandle) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings, action: &MigrateAction) -> anyhow::Result<()> {
-    let db = crate::db::connect(settings).await?;
+    let db = crate::db::open(settings).await?;
     match action {
         MigrateAction::Up => {
             crate::db::migrate_up(&db).await?;

@@ -39,6 +39,9 @@ fn bad_environment_values_exit_2_with_one_line() {
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ADMIN_PASSWORD", "short"), "admin_password");
     one_line_exit_2(suyuan().current_dir(dir.path()).args(["--listen", "nowhere"]), "listen");
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ROOT_CODE", "37"), "root_code");
+    // PostgreSQL keeps no key file: the audit key must come from the settings.
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_DATABASE_URL", "postgres://db/x"), "audit_key");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_AUDIT_KEY", "too-short"), "audit_key");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
@@ -145,20 +148,43 @@ fn audit_verify_finds_a_deleted_and_rehashed_record() {
     let run = |args: &[&str]| suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
     assert!(run(&["demo"]).status.success());
     assert!(dir.path().join("suyuan-audit.key").is_file(), "embedded mode makes its audit key beside the database");
-    assert!(run(&["audit", "verify", "--tenant", "100000"]).status.success());
-
-    // A database writer removes record 2 of the national chain and re-hashes the rest.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let moved = rt.block_on(async {
-        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-        use suyuan_platform::audit::{chain_hash, entity::record};
-        let db = sea_orm::Database::connect(&url).await.unwrap();
+    let root = rt.block_on(async {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        // The platform writes a few more records into the national chain (signed with the
+        // key file the demo made).
+        let settings = suyuan_platform::Settings { database_url: url.clone(), ..suyuan_platform::Settings::default() };
+        let db = suyuan_platform::db::connect(&settings).await.unwrap();
         let root = suyuan_tenancy::entity::tenant::Entity::find()
             .filter(suyuan_tenancy::entity::tenant::Column::Code.eq("100000"))
             .one(&db)
             .await
             .unwrap()
             .unwrap();
+        for n in 0..3 {
+            let client = suyuan_platform::audit::ClientInfo::default();
+            let entry = suyuan_platform::audit::Entry {
+                tenant_id: root.id,
+                actor: suyuan_platform::audit::Actor { user_id: None, name: "system".into() },
+                action: "test.step",
+                object_type: "test",
+                object_id: n.to_string(),
+                success: true,
+                client: &client,
+                detail: serde_json::json!({}),
+            };
+            suyuan_platform::audit::record(&db, entry).await.unwrap();
+        }
+        db.close().await.unwrap();
+        root
+    });
+    assert!(run(&["audit", "verify", "--tenant", "100000"]).status.success());
+
+    // A database writer removes record 2 of the national chain and re-hashes the rest.
+    let moved = rt.block_on(async {
+        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+        use suyuan_platform::audit::{chain_hash, entity::record};
+        let db = sea_orm::Database::connect(&url).await.unwrap();
         let rows = record::Entity::find()
             .filter(record::Column::TenantId.eq(root.id))
             .order_by_asc(record::Column::Seq)

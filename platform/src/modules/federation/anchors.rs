@@ -110,9 +110,9 @@ pub async fn publish_all(db: &DatabaseConnection) -> ApiResult<usize> {
 }
 
 /// Keeps a published head at `receiver` (from the inbox, in its transaction). The inner `Err`
-/// parks the row with the reason. A head naming a tenant of this deployment must come from
-/// that tenant's own side of the tree (`from_local`, same code); a head from another
-/// deployment may not name a tenant of this one.
+/// parks the row with the reason. A head naming a tenant of this deployment must have been
+/// delivered inside this deployment (`from_local`, not over HTTP) under that tenant's code; a
+/// head from another deployment may not name a tenant of this one.
 ///
 /// # Errors
 /// Database failures.

@@ -93,7 +93,8 @@ pub async fn apply(
     for seq in &plan {
         let Some(row) = by_seq.get(seq) else { continue };
         last_row_at = Some(row.created_at);
-        let from_local = push.origin.tenant_id == child.id;
+        // Delivered inside this deployment, not over HTTP (a remote push may name any origin).
+        let from_local = via == "local";
         if let Err(reason) = apply_row(&txn, receiver.id, &child_region, from_local, row, now, &mut figures).await? {
             park(&txn, receiver.id, push.origin.tenant_id, row, &reason, now).await?;
             parked_rows += 1;
