@@ -37,6 +37,8 @@
 #   KEEP=1 keeps the database suyuan_bench_chain (dropped on exit otherwise); REUSE=1 reuses a
 #   kept one generated with the same BATCHES instead of generating again.
 set -euo pipefail
+# The audit key lives outside the database; PostgreSQL deployments must set one.
+export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"

@@ -66,6 +66,8 @@
 #   quick try: RATE=200 DURATION=5 ROWS=200000 FILINGS=20000 bash benches/federation.sh
 #   The full run takes about 15 minutes on 2 cores, most of it filling the dashboard database.
 set -euo pipefail
+# The audit key lives outside the database; PostgreSQL deployments must set one.
+export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 . benches/lib.sh

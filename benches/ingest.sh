@@ -17,6 +17,8 @@
 #
 # Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] [PGPORT=5432] bash benches/ingest.sh [sqlite|postgres] [rows]
 set -euo pipefail
+# The audit key lives outside the database; PostgreSQL deployments must set one.
+export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 DB="${1:-sqlite}"

@@ -26,6 +26,8 @@
 #   database and copy the server log to /tmp/public-server.log)
 # Needs the release binary: cargo build --release -p suyuan_platform
 set -euo pipefail
+# The audit key lives outside the database; PostgreSQL deployments must set one.
+export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 cd "$(dirname "$0")/.."
 DB="${1:-sqlite}"
 case "$DB" in sqlite | postgres) ;; *) echo "usage: bash benches/public.sh [sqlite|postgres]" >&2; exit 2 ;; esac

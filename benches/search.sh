@@ -14,6 +14,8 @@
 #
 # Usage: cargo build --release -p suyuan_platform && bash benches/search.sh [sqlite|postgres] [filings]
 set -euo pipefail
+# The audit key lives outside the database; PostgreSQL deployments must set one.
+export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 DB="${1:-sqlite}"

@@ -215,6 +215,22 @@ fn start_jobs(state: &AppState) {
         let db = db.clone();
         async move { crate::audit::purge_expired(&db, days).await.map(|_| ()).map_err(Into::into) }
     });
+    // Each tenant's audit chain head goes to its parent (an anchor outside this database).
+    if state.settings.audit_anchor_secs > 0 {
+        let anchor_state = state.clone();
+        state.jobs.spawn_periodic("audit_anchor", Duration::from_secs(state.settings.audit_anchor_secs), move || {
+            let state = anchor_state.clone();
+            async move {
+                let published = crate::modules::federation::anchors::publish_all(&state.db)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
+                if published > 0 {
+                    crate::modules::federation::deliver::wake_all(&state);
+                }
+                Ok(())
+            }
+        });
+    }
     start_federation(state);
     if let Some(redis) = state.redis.clone() {
         // With Redis, a change made on any replica reaches every replica at once.

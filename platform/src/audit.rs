@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub mod keys;
+pub mod refusals;
+
 /// Hash that precedes the first record of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -60,6 +63,11 @@ pub mod entity {
             pub prev_hash: String,
             /// SHA-256 of `prev_hash` and this record.
             pub hash: String,
+            /// The id of the key that made [`Model::mac`] (see [`crate::audit::keys`]).
+            pub key_id: Option<String>,
+            /// HMAC-SHA256 of `hash` under a key kept outside the database: a database writer
+            /// who re-hashes the chain cannot make it.
+            pub mac: Option<String>,
         }
 
         /// No relations.
@@ -88,6 +96,46 @@ pub mod entity {
             pub anchor_seq: i64,
             /// Its hash: the `prev_hash` of the first record kept.
             pub anchor_hash: String,
+            /// The last sequence number published to the parent tenant as an anchor.
+            pub published_seq: i64,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    /// A chain head published by a tenant below, held here (the parent and the tenants above).
+    pub mod anchor {
+        use sea_orm::entity::prelude::*;
+
+        /// The `audit_anchors` row.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "audit_anchors")]
+        pub struct Model {
+            /// The tenant holding it.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub holder_tenant_id: Uuid,
+            /// The chain's tenant, as its own deployment names it.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub chain_tenant_id: Uuid,
+            /// The chain's tenant's division code.
+            pub source_code: String,
+            /// The head's sequence number.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub seq: i64,
+            /// The head's hash.
+            pub hash: String,
+            /// The head record's MAC (checkable by the chain's own deployment only).
+            pub mac: String,
+            /// The id of the key that made it.
+            pub key_id: String,
+            /// When the head was published.
+            pub head_at: DateTimeUtc,
+            /// When it arrived here.
+            pub received_at: DateTimeUtc,
         }
 
         /// No relations.
@@ -98,7 +146,7 @@ pub mod entity {
     }
 }
 
-use entity::{head, record};
+use entity::{anchor, head, record};
 
 /// Where a request comes from.
 #[derive(Debug, Clone, Default)]
@@ -190,7 +238,11 @@ pub struct Entry<'a> {
     pub detail: serde_json::Value,
 }
 
-fn digest(prev_hash: &str, r: &record::Model) -> String {
+/// The chain hash of a record: SHA-256 of the previous record's hash and this record's fields.
+/// Anyone can compute it (the algorithm is public); what a database writer cannot make is the
+/// record's MAC ([`keys::Keyring::sign`]).
+#[must_use]
+pub fn chain_hash(prev_hash: &str, r: &record::Model) -> String {
     let canonical = serde_json::json!([
         r.tenant_id,
         r.seq,
@@ -213,6 +265,11 @@ fn digest(prev_hash: &str, r: &record::Model) -> String {
     hex::encode(h.finalize())
 }
 
+/// The process's keyring, or an error: nothing is recorded unsigned.
+fn signing_keys() -> Result<std::sync::Arc<keys::Keyring>, DbErr> {
+    keys::current().ok_or_else(|| DbErr::Custom("the audit key is not loaded".to_owned()))
+}
+
 /// Takes the write lock of a tenant's chain inside the caller's transaction (creating the head
 /// when the chain is new). Writers that number things per tenant (filing codes, outbox
 /// sequences) take it first, so concurrent writers of one tenant queue instead of colliding.
@@ -226,6 +283,7 @@ pub async fn lock_chain<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<(
         hash: Set(GENESIS.to_owned()),
         anchor_seq: Set(0),
         anchor_hash: Set(GENESIS.to_owned()),
+        published_seq: Set(0),
     })
     .on_conflict_do_nothing_on([head::Column::TenantId])
     .exec(db)
@@ -258,6 +316,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry<'_>) -> Result<reco
             hash: Set(GENESIS.to_owned()),
             anchor_seq: Set(0),
             anchor_hash: Set(GENESIS.to_owned()),
+            published_seq: Set(0),
         })
         .on_conflict_do_nothing_on([head::Column::TenantId])
     };
@@ -294,8 +353,13 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: Entry<'_>) -> Result<reco
         detail: entry.detail.to_string(),
         prev_hash: current.hash.clone(),
         hash: String::new(),
+        key_id: None,
+        mac: None,
     };
-    row.hash = digest(&current.hash, &row);
+    row.hash = chain_hash(&current.hash, &row);
+    let (key_id, mac) = signing_keys()?.sign(&row.hash);
+    row.key_id = Some(key_id);
+    row.mac = Some(mac);
     let saved = record::ActiveModel::from(row.clone()).insert(db).await?;
     head::Entity::update_many()
         .col_expr(head::Column::Hash, Expr::value(row.hash.clone()))
@@ -327,29 +391,99 @@ pub struct VerifyReport {
     pub ok: bool,
     /// The first broken link, if any.
     pub first_broken: Option<BrokenLink>,
+    /// Chain heads this tenant published that the tenants above hold (anchors) and that were
+    /// compared with the chain (in this deployment; see docs/operations.md for a parent in
+    /// another one).
+    pub anchors_checked: i64,
+    /// The highest anchored sequence number, if any.
+    pub anchored_seq: Option<i64>,
     /// When the check ran.
     pub verified_at: DateTime<Utc>,
 }
 
-/// Walks a tenant's chain from the start and reports the first broken link: a changed record
-/// (hash mismatch), a removed or inserted record (sequence gap or wrong previous hash), or a
-/// removed tail (the head points past the last record).
+/// A chain head held outside the chain (by the parent): sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldAnchor {
+    /// Sequence number.
+    pub seq: i64,
+    /// Hash of that record.
+    pub hash: String,
+}
+
+/// The anchors of `tenant_id`'s chain held in this deployment (by any tenant above it).
 ///
 /// # Errors
 /// Database failures.
+pub async fn held_anchors<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Vec<HeldAnchor>, DbErr> {
+    let rows = anchor::Entity::find()
+        .filter(anchor::Column::ChainTenantId.eq(tenant_id))
+        .order_by_asc(anchor::Column::Seq)
+        .all(db)
+        .await?;
+    let mut out: Vec<HeldAnchor> = Vec::with_capacity(rows.len());
+    for r in rows {
+        // The same head held by the parent and the tenants above it is one anchor.
+        if out.last().is_some_and(|a| a.seq == r.seq && a.hash == r.hash) {
+            continue;
+        }
+        out.push(HeldAnchor { seq: r.seq, hash: r.hash });
+    }
+    Ok(out)
+}
+
+/// Walks a tenant's chain from the start and reports the first broken link: a changed record
+/// (hash mismatch), a removed or inserted record (sequence gap or wrong previous hash), a
+/// record whose MAC does not match (written or re-hashed by someone without the audit key,
+/// [`keys`]), a removed tail (the head points past the last record), or a chain that
+/// disagrees with the heads the tenants above hold ([`held_anchors`]).
+///
+/// # Errors
+/// Database failures, or no audit key loaded.
 pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<VerifyReport, DbErr> {
+    let anchors = held_anchors(db, tenant_id).await?;
+    verify_against(db, tenant_id, &anchors).await
+}
+
+/// [`verify`] against the given anchors (a parent in another deployment exports them).
+///
+/// # Errors
+/// Database failures, or no audit key loaded.
+pub async fn verify_against<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    anchors: &[HeldAnchor],
+) -> Result<VerifyReport, DbErr> {
     const PAGE: u64 = 1000;
+    let keyring = signing_keys()?;
     let head_row = head::Entity::find_by_id(tenant_id).one(db).await?;
     // After a retention purge the chain starts at the anchor; the purge itself is a record
     // in the chain naming that anchor, checked below, so the anchor cannot be moved unseen.
     let (anchor_seq, anchor_hash) =
         head_row.as_ref().map_or((0, GENESIS.to_owned()), |h| (h.anchor_seq, h.anchor_hash.clone()));
+    let held: std::collections::HashMap<i64, &str> = anchors.iter().map(|a| (a.seq, a.hash.as_str())).collect();
+    let mut anchors_checked = 0_i64;
+    let mut broken = None;
+    // An anchor the purge took away is checked against the purge's own anchor.
+    if let Some(h) = held.get(&anchor_seq)
+        && anchor_seq > 0
+    {
+        anchors_checked += 1;
+        if *h != anchor_hash {
+            broken = Some(BrokenLink {
+                seq: anchor_seq,
+                record_id: None,
+                reason: format!("第 {anchor_seq} 条记录的哈希与上级单位保存的锚点不符（记录被改写）"),
+            });
+        }
+    }
     let mut prev_hash = anchor_hash.clone();
     let mut expected = anchor_seq + 1;
     let mut checked = 0_i64;
-    let mut broken = None;
     let mut last_purge: Option<(i64, serde_json::Value)> = None;
     'pages: loop {
+        if broken.is_some() {
+            break;
+        }
         let rows = record::Entity::find()
             .filter(record::Column::TenantId.eq(tenant_id))
             .filter(record::Column::Seq.gte(expected))
@@ -364,11 +498,28 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
                 Some(format!("缺少第 {expected} 条记录（下一条为第 {} 条）", r.seq))
             } else if r.prev_hash != prev_hash {
                 Some("前一条记录的哈希不符（记录被删除、插入或替换）".to_owned())
-            } else if digest(&r.prev_hash, &r) != r.hash {
+            } else if chain_hash(&r.prev_hash, &r) != r.hash {
                 Some("记录内容与其哈希不符（记录被修改）".to_owned())
             } else {
-                None
+                match keyring.check(r.key_id.as_deref(), &r.hash, r.mac.as_deref()) {
+                    keys::Check::Valid => None,
+                    keys::Check::Missing => {
+                        Some("记录缺少消息认证码（MAC）：不是由平台写入，或升级后尚未运行 suyuan audit seal".to_owned())
+                    }
+                    keys::Check::UnknownKey(id) => Some(format!(
+                        "记录由密钥 {id} 签名，该密钥未配置（密钥丢失，或轮换后未在 audit_old_keys 中保留旧密钥），无法验证"
+                    )),
+                    keys::Check::Mismatch => Some(
+                        "记录的消息认证码（MAC）不符：记录由不持有审计密钥者写入或重算（删除后重算哈希）".to_owned(),
+                    ),
+                }
             };
+            let reason = reason.or_else(|| {
+                held.get(&r.seq).and_then(|h| {
+                    anchors_checked += 1;
+                    (*h != r.hash).then(|| "记录的哈希与上级单位保存的锚点不符（记录被改写或替换）".to_owned())
+                })
+            });
             if let Some(reason) = reason {
                 broken = Some(BrokenLink { seq: expected, record_id: Some(r.id), reason });
                 break 'pages;
@@ -395,6 +546,19 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
             });
         }
     }
+    let anchored_seq = anchors.iter().map(|a| a.seq).max();
+    // A tail cut after the last anchor, with the head rewritten to match: only the anchors
+    // held above know the chain was longer.
+    if broken.is_none()
+        && let Some(top) = anchored_seq
+        && top > expected - 1
+    {
+        broken = Some(BrokenLink {
+            seq: expected,
+            record_id: None,
+            reason: format!("链尾被截断：上级单位保存的锚点为第 {top} 条，本地链只到第 {} 条", expected - 1),
+        });
+    }
     if broken.is_none()
         && let Some(h) = head_row
         && (h.seq != expected - 1 || h.hash != prev_hash)
@@ -405,8 +569,49 @@ pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<Verif
             reason: format!("链尾缺失：应有 {} 条记录，实有 {}", h.seq, expected - 1),
         });
     }
-    Ok(VerifyReport { tenant_id, checked, ok: broken.is_none(), first_broken: broken, verified_at: Utc::now() })
+    Ok(VerifyReport {
+        tenant_id,
+        checked,
+        ok: broken.is_none(),
+        first_broken: broken,
+        anchors_checked,
+        anchored_seq,
+        verified_at: Utc::now(),
+    })
 }
+
+/// Signs the records written before audit MACs existed (trust on first use: run once, by the
+/// operator, after the upgrade that brought MACs and after `suyuan audit verify` found the
+/// chains otherwise intact). Records that carry a MAC are left alone. The number signed.
+///
+/// # Errors
+/// Database failures, or no audit key loaded.
+pub async fn seal_unsigned(db: &sea_orm::DatabaseConnection) -> Result<u64, DbErr> {
+    let keyring = signing_keys()?;
+    let mut sealed = 0;
+    loop {
+        let rows = record::Entity::find().filter(record::Column::Mac.is_null()).limit(500).all(db).await?;
+        if rows.is_empty() {
+            return Ok(sealed);
+        }
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        for r in rows {
+            let (key_id, mac) = keyring.sign(&r.hash);
+            record::Entity::update_many()
+                .col_expr(record::Column::KeyId, Expr::value(key_id))
+                .col_expr(record::Column::Mac, Expr::value(mac))
+                .filter(record::Column::Id.eq(r.id))
+                .exec(&txn)
+                .await?;
+            sealed += 1;
+        }
+        txn.commit().await?;
+    }
+}
+
+/// The action of a refusal recorded in the chain of the tenant it was aimed at (the caller
+/// belongs to another tenant; its own chain records `access.denied`).
+pub const INBOUND_DENIED_ACTION: &str = "access.denied_inbound";
 
 /// The action of a retention purge's own record.
 pub const PURGE_ACTION: &str = "audit.purge";

@@ -1,7 +1,7 @@
 //! The command line: `suyuan [serve] | migrate up|down|status | openapi | demo | version`.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -138,7 +138,16 @@ pub enum AuditAction {
         /// Only this tenant (division code).
         #[arg(long)]
         tenant: Option<String>,
+        /// Also compare with the chain heads a parent in another deployment holds: the JSON
+        /// its auditor downloads from `GET /api/v1/audit/anchors?source_code=…`.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
     },
+    /// Sign the records written before audit MACs existed (once, after the upgrade, when
+    /// `verify` finds nothing else wrong).
+    Seal,
+    /// Publish every tenant's chain head to its parent now (the running server delivers).
+    Anchor,
 }
 
 /// Exit code for configuration errors.
@@ -175,9 +184,11 @@ pub fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(settings).await,
             Some(Command::Migrate { action }) => migrate(&settings, &action).await,
             Some(Command::Demo) => demo(&settings).await,
-            Some(Command::Audit { action: AuditAction::Verify { tenant } }) => {
-                audit_verify(&settings, tenant.as_deref()).await
+            Some(Command::Audit { action: AuditAction::Verify { tenant, anchors } }) => {
+                audit_verify(&settings, tenant.as_deref(), anchors.as_deref()).await
             }
+            Some(Command::Audit { action: AuditAction::Seal }) => audit_seal(&settings).await,
+            Some(Command::Audit { action: AuditAction::Anchor }) => audit_anchor(&settings).await,
             Some(Command::Federation { action: FederationAction::Recompute { tenant, repair } }) => {
                 federation_recompute(&settings, &tenant, repair).await
             }
@@ -255,7 +266,7 @@ fn stop_on_signals(handle: crate::app::ServerHandle) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings, action: &MigrateAction) -> anyhow::Result<()> {
-    let db = crate::db::connect(settings).await?;
+    let db = crate::db::open(settings).await?;
     match action {
         MigrateAction::Up => {
             crate::db::migrate_up(&db).await?;
@@ -302,9 +313,18 @@ async fn demo(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn audit_verify(settings: &Settings, only: Option<&str>) -> anyhow::Result<()> {
+async fn audit_verify(settings: &Settings, only: Option<&str>, anchors: Option<&Path>) -> anyhow::Result<()> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     use suyuan_tenancy::entity::tenant;
+    let remote: Vec<crate::modules::federation::anchors::HeldAnchorResponse> = match anchors {
+        Some(path) => {
+            anyhow::ensure!(only.is_some(), "--anchors needs --tenant (the chain the parent's anchors are of)");
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the anchors file {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the anchors file is not the anchors list: {e}"))?
+        }
+        None => Vec::new(),
+    };
     let db = crate::db::connect(settings).await?;
     let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Path);
     if let Some(code) = only {
@@ -314,9 +334,28 @@ async fn audit_verify(settings: &Settings, only: Option<&str>) -> anyhow::Result
     anyhow::ensure!(!tenants.is_empty(), "no tenant {}", only.unwrap_or_default());
     let mut broken = 0;
     for t in tenants {
-        let report = crate::audit::verify(&db, t.id).await?;
+        let mut held = crate::audit::held_anchors(&db, t.id).await?;
+        let mut foreign = 0;
+        for a in remote.iter().filter(|a| a.source_code == t.code) {
+            // Anchors of another chain (another tenant id) are not this one's.
+            anyhow::ensure!(
+                a.chain_tenant_id == t.id,
+                "the anchors file holds heads of tenant {} under code {}, not of this deployment's {}",
+                a.chain_tenant_id,
+                a.source_code,
+                t.id
+            );
+            held.push(crate::audit::HeldAnchor { seq: a.seq, hash: a.hash.clone() });
+            foreign += 1;
+        }
+        anyhow::ensure!(anchors.is_none() || foreign > 0, "the anchors file holds no head of {}", t.code);
+        held.sort_by_key(|a| a.seq);
+        let report = crate::audit::verify_against(&db, t.id, &held).await?;
         match &report.first_broken {
-            None => out(&format!("ok      {} {} ({} records)", t.code, t.name, report.checked)),
+            None => out(&format!(
+                "ok      {} {} ({} records, {} anchors)",
+                t.code, t.name, report.checked, report.anchors_checked
+            )),
             Some(b) => {
                 broken += 1;
                 out(&format!("BROKEN  {} {}: record #{}: {}", t.code, t.name, b.seq, b.reason))
@@ -349,6 +388,22 @@ async fn user_command(settings: &Settings, action: UserAction) -> anyhow::Result
             "一次性密码 / one-time password: {pw}\n(只显示这一次，下次登录时必须修改 / shown once; must be changed at the next login)"
         ));
     }
+    Ok(())
+}
+
+async fn audit_seal(settings: &Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(settings).await?;
+    let sealed = crate::audit::seal_unsigned(&db).await?;
+    out(&format!("{sealed} audit records signed"));
+    Ok(())
+}
+
+async fn audit_anchor(settings: &Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(settings).await?;
+    let published = crate::modules::federation::anchors::publish_all(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
+    out(&format!("{published} chain heads published (the running server delivers them)"));
     Ok(())
 }
 

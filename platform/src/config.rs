@@ -46,6 +46,10 @@ pub const KEYS: &[&str] = &[
     "password_hash_concurrency",
     "password_hash_queue",
     "metrics_token",
+    "audit_key",
+    "audit_key_file",
+    "audit_old_keys",
+    "audit_anchor_secs",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -145,6 +149,18 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// Bearer token that `GET /metrics` requires; without it `/metrics` is refused.
     pub metrics_token: Option<String>,
+    /// The secret that signs every audit record (HMAC-SHA256), at least 32 characters; kept
+    /// outside the database. Or `audit_key_file`; in embedded mode with neither, a key file is
+    /// made beside the database file. Required with PostgreSQL.
+    pub audit_key: Option<String>,
+    /// A file holding the audit key (instead of `audit_key`).
+    pub audit_key_file: Option<PathBuf>,
+    /// Earlier audit keys, comma-separated: they no longer sign, but records they signed still
+    /// verify after a key rotation.
+    pub audit_old_keys: String,
+    /// How often each tenant's audit chain head is published to the parent tenant, in seconds
+    /// (0: only on demand).
+    pub audit_anchor_secs: u64,
 }
 
 impl Default for Settings {
@@ -183,6 +199,10 @@ impl Default for Settings {
             password_hash_concurrency: 0,
             password_hash_queue: 32,
             metrics_token: None,
+            audit_key: None,
+            audit_key_file: None,
+            audit_old_keys: String::new(),
+            audit_anchor_secs: 3600,
         }
     }
 }
@@ -223,7 +243,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>) -> Self {
         Self { key: key.to_owned(), origin: String::new(), problem: problem.into() }
     }
 }
@@ -334,6 +354,7 @@ impl Settings {
                 format!("must be at least {MIN_AUDIT_RETENTION_DAYS} (GB/T 22239 keeps audit records 180 days)"),
             ));
         }
+        crate::audit::keys::validate(self)?;
         Ok(())
     }
 

@@ -10,12 +10,24 @@ use suyuan_migrations::{Migrator, MigratorTrait};
 
 use crate::config::{DatabaseKind, Settings};
 
-/// Opens the pool. For SQLite the file (and its folder) is created when missing and put in WAL
-/// mode, so readers never wait for the writer.
+/// Opens the pool and loads the audit key ([`crate::audit::keys`]): whoever opens the
+/// database may write audit records, and they are signed with the key kept outside it.
+///
+/// # Errors
+/// See [`open`]; an audit key file that cannot be read or made.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = open(settings).await?;
+    crate::audit::keys::load_and_install(settings)?;
+    Ok(db)
+}
+
+/// Opens the pool without the audit key (schema work only: `suyuan migrate`). For SQLite the
+/// file (and its folder) is created when missing and put in WAL mode, so readers never wait
+/// for the writer.
 ///
 /// # Errors
 /// When the database cannot be reached or the folder cannot be created.
-pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+pub async fn open(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.as_str();
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(settings.db_max_connections)

@@ -39,6 +39,9 @@ fn bad_environment_values_exit_2_with_one_line() {
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ADMIN_PASSWORD", "short"), "admin_password");
     one_line_exit_2(suyuan().current_dir(dir.path()).args(["--listen", "nowhere"]), "listen");
     one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_ROOT_CODE", "37"), "root_code");
+    // PostgreSQL keeps no key file: the audit key must come from the settings.
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_DATABASE_URL", "postgres://db/x"), "audit_key");
+    one_line_exit_2(suyuan().current_dir(dir.path()).env("SUYUAN_AUDIT_KEY", "too-short"), "audit_key");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
@@ -136,6 +139,85 @@ fn audit_verify_reports_a_tampered_chain() {
     let bad = run(&["audit", "verify", "--tenant", "100000"]);
     assert!(!bad.status.success(), "a broken chain fails the command");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("BROKEN  100000 全国: record #1"));
+}
+
+#[test]
+fn audit_verify_finds_a_deleted_and_rehashed_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let run = |args: &[&str]| suyuan().env("SUYUAN_DATABASE_URL", &url).args(args).output().unwrap();
+    assert!(run(&["demo"]).status.success());
+    assert!(dir.path().join("suyuan-audit.key").is_file(), "embedded mode makes its audit key beside the database");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let root = rt.block_on(async {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        // The platform writes a few more records into the national chain (signed with the
+        // key file the demo made).
+        let settings = suyuan_platform::Settings { database_url: url.clone(), ..suyuan_platform::Settings::default() };
+        let db = suyuan_platform::db::connect(&settings).await.unwrap();
+        let root = suyuan_tenancy::entity::tenant::Entity::find()
+            .filter(suyuan_tenancy::entity::tenant::Column::Code.eq("100000"))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        for n in 0..3 {
+            let client = suyuan_platform::audit::ClientInfo::default();
+            let entry = suyuan_platform::audit::Entry {
+                tenant_id: root.id,
+                actor: suyuan_platform::audit::Actor { user_id: None, name: "system".into() },
+                action: "test.step",
+                object_type: "test",
+                object_id: n.to_string(),
+                success: true,
+                client: &client,
+                detail: serde_json::json!({}),
+            };
+            suyuan_platform::audit::record(&db, entry).await.unwrap();
+        }
+        db.close().await.unwrap();
+        root
+    });
+    assert!(run(&["audit", "verify", "--tenant", "100000"]).status.success());
+
+    // A database writer removes record 2 of the national chain and re-hashes the rest.
+    let moved = rt.block_on(async {
+        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+        use suyuan_platform::audit::{chain_hash, entity::record};
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let rows = record::Entity::find()
+            .filter(record::Column::TenantId.eq(root.id))
+            .order_by_asc(record::Column::Seq)
+            .all(&db)
+            .await
+            .unwrap();
+        let cond = "tenant_id = (SELECT id FROM tenants WHERE code = '100000')";
+        db.execute_unprepared(&format!("DELETE FROM audit_log WHERE {cond} AND seq = 2")).await.unwrap();
+        let mut prev = rows[1].prev_hash.clone();
+        for r in rows.iter().skip(2) {
+            let mut forged = r.clone();
+            forged.seq -= 1;
+            forged.prev_hash.clone_from(&prev);
+            forged.hash = chain_hash(&prev, &forged);
+            db.execute_unprepared(&format!(
+                "UPDATE audit_log SET seq = {}, prev_hash = '{}', hash = '{}' WHERE {cond} AND seq = {}",
+                forged.seq, forged.prev_hash, forged.hash, r.seq
+            ))
+            .await
+            .unwrap();
+            prev = forged.hash;
+        }
+        let last = rows.last().unwrap().seq - 1;
+        db.execute_unprepared(&format!("UPDATE audit_heads SET seq = {last}, hash = '{prev}' WHERE {cond}"))
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        rows[2].id
+    });
+    let bad = run(&["audit", "verify", "--tenant", "100000"]);
+    assert!(!bad.status.success(), "a re-hashed chain fails the command");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(stdout.contains("BROKEN  100000 全国: record #2") && stdout.contains("MAC"), "{stdout} ({moved})");
 }
 
 #[test]

@@ -250,3 +250,239 @@ async fn the_client_address_comes_from_forwarded_headers_only_behind_a_trusted_p
         assert_eq!(last_login_ip(&app).await, expected, "trusted proxies: {trusted:?}");
     }
 }
+
+// ---- Issue 17: tamper evidence a database writer cannot forge -------------------------------
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sha2::Digest;
+use suyuan_platform::audit::entity::record;
+
+/// The chain hash as the attacker computes it: the algorithm is public (SHA-256 of the previous
+/// hash, a newline and the record's fields as a JSON array).
+fn attacker_hash(prev: &str, r: &record::Model) -> String {
+    let canonical = json!([
+        r.tenant_id,
+        r.seq,
+        r.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        r.actor_user_id,
+        r.actor_name,
+        r.action,
+        r.object_type,
+        r.object_id,
+        r.result,
+        r.ip,
+        r.user_agent,
+        r.request_id,
+        r.detail,
+    ]);
+    let mut h = sha2::Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+async fn chain_of(app: &TestApp, code: &str) -> Vec<record::Model> {
+    let t = suyuan_tenancy::entity::tenant::Entity::find()
+        .filter(suyuan_tenancy::entity::tenant::Column::Code.eq(code))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    record::Entity::find()
+        .filter(record::Column::TenantId.eq(t.id))
+        .order_by_asc(record::Column::Seq)
+        .all(&app.db)
+        .await
+        .unwrap()
+}
+
+/// What an attacker with write access to the database does: removes record `seq` of `code`'s
+/// chain, renumbers and re-hashes every record after it, and moves the head to match. Every
+/// write is plain SQL. The id of the record now at `seq`.
+async fn delete_and_rehash(app: &TestApp, code: &str, seq: i64) -> String {
+    let rows = chain_of(app, code).await;
+    // The attacker's hash function is the platform's: the re-hashed chain is a real chain.
+    let mut prev = rows[0].prev_hash.clone();
+    for r in &rows {
+        assert_eq!(attacker_hash(&prev, r), r.hash, "the attacker reproduces the chain hash");
+        prev.clone_from(&r.hash);
+    }
+    let db = &app.db;
+    let backend = db.get_database_backend();
+    let exec = |sql: String| async move {
+        db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    };
+    let cond = format!("tenant_id = (SELECT id FROM tenants WHERE code = '{code}')");
+    exec(format!("DELETE FROM audit_log WHERE {cond} AND seq = {seq}")).await;
+    let mut prev = rows.iter().find(|r| r.seq == seq).unwrap().prev_hash.clone();
+    let mut moved_id = None;
+    for r in rows.iter().filter(|r| r.seq > seq) {
+        let mut forged = r.clone();
+        forged.seq = r.seq - 1;
+        forged.prev_hash.clone_from(&prev);
+        forged.hash = attacker_hash(&prev, &forged);
+        exec(format!(
+            "UPDATE audit_log SET seq = {}, prev_hash = '{}', hash = '{}' WHERE {cond} AND seq = {}",
+            forged.seq, forged.prev_hash, forged.hash, r.seq
+        ))
+        .await;
+        moved_id.get_or_insert(r.id.to_string());
+        prev = forged.hash;
+    }
+    let last = rows.last().unwrap().seq - 1;
+    exec(format!("UPDATE audit_heads SET seq = {last}, hash = '{prev}' WHERE {cond}")).await;
+    moved_id.unwrap()
+}
+
+async fn verify_as(app: &TestApp, auditor: &reqwest::Client) -> serde_json::Value {
+    let res = auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn deleting_a_record_and_rehashing_the_rest_is_found() {
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    assert_eq!(verify_as(&app, &auditor).await["ok"], true);
+    let moved = delete_and_rehash(&app, "100000", 3).await;
+
+    let report = verify_as(&app, &auditor).await;
+    assert_eq!(report["ok"], false, "a re-hashed chain is not taken for intact: {report}");
+    assert_eq!(report["first_broken"]["seq"], 3, "{report}");
+    assert_eq!(report["first_broken"]["record_id"], moved.as_str(), "names the first re-hashed record: {report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("MAC"), "{report}");
+}
+
+#[tokio::test]
+async fn a_record_signed_with_another_key_is_found() {
+    use hmac::Mac;
+    let app = spawn_app().await;
+    let auditor = auditor(&app).await;
+    let rows = chain_of(&app, "100000").await;
+    let target = &rows[1];
+    // A MAC made with a key the attacker guessed or brought, under the real key's id.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"a-key-that-is-not-the-platforms-audit-key").unwrap();
+    mac.update(target.hash.as_bytes());
+    let forged = hex::encode(mac.finalize().into_bytes());
+    let db = &app.db;
+    let sql = format!(
+        "UPDATE audit_log SET mac = '{forged}' WHERE seq = {} AND tenant_id = (SELECT id FROM tenants WHERE code = '100000')",
+        target.seq
+    );
+    db.execute_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    let report = verify_as(&app, &auditor).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_broken"]["seq"], target.seq, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("MAC"), "{report}");
+
+    // A key id nobody configured: the record cannot be verified, and the report says why.
+    let sql = format!(
+        "UPDATE audit_log SET key_id = '00000000deadbeef' WHERE seq = {} AND tenant_id = (SELECT id FROM tenants WHERE code = '100000')",
+        target.seq
+    );
+    db.execute_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    let report = verify_as(&app, &auditor).await;
+    assert_eq!(report["first_broken"]["seq"], target.seq, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("00000000deadbeef"), "{report}");
+}
+
+/// Delivers the federation outbox once (what the worker does in the background).
+async fn deliver_now(app: &TestApp) {
+    suyuan_platform::modules::federation::deliver::ensure_links(&app.db).await.unwrap();
+    while suyuan_platform::modules::federation::deliver::run_once(&app.state).await.unwrap() > 0 {}
+}
+
+#[tokio::test]
+async fn chain_heads_are_anchored_at_the_parent_and_a_cut_tail_is_found() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let shandong = app.onboard(&national, "370000", "山东省").await;
+    let (_, sd_auditor) = app.user_with_roles(&shandong.admin, "sd_auditor", &["auditor"]).await;
+    let (_, nat_auditor) = app.user_with_roles(&national, "nat_auditor", &["auditor"]).await;
+    // More of Shandong's chain.
+    for name in ["sd_a", "sd_b"] {
+        app.user_with_roles(&shandong.admin, name, &["viewer"]).await;
+    }
+
+    // Published on demand (also every audit_anchor_secs), delivered through the federation.
+    let res = sd_auditor.post(app.url("/api/v1/audit/anchors")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let published: serde_json::Value = res.json().await.unwrap();
+    let head = published["published_seq"].as_i64().expect("Shandong has a parent: its head is published");
+    deliver_now(&app).await;
+    let held: serde_json::Value = nat_auditor
+        .get(app.url("/api/v1/audit/anchors?source_code=370000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held[0]["seq"], head, "the nation holds Shandong's head: {held}");
+    assert_eq!(held[0]["chain_tenant_id"], shandong.tenant_id.as_str());
+    let rows = chain_of(&app, "370000").await;
+    let at_head = rows.iter().find(|r| r.seq == head).unwrap();
+    assert_eq!(held[0]["hash"], at_head.hash.as_str());
+    // The parent's auditor is not Shandong's: Shandong's own auditor holds nothing from below.
+    let none: serde_json::Value =
+        sd_auditor.get(app.url("/api/v1/audit/anchors")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+    let report = verify_as(&app, &sd_auditor).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["anchors_checked"].as_i64().unwrap() >= 1, "{report}");
+    // One head, held once (by the nation, the only tenant above Shandong).
+    assert_eq!(app.scalar("SELECT COUNT(*) AS n FROM audit_anchors WHERE source_code = '370000'").await, 1);
+
+    // The attacker cuts the tail after the anchored head's predecessor and moves the head back:
+    // every remaining record, hash and MAC is genuine.
+    let keep = head - 2;
+    let kept_hash = rows.iter().find(|r| r.seq == keep).unwrap().hash.clone();
+    let db = &app.db;
+    let backend = db.get_database_backend();
+    let cond = "tenant_id = (SELECT id FROM tenants WHERE code = '370000')";
+    for sql in [
+        format!("DELETE FROM audit_log WHERE {cond} AND seq > {keep}"),
+        format!("UPDATE audit_heads SET seq = {keep}, hash = '{kept_hash}' WHERE {cond}"),
+    ] {
+        db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    }
+    let report = verify_as(&app, &sd_auditor).await;
+    assert_eq!(report["ok"], false, "the nation's anchor says the chain was longer: {report}");
+    assert_eq!(report["first_broken"]["seq"], keep + 1, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("锚点"), "{report}");
+}
+
+#[tokio::test]
+async fn a_siblings_refused_attempt_is_in_the_targets_audit_log_once_a_minute() {
+    let app = spawn_app().await;
+    let national = app.national_admin().await;
+    let shandong = app.onboard(&national, "370000", "山东省").await;
+    let jiangsu = app.onboard(&national, "320000", "江苏省").await;
+    let (_, sd_auditor) = app.user_with_roles(&shandong.admin, "sd_auditor", &["auditor"]).await;
+    for _ in 0..3 {
+        let res = jiangsu.admin.get(app.url(&format!("/api/v1/tenants/{}", shandong.tenant_id))).send().await.unwrap();
+        assert_eq!(res.status(), 403);
+    }
+    let page: serde_json::Value = sd_auditor
+        .get(app.url("/api/v1/audit?action=access.denied_inbound"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    // Bounded: one record per caller and minute in the target's chain (the caller's own chain
+    // has each refusal).
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["actor_name"], "admin_320000");
+    assert_eq!(items[0]["result"], "failure");
+    assert!(items[0]["detail"].to_string().contains("320000"), "{page}");
+    assert_eq!(verify_as(&app, &sd_auditor).await["ok"], true);
+    // Jiangsu's own chain keeps every refusal.
+    let js_denied =
+        app.scalar("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'access.denied' AND tenant_id = (SELECT id FROM tenants WHERE code = '320000')").await;
+    assert_eq!(js_denied, 3);
+}

@@ -21,6 +21,9 @@ use suyuan_platform::Settings;
 use suyuan_platform::config::LogFormat;
 use tempfile::TempDir;
 
+/// The audit key of every test app (outside the database, as in production).
+pub const AUDIT_KEY: &str = "test-audit-key-kept-outside-the-database-0001";
+
 /// The administrator password every test app starts with.
 pub const ADMIN_PASSWORD: &str = "Initial-Pass-2026";
 
@@ -151,6 +154,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         rate_limit_api: 1_000_000,
         login_max_failures: 1_000_000,
         metrics_token: Some(METRICS_TOKEN.into()),
+        // One process signs with one audit key: every test app shares this one.
+        audit_key: Some(AUDIT_KEY.into()),
         ..Settings::default()
     }
 }

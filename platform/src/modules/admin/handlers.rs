@@ -17,6 +17,7 @@ use super::dto::{
 use super::service::{self, Ctx, UserCommand};
 use crate::audit::{ClientInfo, VerifyReport};
 use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
+use crate::modules::federation::anchors;
 use crate::modules::identity::CurrentUser;
 use crate::modules::identity::entity::tenant_sso;
 use crate::modules::identity::sso::{self, SsoConfigRequest, SsoConfigResponse};
@@ -278,6 +279,35 @@ pub async fn list_audit(caller: Caller, q: web::Query<AuditQuery>) -> ApiResult<
 #[get("/api/v1/audit/verify")]
 pub async fn verify_audit(caller: Caller) -> ApiResult<web::Json<VerifyReport>> {
     Ok(web::Json(service::verify_audit(&caller.ctx()).await?))
+}
+
+/// Publish the caller's tenant's audit chain head to the parent tenant now (auditor); the
+/// parent keeps it as an anchor that `verify` compares the chain with. The request is recorded
+/// first, so the head published includes it. Heads are also published every
+/// `audit_anchor_secs`.
+#[utoipa::path(tag = "审计 audit", operation_id = "publishAuditAnchor", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "已发布 / published", body = anchors::PublishedAnchor), GuardErrors))]
+#[post("/api/v1/audit/anchors")]
+pub async fn publish_audit_anchor(caller: Caller) -> ApiResult<web::Json<anchors::PublishedAnchor>> {
+    let published = anchors::publish_own(&caller.ctx()).await?;
+    if published.published_seq.is_some() {
+        crate::modules::federation::deliver::wake_all(&caller.state);
+    }
+    Ok(web::Json(published))
+}
+
+/// The audit chain heads the caller's tenant holds for the tenants below it (auditor), newest
+/// first: a child in another deployment checks its chain against them
+/// (`suyuan audit verify --anchors FILE`).
+#[utoipa::path(tag = "审计 audit", operation_id = "listAuditAnchors", security(("session_cookie" = []), ("api_key" = [])),
+    params(anchors::HeldAnchorQuery),
+    responses((status = 200, description = "下级单位的审计链锚点 / anchors held", body = Vec<anchors::HeldAnchorResponse>), GuardErrors, ParamErrors))]
+#[get("/api/v1/audit/anchors")]
+pub async fn list_audit_anchors(
+    caller: Caller,
+    q: web::Query<anchors::HeldAnchorQuery>,
+) -> ApiResult<web::Json<Vec<anchors::HeldAnchorResponse>>> {
+    Ok(web::Json(anchors::list_held(&caller.ctx(), &q).await?))
 }
 
 /// Export the audit records matching the filters as CSV (UTF-8 with BOM).

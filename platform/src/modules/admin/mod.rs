@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::delete_policy)
         .service(handlers::list_audit)
         .service(handlers::verify_audit)
+        .service(handlers::publish_audit_anchor)
+        .service(handlers::list_audit_anchors)
         .service(handlers::export_audit)
         .service(handlers::list_api_keys)
         .service(handlers::create_api_key)

@@ -73,7 +73,42 @@ impl Ctx<'_> {
         );
         entry.success = false;
         audit::record(self.db, entry).await?;
+        if target.id != self.who.tenant.id {
+            self.record_in_target(target, resource, action).await?;
+        }
         Ok(refused)
+    }
+
+    /// A refusal aimed at another tenant goes into that tenant's chain too (its auditor sees
+    /// who tried), at most once per caller and minute ([`audit::refusals`]).
+    async fn record_in_target(&self, target: &tenant::Model, resource: &str, action: &str) -> ApiResult<()> {
+        let caller = match (self.who.user_id, self.who.key_id) {
+            (Some(u), _) => format!("user:{u}"),
+            (None, Some(k)) => format!("key:{k}"),
+            (None, None) => format!("name:{}", self.who.actor.name),
+        };
+        let audit::refusals::Decision::Record { suppressed_before } =
+            audit::refusals::throttle().decide(target.id, &caller, std::time::Instant::now())
+        else {
+            return Ok(());
+        };
+        let entry = audit::Entry {
+            tenant_id: target.id,
+            actor: self.who.actor(),
+            action: audit::INBOUND_DENIED_ACTION,
+            object_type: resource,
+            object_id: target.id.to_string(),
+            success: false,
+            client: self.client,
+            detail: serde_json::json!({
+                "action": action,
+                "caller_tenant": self.who.tenant.code,
+                "caller_tenant_name": self.who.tenant.name,
+                "suppressed_before": suppressed_before,
+            }),
+        };
+        audit::record(self.db, entry).await?;
+        Ok(())
     }
 
     /// The caller's own tenant as a [`TenantScope`], once the guard allows `action` on

@@ -51,6 +51,8 @@ pub fn action_label(action: &str) -> &'static str {
         "sso.configure" => "设置单点登录",
         "audit.export" => "导出审计日志",
         "access.denied" => "越权访问被拒绝",
+        "access.denied_inbound" => "其他单位越权访问被拒绝",
+        "audit.anchor" => "审计链锚点",
         "system.bootstrap" => "系统初始化",
         _ => "其他操作",
     }

@@ -93,7 +93,9 @@ pub async fn apply(
     for seq in &plan {
         let Some(row) = by_seq.get(seq) else { continue };
         last_row_at = Some(row.created_at);
-        if let Err(reason) = apply_row(&txn, receiver.id, &child_region, row, now, &mut figures).await? {
+        // Delivered inside this deployment, not over HTTP (a remote push may name any origin).
+        let from_local = via == "local";
+        if let Err(reason) = apply_row(&txn, receiver.id, &child_region, from_local, row, now, &mut figures).await? {
             park(&txn, receiver.id, push.origin.tenant_id, row, &reason, now).await?;
             parked_rows += 1;
             continue;
@@ -173,6 +175,7 @@ async fn apply_row(
     txn: &DatabaseTransaction,
     receiver: Uuid,
     child_region: &DivisionCode,
+    from_local: bool,
     row: &Row,
     now: chrono::DateTime<Utc>,
     figures: &mut BTreeMap<RollupKey, (i64, f64)>,
@@ -306,6 +309,7 @@ async fn apply_row(
             }
             Ok(Ok(()))
         }
+        super::anchors::KIND => super::anchors::keep(txn, receiver, from_local, row, now).await,
         other => Ok(Err(format!("未知的变更类型：{other}"))),
     }
 }

@@ -5,6 +5,7 @@
 //! rolled-up statistics, and relays to its own parent. The wire format, signature, back-off
 //! and apply rule are in the `suyuan_federation` crate.
 
+pub mod anchors;
 pub mod deliver;
 pub mod dto;
 pub mod entity;
