@@ -91,6 +91,8 @@ common=(
   --suppress-health-check all
   --no-color
   --report junit
+  # Examples that failed once are tried first next time; kept outside the clone.
+  --generation-database "${ATTACK_EXAMPLES_DB:-/var/tmp/suyuan-attack-examples}"
 )
 # Operations that can end the caller's own session or credentials: the stateful phase feeds
 # them ids from earlier answers (GET /api/v1/users lists the administrator itself), so they run
