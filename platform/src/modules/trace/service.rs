@@ -704,7 +704,7 @@ mod tests {
     #[test]
     fn a_record_alone_is_checked_without_lookups() {
         let r: TraceEventRequest = serde_json::from_value(serde_json::json!({
-            "client_event_id": "R-1", "stage": "production", "action": "harvest",
+            "client_event_id": "R-1", "stage": "primary_production", "action": "harvest",
             "subject_code": "E370783000000150", "product_name": "番茄", "batch_no": "B-1",
             "quantity": -1, "unit": "kg", "event_time": "2026-11-20T06:30:00+08:00", "division_code": "370783",
         }))
