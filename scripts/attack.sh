@@ -82,6 +82,7 @@ key="$(curl -fsS -b "$jar" -H 'content-type: application/json' \
   -d '{"name":"attack","role":"operator","expires_in_days":1}' "$base/api/v1/api-keys" | jq -r .secret)"
 case "$key" in sy_*) ;; *) fail "no API key: $key" ;; esac
 
+state="${ATTACK_STATE:-/var/tmp/suyuan-attack-state}"
 common=(
   --url "$base"
   --checks not_a_server_error
@@ -93,8 +94,8 @@ common=(
   --suppress-health-check all
   --no-color
   --report junit
-  # Examples that failed once are tried first next time; kept outside the clone.
-  --generation-database "${ATTACK_EXAMPLES_DB:-/var/tmp/suyuan-attack-examples}"
+  # Examples that failed once are tried first next time (ATTACK_STATE, outside the clone).
+  --generation-database "$state/examples"
 )
 # Operations that can end the caller's own session or credentials: the stateful phase feeds
 # them ids from earlier answers (GET /api/v1/users lists the administrator itself), so they run
@@ -128,6 +129,11 @@ for f in files:
 sys.exit(1 if bad else 0)
 PY
 }
+
+# schemathesis keeps its state (examples, crashes to replay) in the working folder: one outside
+# the clone that outlives the run.
+mkdir -p "$state"
+cd "$state"
 
 status=0
 echo "attack: pass 1 — API key (operator)"
