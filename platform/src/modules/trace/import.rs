@@ -135,6 +135,19 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
     Value::Object(r)
 }
 
+/// Reads a CSV or XLSX file of trace records: each data row's number in the file, and the row
+/// as an ingest record (not yet checked).
+///
+/// # Errors
+/// 422 naming `file`: not a table, missing columns, too many rows, no data row.
+pub fn records_from_file(bytes: &[u8], xlsx: bool) -> ApiResult<(Vec<usize>, Vec<Value>)> {
+    let sheet = read_table(COLUMNS, REQUIRED, bytes, xlsx, MAX_BATCH)?;
+    if sheet.rows.is_empty() {
+        return Err(ApiError::invalid_field("file", "empty", "文件中没有数据行"));
+    }
+    Ok(sheet.rows.iter().map(|(n, row)| (*n, record(row))).unzip())
+}
+
 /// Reads the file and ingests its rows as one batch; the answer, and the trace codes the new
 /// records carry (as [`super::service::ingest`]).
 ///
@@ -146,14 +159,8 @@ pub async fn import(
     bytes: actix_web::web::Bytes,
     xlsx: bool,
 ) -> ApiResult<(IngestResponse, Vec<String>)> {
-    let sheet = actix_web::web::block(move || read_table(COLUMNS, REQUIRED, &bytes, xlsx, MAX_BATCH))
-        .await
-        .map_err(ApiError::internal)??;
-    if sheet.rows.is_empty() {
-        return Err(ApiError::invalid_field("file", "empty", "文件中没有数据行"));
-    }
-    let lines: Vec<usize> = sheet.rows.iter().map(|(n, _)| *n).collect();
-    let records: Vec<Value> = sheet.rows.iter().map(|(_, row)| record(row)).collect();
+    let (lines, records) =
+        actix_web::web::block(move || records_from_file(&bytes, xlsx)).await.map_err(ApiError::internal)??;
     super::service::ingest(ctx, records).await.map_err(|e| {
         if e.field_errors().is_empty() {
             return e;

@@ -24,6 +24,7 @@ pub mod dto;
 pub mod entity;
 mod handlers;
 mod import;
+pub use import::records_from_file;
 pub mod public;
 pub mod service;
 pub mod write;
