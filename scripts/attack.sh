@@ -52,6 +52,13 @@ password='Attack-Changed-7q2m'
 
 export SUYUAN_LISTEN="127.0.0.1:$port" SUYUAN_DATABASE_URL="${ATTACK_DATABASE_URL:-sqlite://$work/attack.db}" \
   SUYUAN_ADMIN_PASSWORD="$initial" SUYUAN_LOG_LEVEL="${SUYUAN_LOG_LEVEL:-warn}" SUYUAN_FEDERATION_DELIVERY=false
+# The limits stay on (their code paths are attacked too) but high enough that the run tests the
+# routes, not mostly 429s; a caller's own settings win.
+export SUYUAN_RATE_LIMIT_PUBLIC="${SUYUAN_RATE_LIMIT_PUBLIC:-100000}" \
+  SUYUAN_RATE_LIMIT_ANONYMOUS="${SUYUAN_RATE_LIMIT_ANONYMOUS:-100000}" \
+  SUYUAN_RATE_LIMIT_LOGIN="${SUYUAN_RATE_LIMIT_LOGIN:-100000}" \
+  SUYUAN_RATE_LIMIT_API="${SUYUAN_RATE_LIMIT_API:-100000}" \
+  SUYUAN_LOGIN_MAX_FAILURES="${SUYUAN_LOGIN_MAX_FAILURES:-100000}"
 # The demo data (provinces, filings, trace records) gives the generated requests something to
 # find: ids and codes that exist, chains to walk.
 "$bin" demo >"$work/demo.log" 2>&1 || { cat "$work/demo.log" >&2; fail "suyuan demo failed"; }
