@@ -570,25 +570,25 @@ pub async fn finish(
     // The mapping sets the roles of accounts that do business work only. An account that holds
     // a duty (system, security, audit) keeps the roles people gave it, and a stored mapping
     // that would hand out a duty (saved before the rule) hands out nothing.
-    let held = roles_of(&txn, account.id, tenant.id).await?;
-    let business_only = held.iter().all(|r| duty_of(r) == Duty::Business);
+    let mut roles = roles_of(&txn, account.id, tenant.id).await?;
+    let business_only = roles.iter().all(|r| duty_of(r) == Duty::Business);
     if !mapping.is_empty() && business_only {
-        let mut roles: Vec<String> = groups.iter().filter_map(|g| mapping.get(g)).flatten().cloned().collect();
-        roles.sort();
-        roles.dedup();
-        if check_mapped(&roles).is_err() {
+        let mut mapped: Vec<String> = groups.iter().filter_map(|g| mapping.get(g)).flatten().cloned().collect();
+        mapped.sort();
+        mapped.dedup();
+        if check_mapped(&mapped).is_err() {
             return Err(ApiError::forbidden_code(
                 "separation_of_duties",
                 "单点登录的分组映射包含三员角色，已拒绝登录；请安全管理员修改映射",
             ));
         }
-        replace_roles(&txn, account.id, tenant.id, &roles).await?;
+        replace_roles(&txn, account.id, tenant.id, &mapped).await?;
+        roles = mapped;
     }
     let mut am = account.clone().into_active_model();
     am.updated_at = Set(Utc::now());
     let account = am.update(&txn).await?;
     let (cookie, _) = open_session(&txn, sessions, settings, &account, &tenant, client_info).await?;
-    let roles = roles_of(&txn, account.id, tenant.id).await?;
     let mut entry = login_entry(
         tenant.id,
         Some(account.id),
