@@ -15,7 +15,8 @@ pub mod category {
         pub tenant_id: Uuid,
         /// Parent category.
         pub parent_id: Option<Uuid>,
-        /// Code, unique nationwide; extends the parent's by two digits.
+        /// Code; extends the parent's by two digits. Unique per tenant, and along a line of tenants
+        /// (a tenant, those above and those below it): siblings may use the same code.
         pub code: String,
         /// Name.
         pub name: String,

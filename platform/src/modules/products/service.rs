@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
@@ -30,16 +30,30 @@ pub async fn seed<C: ConnectionTrait>(db: &C, root_id: Uuid) -> anyhow::Result<(
     let now = Utc::now();
     for line in SEED.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).skip(1) {
         let (code, name) = line.split_once(',').ok_or_else(|| anyhow::anyhow!("bad catalogue line {line}"))?;
-        if category::Entity::find().filter(category::Column::Code.eq(code)).count(db).await? > 0 {
+        // Held anywhere: by the national tenant already, or by a tenant that numbered its own
+        // sub-category so before this release added it (then the tenant's stays and the
+        // national one is left out, with a warning: two categories of one code on one line of
+        // tenants would be ambiguous).
+        let holders = category::Entity::find().filter(category::Column::Code.eq(code)).all(db).await?;
+        if holders.iter().any(|c| c.tenant_id != root_id) {
+            tracing::warn!(code, "catalogue seed: a tenant already uses this code; the national category is not added");
+        }
+        if !holders.is_empty() {
             continue;
         }
         let parent = if code.len() > 2 {
             let p = category::Entity::find()
+                .filter(category::Column::TenantId.eq(root_id))
                 .filter(category::Column::Code.eq(&code[..code.len() - 2]))
                 .one(db)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("catalogue seed: {code} before its parent"))?;
-            Some(p)
+                .await?;
+            match p {
+                Some(p) => Some(p),
+                None => {
+                    tracing::warn!(code, "catalogue seed: the parent is not national; the category is not added");
+                    continue;
+                }
+            }
         } else {
             None
         };
@@ -71,6 +85,47 @@ pub async fn lineage(db: &DatabaseConnection, own: &tenant::Model) -> ApiResult<
         prefixes.push(own.path[..at].to_owned());
     }
     Ok(tenant::Entity::find().filter(tenant::Column::Path.is_in(prefixes)).all(db).await?)
+}
+
+/// The tenants along whose line a code must stay unique for a category of `own`: `own`, the
+/// tenants above it and those below it. Codes are one namespace per line of tenants, not per
+/// deployment: sibling provinces number their own sub-categories freely, while every tenant
+/// still resolves a code to one category (its own, or one of the tenants above it).
+///
+/// # Errors
+/// Database failures.
+pub async fn line(db: &impl ConnectionTrait, own: &tenant::Model) -> ApiResult<Vec<Uuid>> {
+    let mut prefixes = Vec::new();
+    let mut at = 0;
+    while let Some(i) = own.path[at..].find('/') {
+        at += i + 1;
+        prefixes.push(own.path[..at].to_owned());
+    }
+    let mut ids: Vec<Uuid> = tenant::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(tenant::Column::Path.is_in(prefixes))
+                .add(tenant::Column::Path.starts_with(own.path.as_str())),
+        )
+        .select_only()
+        .column(tenant::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// True when a category of one of `line` other than `except` has `code`.
+async fn code_taken(db: &impl ConnectionTrait, line: &[Uuid], code: &str, except: Option<Uuid>) -> ApiResult<bool> {
+    let mut q = category::Entity::find()
+        .filter(category::Column::Code.eq(code))
+        .filter(category::Column::TenantId.is_in(line.iter().copied()));
+    if let Some(id) = except {
+        q = q.filter(category::Column::Id.ne(id));
+    }
+    Ok(q.count(db).await? > 0)
 }
 
 /// Categories the caller's tenant sees (its own and its ancestors'), in code order, with its
@@ -123,7 +178,9 @@ async fn in_use_ids(db: &impl ConnectionTrait) -> ApiResult<HashSet<Uuid>> {
 }
 
 /// True when the category has children, is chosen by a tenant, or is named by a filing (an
-/// enterprise's or merchant's business categories, a product's category).
+/// enterprise's or merchant's business categories, a product's category) of a tenant that sees
+/// it (its owner and the tenants below; a sibling's filing with the same code names the
+/// sibling's own category).
 async fn in_use(db: &impl ConnectionTrait, c: &category::Model) -> ApiResult<bool> {
     use crate::modules::subjects::entity::{enterprise, merchant, product};
     let children = category::Entity::find().filter(category::Column::ParentId.eq(c.id)).count(db).await?;
@@ -131,10 +188,32 @@ async fn in_use(db: &impl ConnectionTrait, c: &category::Model) -> ApiResult<boo
     if children + chosen > 0 {
         return Ok(true);
     }
+    let Some(owner) = tenant::Entity::find_by_id(c.tenant_id).one(db).await? else {
+        return Ok(false);
+    };
+    let below: Vec<Uuid> = tenant::Entity::find()
+        .filter(tenant::Column::Path.starts_with(owner.path.as_str()))
+        .select_only()
+        .column(tenant::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
     let quoted = format!("\"{}\"", c.code);
-    let filed = product::Entity::find().filter(product::Column::CategoryCode.eq(c.code.as_str())).count(db).await?
-        + enterprise::Entity::find().filter(enterprise::Column::Categories.contains(quoted.as_str())).count(db).await?
-        + merchant::Entity::find().filter(merchant::Column::Categories.contains(quoted.as_str())).count(db).await?;
+    let filed = product::Entity::find()
+        .filter(product::Column::CategoryCode.eq(c.code.as_str()))
+        .filter(product::Column::TenantId.is_in(below.iter().copied()))
+        .count(db)
+        .await?
+        + enterprise::Entity::find()
+            .filter(enterprise::Column::Categories.contains(quoted.as_str()))
+            .filter(enterprise::Column::TenantId.is_in(below.iter().copied()))
+            .count(db)
+            .await?
+        + merchant::Entity::find()
+            .filter(merchant::Column::Categories.contains(quoted.as_str()))
+            .filter(merchant::Column::TenantId.is_in(below.iter().copied()))
+            .count(db)
+            .await?;
     Ok(filed > 0)
 }
 
@@ -200,9 +279,10 @@ pub async fn create(ctx: &Ctx<'_>, req: &CreateCategoryRequest) -> ApiResult<cat
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let line = line(ctx.db, &ctx.who.tenant).await?;
     let txn = ctx.db.begin().await?;
-    if category::Entity::find().filter(category::Column::Code.eq(code)).count(&txn).await? > 0 {
-        return Err(ApiError::conflict(format!("分类代码 {code} 已被使用")));
+    if code_taken(&txn, &line, code, None).await? {
+        return Err(taken(code));
     }
     let now = Utc::now();
     let row = category::ActiveModel {
@@ -221,6 +301,11 @@ pub async fn create(ctx: &Ctx<'_>, req: &CreateCategoryRequest) -> ApiResult<cat
     audit::record(&txn, ctx.entry("catalogue.create", "product_category", row.id.to_string(), detail)).await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// 409 for a code held on the caller's line of tenants.
+fn taken(code: &str) -> ApiError {
+    ApiError::conflict(format!("分类代码 {code} 已被本单位、上级单位或下级单位使用"))
 }
 
 /// A category of the caller's own tenant (403 for one of another tenant, audited).
@@ -262,8 +347,8 @@ pub async fn update(ctx: &Ctx<'_>, id: Uuid, req: &UpdateCategoryRequest) -> Api
                 c.name, c.code
             )));
         }
-        if category::Entity::find().filter(category::Column::Code.eq(code)).count(&txn).await? > 0 {
-            return Err(ApiError::conflict(format!("分类代码 {code} 已被使用")));
+        if code_taken(&txn, &line(&txn, &ctx.who.tenant).await?, code, Some(c.id)).await? {
+            return Err(taken(code));
         }
     }
     let before = serde_json::json!({"code": c.code, "name": c.name});

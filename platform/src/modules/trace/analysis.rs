@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::code_query;
 use crate::error::{ApiError, ApiResult};
@@ -110,16 +110,28 @@ pub async fn statistics(ctx: &Ctx<'_>, q: &super::dto::QueryStatisticsQuery) -> 
 
     let by_category = count_by(ctx, &base, Expr::col(code_query::Column::CategoryCode)).await?;
     let codes: Vec<String> = by_category.iter().filter_map(|(k, _)| k.clone()).collect();
-    let names: HashMap<String, String> = category::Entity::find()
+    // Codes are unique along a line of tenants (a tenant, those above and below it), not
+    // across siblings: two tenants below the caller may give one code two names (their
+    // queries are counted together, under both names).
+    let line = crate::modules::products::service::line(ctx.db, &ctx.who.tenant).await?;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let rows = category::Entity::find()
         .select_only()
         .column(category::Column::Code)
         .column(category::Column::Name)
         .filter(category::Column::Code.is_in(codes))
+        .filter(category::Column::TenantId.is_in(line))
+        .order_by_asc(category::Column::Name)
         .into_tuple::<(String, String)>()
         .all(ctx.db)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+    for (code, name) in rows {
+        let known = names.entry(code).or_default();
+        if !known.is_empty() {
+            known.push_str(" / ");
+        }
+        known.push_str(&name);
+    }
     let by_category = by_category
         .into_iter()
         .map(|(k, n)| (k.map_or_else(|| "未分类或未查到".to_owned(), |c| names.get(&c).cloned().unwrap_or(c)), n))
