@@ -659,7 +659,7 @@ pub async fn purge_before(
     let detail = serde_json::json!({
         "anchor_seq": last_old.seq,
         "anchor_hash": last_old.hash,
-        "before": before.to_rfc3339(),
+        "before": before.to_rfc3339_opts(SecondsFormat::AutoSi, true),
     });
     record(
         &txn,

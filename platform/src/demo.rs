@@ -71,7 +71,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<DemoReport> {
             .one(&txn)
             .await?
             .ok_or_else(|| anyhow::anyhow!("parent tenant {parent_code} of {code} is missing"))?;
-        DivisionCode::parse(&parent.code)?.check_child(&code)?;
+        DivisionCode::parse_stored(&parent.code)?.check_child(&code)?;
         let now = Utc::now();
         tenant::ActiveModel {
             id: Set(Uuid::now_v7()),

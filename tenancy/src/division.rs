@@ -1,7 +1,13 @@
 //! GB/T 2260 administrative division codes and the tenant levels they imply.
+//!
+//! Every code is checked against the county-and-above code table of GB/T 2260 as the Ministry
+//! of Civil Affairs publishes it (`data/gbt2260.tsv`, compiled in; its header names the source
+//! and version, `scripts/update-divisions.sh` regenerates it), and named from it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +72,9 @@ pub enum DivisionError {
     /// The first two digits are not a province of GB/T 2260.
     #[error("行政区划代码的省级部分不存在: {0}")]
     UnknownProvince(String),
+    /// Six digits of a known province, but no division of the GB/T 2260 table.
+    #[error("行政区划代码 {0} 不在 GB/T 2260 县级以上行政区划代码表中")]
+    Unknown(String),
     /// A stored level spelling that is not one of ours.
     #[error("未知的层级: {0}")]
     UnknownLevel(String),
@@ -79,8 +88,62 @@ pub enum DivisionError {
     },
 }
 
+impl DivisionError {
+    /// The rule a field error names: `format` for text that is no code, `unknown` for a code
+    /// that names no division.
+    #[must_use]
+    pub const fn rule(&self) -> &'static str {
+        match self {
+            Self::Format(_) | Self::UnknownLevel(_) => "format",
+            Self::UnknownProvince(_) | Self::Unknown(_) => "unknown",
+            Self::Nesting { .. } => "nesting",
+        }
+    }
+}
+
 /// The national platform's code.
 pub const NATIONAL_CODE: &str = "100000";
+
+/// The code table as shipped: `#` comment lines (source, version, licence), a `code\tname`
+/// header, then one division a line.
+pub const TABLE_TSV: &str = include_str!("../data/gbt2260.tsv");
+
+/// The table's source line (its second comment line), for operators and the docs.
+#[must_use]
+pub fn table_source() -> &'static str {
+    TABLE_TSV.lines().filter_map(|l| l.strip_prefix("# ")).nth(1).unwrap_or("")
+}
+
+/// Code → name, parsed once from [`TABLE_TSV`].
+static TABLE: LazyLock<HashMap<[u8; 6], &'static str>> = LazyLock::new(|| {
+    TABLE_TSV
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+        .filter_map(|(code, name)| Some((<[u8; 6]>::try_from(code.as_bytes()).ok()?, name.trim())))
+        .filter(|(code, _)| code.iter().all(u8::is_ascii_digit))
+        .collect()
+});
+
+/// How many divisions the table holds.
+#[must_use]
+pub fn table_len() -> usize {
+    TABLE.len()
+}
+
+/// The full name of a division code in the table, province first (`370112` →
+/// 山东省济南市历城区); `None` for text that is no code of the table.
+#[must_use]
+pub fn full_name_of(code: &str) -> Option<String> {
+    DivisionCode::parse_stored(code).ok()?.full_name()
+}
+
+/// The name of a division code in the table (`370112` → 历城区), `None` for a code the table
+/// does not hold (the national code included).
+#[must_use]
+pub fn name_of(code: &str) -> Option<&'static str> {
+    <[u8; 6]>::try_from(code.as_bytes()).ok().and_then(|c| TABLE.get(&c).copied())
+}
 
 /// The two-digit province prefixes of GB/T 2260 (including 71 台湾, 81 香港, 82 澳门).
 const PROVINCES: &[&str] = &[
@@ -93,11 +156,29 @@ const PROVINCES: &[&str] = &[
 pub struct DivisionCode([u8; 6]);
 
 impl DivisionCode {
-    /// Parses and checks a code.
+    /// Parses a code and checks it against the GB/T 2260 table: every code that comes in
+    /// (filings, tenants, records, region filters, the configuration) goes through here.
+    ///
+    /// # Errors
+    /// [`DivisionError::Format`], [`DivisionError::UnknownProvince`] or
+    /// [`DivisionError::Unknown`] (six digits of a province that name no division).
+    pub fn parse(s: &str) -> Result<Self, DivisionError> {
+        let code = Self::parse_stored(s)?;
+        if s == NATIONAL_CODE || TABLE.contains_key(&code.0) {
+            Ok(code)
+        } else {
+            Err(DivisionError::Unknown(s.to_owned()))
+        }
+    }
+
+    /// Parses a code read back from storage or from another platform: six digits of a known
+    /// province, not looked up in the table. Such a code was checked when it came in; a later
+    /// edition of the table may have retired it (an abolished county) and it must still be
+    /// read, placed in its region and counted.
     ///
     /// # Errors
     /// [`DivisionError::Format`] or [`DivisionError::UnknownProvince`].
-    pub fn parse(s: &str) -> Result<Self, DivisionError> {
+    pub fn parse_stored(s: &str) -> Result<Self, DivisionError> {
         let bytes = s.as_bytes();
         if bytes.len() != 6 || !bytes.iter().all(u8::is_ascii_digit) {
             return Err(DivisionError::Format(s.to_owned()));
@@ -108,6 +189,30 @@ impl DivisionCode {
             return Err(DivisionError::UnknownProvince(s.to_owned()));
         }
         Ok(Self(code))
+    }
+
+    /// The division's own name from the table (`370112` → 历城区); `None` for the national
+    /// code and for a code a later edition of the table retired.
+    #[must_use]
+    pub fn name(&self) -> Option<&'static str> {
+        TABLE.get(&self.0).copied()
+    }
+
+    /// The full name, province first (`370112` → 山东省济南市历城区, `110105` → 北京市朝阳区,
+    /// `419001` → 河南省济源市); `None` when the table does not hold the code.
+    #[must_use]
+    pub fn full_name(&self) -> Option<String> {
+        let own = self.name()?;
+        let mut out = String::new();
+        for up in [self.province(), self.city()].into_iter().flatten() {
+            if up != *self
+                && let Some(n) = up.name()
+            {
+                out.push_str(n);
+            }
+        }
+        out.push_str(own);
+        Some(out)
     }
 
     /// The code as text.
@@ -275,6 +380,38 @@ mod tests {
         assert!(matches!(DivisionCode::parse("３７００００"), Err(DivisionError::Format(_))));
         assert!(matches!(DivisionCode::parse("990000"), Err(DivisionError::UnknownProvince(_))));
         assert!(matches!(DivisionCode::parse("000000"), Err(DivisionError::UnknownProvince(_))));
+    }
+
+    #[test]
+    fn codes_are_checked_against_the_table_and_named_from_it() {
+        assert!(table_len() > 3000, "the whole county-and-above table, not a sample: {}", table_len());
+        assert_eq!(code("370112").name(), Some("历城区"));
+        assert_eq!(code("370112").full_name().as_deref(), Some("山东省济南市历城区"));
+        assert_eq!(code("370100").full_name().as_deref(), Some("山东省济南市"));
+        assert_eq!(code("370000").full_name().as_deref(), Some("山东省"));
+        assert_eq!(code("110105").full_name().as_deref(), Some("北京市朝阳区"));
+        assert_eq!(code("419001").full_name().as_deref(), Some("河南省济源市"));
+        assert_eq!(name_of("320100"), Some("南京市"));
+        assert_eq!(code("100000").name(), None);
+        // Six digits of a real province that name nothing.
+        for bad in ["379999", "370199", "379900", "110100", "419000"] {
+            let e = DivisionCode::parse(bad).expect_err(bad);
+            assert!(matches!(e, DivisionError::Unknown(_)), "{bad}: {e:?}");
+            assert_eq!(e.rule(), "unknown");
+        }
+        // Read back from storage, a retired or unknown code is still placed in its region.
+        assert!(DivisionCode::parse_stored("379999").is_ok_and(|c| c.is_within(&code("370000"))));
+        assert!(table_source().contains("国家地名信息库"), "{}", table_source());
+    }
+
+    #[test]
+    fn the_table_nests() {
+        for (c, _) in TABLE.iter() {
+            let c = DivisionCode(*c);
+            let p = c.province().unwrap_or_else(|| panic!("{c} has no province"));
+            assert!(p.name().is_some(), "{c}: province {p} not in the table");
+            assert!(PROVINCES.contains(&&c.as_str()[..2]), "{c}: unknown province prefix");
+        }
     }
 
     #[test]

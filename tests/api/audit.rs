@@ -143,7 +143,7 @@ async fn the_audit_log_exports_as_csv() {
     assert!(bytes.starts_with("\u{feff}".as_bytes()), "BOM for spreadsheet programs");
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().starts_with("序号,时间,操作人"));
+    assert!(lines.next().unwrap().starts_with("序号,时间（北京时间 UTC+8）,操作人"));
     let rows: Vec<_> = lines.collect();
     assert_eq!(rows.len(), 1, "{text}");
     assert!(rows[0].contains("tenant.create") && rows[0].contains("370000"));

@@ -7,6 +7,7 @@ mod auth;
 mod browser;
 mod catalogue;
 mod dashboard;
+mod divisions;
 mod duties;
 mod errors;
 mod federation;

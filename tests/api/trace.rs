@@ -321,10 +321,15 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
         .unwrap();
     assert!(
         csv.trim_start_matches('\u{feff}')
-            .starts_with("流出主体,流出地区,流入主体,流入地区,类型,产品,批次,数量,时间,报告条数"),
+            .starts_with("流出主体编码,流出主体,流出地区代码,流出地区,流入主体编码,流入主体,流入地区代码,流入地区,类型,产品,批次,数量,时间（北京时间 UTC+8）,报告条数"),
         "{csv}"
     );
-    assert!(csv.contains("丙加工厂,370102,南京超市,320102,销售流通,寿光番茄,P1,1200"), "{csv}");
+    assert!(
+        csv.contains(&format!(
+            "{p},丙加工厂,370102,山东省济南市历下区,{r3},南京超市,320102,江苏省南京市玄武区,销售流通,寿光番茄,P1,1200"
+        )),
+        "{csv}"
+    );
     // The same table as a workbook.
     let res =
         sd.admin.get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&format=xlsx"))).send().await.unwrap();
@@ -667,8 +672,8 @@ async fn the_public_sees_public_fields_only_and_every_query_counts() {
     let regions = chart(&mine, "by_region");
     assert_eq!(
         regions["categories"],
-        json!(["370700", "370100"]),
-        "Weifang (the farm) before Jinan (the market): {regions}"
+        json!(["潍坊市", "济南市"]),
+        "Weifang (the farm) before Jinan (the market), named from the division table: {regions}"
     );
     let types = chart(&mine, "by_subject_type");
     assert!(types["categories"].as_array().unwrap().contains(&json!("批发市场")), "{types}");

@@ -40,7 +40,7 @@ pub async fn rollup(user: PageUser, q: web::Query<RollupQuery>) -> PageResult {
     let r = service::rollup(ctx.db, &ctx.who.tenant, region).await?;
     let own = ctx.who.tenant.code.clone();
     let up = (r.region != own).then(|| {
-        suyuan_tenancy::division::DivisionCode::parse(&r.region)
+        suyuan_tenancy::division::DivisionCode::parse_stored(&r.region)
             .ok()
             .and_then(|c| c.city().filter(|x| *x != c).or(c.province()).filter(|x| *x != c))
             .map_or_else(|| own.clone(), |c| c.as_str().to_owned())

@@ -495,7 +495,7 @@ fn shown(kind: Kind, v: &Map<String, Value>) -> Vec<(&'static str, String)> {
             ("摊位号", s("stall_no")),
             ("经营品类", s("categories")),
             ("统一社会信用代码", s("uscc")),
-            ("地区代码", s("division_code")),
+            ("地区", crate::web::division(&s("division_code"))),
             ("联系人", format!("{} {}", s("contact_name"), s("contact_phone"))),
         ],
         _ => vec![
@@ -506,7 +506,7 @@ fn shown(kind: Kind, v: &Map<String, Value>) -> Vec<(&'static str, String)> {
             ("计量单位", s("unit")),
             ("保质期（天）", s("shelf_life_days")),
             ("商品条码 GTIN", s("gtin")),
-            ("地区代码", s("division_code")),
+            ("地区", crate::web::division(&s("division_code"))),
         ],
     }
 }

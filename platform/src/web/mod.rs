@@ -100,9 +100,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A time as the pages show it: China Standard Time, to the second.
 #[must_use]
 pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600)
-        .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
-    t.with_timezone(&cst).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.with_timezone(&china_time()).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A division as the pages show it: its name from the GB/T 2260 table and its code
+/// (`山东省济南市历城区 370112`); the code alone when the table does not hold it.
+#[must_use]
+pub fn division(code: &str) -> String {
+    suyuan_tenancy::division::full_name_of(code).map_or_else(|| code.to_owned(), |n| format!("{n} {code}"))
+}
+
+/// China time to the microsecond, `2026-11-27 08:30:00.123456`: the audit export, whose
+/// records follow each other within a second.
+#[must_use]
+pub fn when_precise(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&china_time()).format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+fn china_time() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
 }
 
 /// The page for an unknown address outside the API (the API answers problem+json).

@@ -106,7 +106,7 @@ pub async fn list(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
             batch_no: e.batch_no,
             subject_code: e.subject_code,
             quantity: format!("{} {}", e.quantity, e.unit),
-            region: e.division_code,
+            region: crate::web::division(&e.division_code),
         })
         .collect();
     let mut qs = url::form_urlencoded::Serializer::new(String::new());
@@ -168,7 +168,7 @@ pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
             offset.map_or_else(|| crate::web::when(&e.event_time), |o| e.event_time.with_timezone(&o).to_rfc3339()),
         ),
         ("接收时间", crate::web::when(&e.recorded_at)),
-        ("地区代码", e.division_code.clone()),
+        ("地区", crate::web::division(&e.division_code)),
         (
             "经纬度",
             match (e.longitude, e.latitude) {
@@ -233,7 +233,7 @@ struct ChainPage {
     query: String,
     summary: Option<(usize, usize, usize, usize)>,
     message: Option<String>,
-    header: [&'static str; 10],
+    header: &'static [&'static str],
     table: Vec<Vec<String>>,
     error: Option<String>,
 }
@@ -249,7 +249,7 @@ pub async fn chain(user: PageUser, f: web::Query<ChainForm>) -> PageResult {
         query: String::new(),
         summary: None,
         message: None,
-        header: FLOW_HEADER,
+        header: &FLOW_HEADER,
         table: Vec::new(),
         error: None,
         f,

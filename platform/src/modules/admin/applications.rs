@@ -94,7 +94,7 @@ async fn deciding_tenant(db: &DatabaseConnection, code: &DivisionCode) -> ApiRes
     }
     for c in candidates {
         if let Some(t) = tenant::Entity::find().filter(tenant::Column::Code.eq(c)).one(db).await?
-            && DivisionCode::parse(&t.code).is_ok_and(|pc| pc.check_child(code).is_ok())
+            && DivisionCode::parse_stored(&t.code).is_ok_and(|pc| pc.check_child(code).is_ok())
         {
             return Ok(Some(t).filter(|t| t.status == "active"));
         }
@@ -121,7 +121,7 @@ pub async fn submit(
 ) -> ApiResult<(application::Model, tenant::Model)> {
     let mut errors = Vec::new();
     let code = DivisionCode::parse(req.code.trim())
-        .map_err(|e| errors.push(FieldError::new("code", "format", e.to_string())))
+        .map_err(|e| errors.push(FieldError::new("code", e.rule(), e.to_string())))
         .ok();
     let name = required("name", &req.name, 100, &mut errors);
     let contact_name = required("contact_name", &req.contact_name, 100, &mut errors);

@@ -239,14 +239,14 @@ pub(crate) fn check_new_tenant(parent: &tenant::Model, req: &CreateTenantRequest
     let mut errors = Vec::new();
     let code = match DivisionCode::parse(req.code.trim()) {
         Ok(code) => {
-            let parent_code = DivisionCode::parse(&parent.code).map_err(ApiError::internal)?;
+            let parent_code = DivisionCode::parse_stored(&parent.code).map_err(ApiError::internal)?;
             if let Err(e) = parent_code.check_child(&code) {
                 errors.push(FieldError::new("code", "nesting", e.to_string()));
             }
             Some(code)
         }
         Err(e) => {
-            errors.push(FieldError::new("code", "format", e.to_string()));
+            errors.push(FieldError::new("code", e.rule(), e.to_string()));
             None
         }
     };
@@ -784,7 +784,7 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
         record::Entity::find().filter(audit_filter(&scope, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
     let header = [
         "序号",
-        "时间",
+        "时间（北京时间 UTC+8）",
         "操作人",
         "操作人ID",
         "操作",
@@ -804,7 +804,7 @@ pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
         rows.into_iter().map(|r| {
             vec![
                 r.seq.to_string(),
-                r.occurred_at.to_rfc3339(),
+                crate::web::when_precise(&r.occurred_at),
                 r.actor_name,
                 r.actor_user_id.map(|u| u.to_string()).unwrap_or_default(),
                 r.action,

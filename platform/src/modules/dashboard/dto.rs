@@ -94,7 +94,7 @@ pub struct RegionValue {
     /// Division code of the sub-region.
     #[schema(example = "370100")]
     pub code: String,
-    /// Name, when a tenant of that code exists.
+    /// Name from the GB/T 2260 table (a code the table no longer holds: its tenant's name).
     pub name: Option<String>,
     /// The value.
     pub value: f64,

@@ -352,9 +352,9 @@ pub async fn dashboard(ctx: &Ctx<'_>) -> ApiResult<DashboardResponse> {
 /// 422 for a malformed code; 403 for a region outside the caller's or without `rollup:read`.
 pub async fn region_map(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<RegionMap> {
     let scope = ctx.read_scope("rollup", "read").await?;
-    let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+    let own = DivisionCode::parse_stored(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     let region = match region.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", "format", e.to_string()))?,
+        Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", e.rule(), e.to_string()))?,
         None => own,
     };
     if !region.is_within(&own) {
@@ -364,17 +364,18 @@ pub async fn region_map(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<Region
     let tenants = tenant::Entity::find().filter(scope.tenants()).all(ctx.db).await?;
     let mut values: BTreeMap<String, (Option<String>, f64)> = BTreeMap::new();
     for t in &tenants {
-        let Ok(code) = DivisionCode::parse(&t.code) else { continue };
+        let Ok(code) = DivisionCode::parse_stored(&t.code) else { continue };
         let Some(sub) = region.sub_region_of(&code) else { continue };
-        let entry = values.entry(sub.to_string()).or_insert((None, 0.0));
+        let entry = values.entry(sub.to_string()).or_insert((sub.name().map(str::to_owned), 0.0));
         entry.1 += 1.0;
-        if sub == code {
+        if sub == code && entry.0.is_none() {
+            // A code a later edition of the table retired: the tenant's own name.
             entry.0 = Some(t.name.clone());
         }
     }
     let points = tenants
         .iter()
-        .filter(|t| DivisionCode::parse(&t.code).is_ok_and(|c| c.is_within(&region)))
+        .filter(|t| DivisionCode::parse_stored(&t.code).is_ok_and(|c| c.is_within(&region)))
         .filter_map(|t| {
             Some(MapPoint {
                 name: t.name.clone(),
@@ -392,7 +393,7 @@ pub async fn region_map(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<Region
             region.city().filter(|c| *c != region).or(region.province()).map(|c| c.to_string())
         }
     }
-    .filter(|p| DivisionCode::parse(p).is_ok_and(|p| p.is_within(&own)));
+    .filter(|p| DivisionCode::parse_stored(p).is_ok_and(|p| p.is_within(&own)));
     Ok(RegionMap {
         region: region.to_string(),
         metric: "已接入单位".into(),

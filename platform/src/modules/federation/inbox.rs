@@ -86,7 +86,7 @@ pub async fn apply(
     let relay = receiver.parent_id.is_some() || receiver.federation_parent_url.is_some();
     let (mut applied, mut parked_rows) = (0, 0);
     let mut last_row_at = None;
-    let child_region = DivisionCode::parse(&child.code).map_err(ApiError::internal)?;
+    let child_region = DivisionCode::parse_stored(&child.code).map_err(ApiError::internal)?;
     // Statistics of the whole push are summed and written at once, and so are the relayed rows.
     let mut figures: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
     let mut relayed = Vec::new();
@@ -181,7 +181,7 @@ async fn apply_row(
     figures: &mut BTreeMap<RollupKey, (i64, f64)>,
 ) -> ApiResult<Result<(), String>> {
     // A child speaks for its own region only: a change naming a tenant outside it is parked.
-    match DivisionCode::parse(&row.source.code) {
+    match DivisionCode::parse_stored(&row.source.code) {
         Ok(source) if source.is_within(child_region) => {}
         _ => return Ok(Err(format!("来源地区 {} 不在下级单位 {} 的辖区内", row.source.code, child_region))),
     }
@@ -208,7 +208,7 @@ async fn apply_row(
                 filing::Entity::find_by_id((receiver, change.filing_type.clone(), code.to_owned())).one(txn).await?;
             // A filing held from another region is not this child's to change.
             if let Some(h) = &held
-                && !DivisionCode::parse(&h.source_code).is_ok_and(|s| s.is_within(child_region))
+                && !DivisionCode::parse_stored(&h.source_code).is_ok_and(|s| s.is_within(child_region))
             {
                 return Ok(Err(format!(
                     "备案 {code} 属于 {}（{}），不在该下级单位辖区内",
@@ -277,7 +277,7 @@ async fn apply_row(
                 let fits = d.day.len() == 10
                     && d.stage.len() <= 32
                     && d.category_code.len() <= 16
-                    && DivisionCode::parse(&d.division_code).is_ok()
+                    && DivisionCode::parse_stored(&d.division_code).is_ok()
                     && d.records >= 0
                     && d.quantity.is_finite()
                     && d.quantity >= 0.0;

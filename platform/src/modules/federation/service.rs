@@ -426,9 +426,9 @@ pub async fn parked_rows(ctx: &Ctx<'_>) -> ApiResult<Vec<ParkedRow>> {
 /// 422 for a malformed code; 403 for a region outside the caller's (recorded).
 pub async fn rollup_region(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<DivisionCode> {
     ctx.require_own("rollup", "read").await?;
-    let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+    let own = DivisionCode::parse_stored(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     let Some(region) = region.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(own) };
-    let region = DivisionCode::parse(region).map_err(|e| ApiError::invalid_field("region", "format", e.to_string()))?;
+    let region = DivisionCode::parse(region).map_err(|e| ApiError::invalid_field("region", e.rule(), e.to_string()))?;
     if !region.is_within(&own) {
         let refused = ApiError::forbidden(format!("无权查看本单位辖区以外的地区（{region}）"));
         return Err(ctx.deny(&ctx.who.tenant, "rollup", "read", refused).await?);
@@ -455,7 +455,7 @@ pub async fn rollup(
     // Where a source's figures go: the sub-region of `region` it lies in, or the region's own
     // line when the source is the region itself; `None` outside.
     let line_of = |source: &str| -> Option<String> {
-        let s = DivisionCode::parse(source).ok()?;
+        let s = DivisionCode::parse_stored(source).ok()?;
         if s == region {
             return Some(region.as_str().to_owned());
         }
@@ -563,20 +563,19 @@ pub async fn records_total(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResul
     Ok(own_records(db, tenant_id).await?.0 + below)
 }
 
-/// Names of division codes: the tenants of this deployment, else the names the children sent
-/// (their inbox rows, and the source of a filing `holder` received — one indexed row per code).
+/// Names of division codes: the GB/T 2260 table's, else (a code a later edition retired) the
+/// tenants of this deployment, else the names the children sent (their inbox rows, and the
+/// source of a filing `holder` received — one indexed row per code).
 pub(crate) async fn region_names(
     db: &DatabaseConnection,
     holder: Uuid,
     codes: Vec<String>,
 ) -> ApiResult<HashMap<String, String>> {
-    let mut names: HashMap<String, String> = tenant::Entity::find()
-        .filter(tenant::Column::Code.is_in(codes.iter().cloned()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|x| (x.code, x.name))
-        .collect();
+    let mut names: HashMap<String, String> =
+        codes.iter().filter_map(|c| Some((c.clone(), suyuan_tenancy::division::name_of(c)?.to_owned()))).collect();
+    for x in tenant::Entity::find().filter(tenant::Column::Code.is_in(codes.iter().cloned())).all(db).await? {
+        names.entry(x.code).or_insert(x.name);
+    }
     for (code, name) in inbox::Entity::find()
         .select_only()
         .column(inbox::Column::OriginCode)
@@ -621,7 +620,7 @@ pub fn rollup_map(r: &RollupResponse, metric: &str) -> RegionMap {
         "quantity" => f.quantity,
         _ => f.records as f64,
     };
-    let parent = DivisionCode::parse(&r.region).ok().and_then(|c| match c.level() {
+    let parent = DivisionCode::parse_stored(&r.region).ok().and_then(|c| match c.level() {
         suyuan_tenancy::TenantLevel::National => None,
         suyuan_tenancy::TenantLevel::Provincial => Some(suyuan_tenancy::division::NATIONAL_CODE.to_owned()),
         _ => c.province().map(|p| p.as_str().to_owned()),

@@ -43,9 +43,9 @@ where
 /// The region to draw and count: the query's, inside the caller's own region (a refusal is
 /// audited against `resource`).
 pub(crate) async fn region_of(ctx: &Ctx<'_>, region: Option<&str>, resource: &str) -> ApiResult<DivisionCode> {
-    let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+    let own = DivisionCode::parse_stored(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     let region = match region.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", "format", e.to_string()))?,
+        Some(r) => DivisionCode::parse(r).map_err(|e| ApiError::invalid_field("region", e.rule(), e.to_string()))?,
         None => own,
     };
     if !region.is_within(&own) {
@@ -212,25 +212,25 @@ pub async fn map(ctx: &Ctx<'_>, q: &FilingMapQuery) -> ApiResult<RegionMap> {
 /// Adds counts by division code to the sub-regions of `region` they lie in.
 fn fold(region: &DivisionCode, rows: Vec<(String, i64)>, counts: &mut BTreeMap<String, f64>) {
     for (code, n) in rows {
-        let Ok(code) = DivisionCode::parse(&code) else { continue };
+        let Ok(code) = DivisionCode::parse_stored(&code) else { continue };
         if let Some(sub) = region.sub_region_of(&code) {
             *counts.entry(sub.to_string()).or_default() += n as f64;
         }
     }
 }
 
+/// The GB/T 2260 table's names, else (a retired code) the tenant's.
 async fn sub_region_names(ctx: &Ctx<'_>, counts: &BTreeMap<String, f64>) -> ApiResult<HashMap<String, String>> {
-    Ok(tenant::Entity::find()
-        .filter(tenant::Column::Code.is_in(counts.keys().cloned()))
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .map(|t| (t.code, t.name))
-        .collect())
+    let mut names: HashMap<String, String> =
+        counts.keys().filter_map(|c| Some((c.clone(), suyuan_tenancy::division::name_of(c)?.to_owned()))).collect();
+    for t in tenant::Entity::find().filter(tenant::Column::Code.is_in(counts.keys().cloned())).all(ctx.db).await? {
+        names.entry(t.code).or_insert(t.name);
+    }
+    Ok(names)
 }
 
 fn parent_of(ctx: &Ctx<'_>, region: &DivisionCode) -> ApiResult<Option<String>> {
-    let own = DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+    let own = DivisionCode::parse_stored(&ctx.who.tenant.code).map_err(ApiError::internal)?;
     Ok(match region.level() {
         TenantLevel::National => None,
         TenantLevel::Provincial => Some(suyuan_tenancy::division::NATIONAL_CODE.to_owned()),
@@ -238,7 +238,7 @@ fn parent_of(ctx: &Ctx<'_>, region: &DivisionCode) -> ApiResult<Option<String>> 
             region.city().filter(|c| c != region).or(region.province()).map(|c| c.to_string())
         }
     }
-    .filter(|p| DivisionCode::parse(p).is_ok_and(|p| p.is_within(&own))))
+    .filter(|p| DivisionCode::parse_stored(p).is_ok_and(|p| p.is_within(&own))))
 }
 
 fn chart(key: &str, kind: &str, title: &str, categories: Vec<String>, series: Vec<Series>) -> Chart {

@@ -96,6 +96,10 @@ pub struct EnterpriseResponse {
     pub address: String,
     /// Division code.
     pub division_code: String,
+    /// The division's name from the GB/T 2260 table, province first (`370112` →
+    /// 山东省济南市历城区); null for a code a later edition of the table retired.
+    #[schema(example = "山东省济南市历城区")]
+    pub division_name: Option<String>,
     /// Longitude.
     pub longitude: Option<f64>,
     /// Latitude.
@@ -132,6 +136,7 @@ impl From<enterprise::Model> for EnterpriseResponse {
             stages: e.stages.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             licence_no: e.licence_no,
             address: e.address,
+            division_name: suyuan_tenancy::division::full_name_of(&e.division_code),
             division_code: e.division_code,
             longitude: e.longitude,
             latitude: e.latitude,
@@ -323,6 +328,10 @@ pub struct MerchantResponse {
     pub stall_no: Option<String>,
     /// Division code (the node's).
     pub division_code: String,
+    /// The division's name from the GB/T 2260 table, province first (`370112` →
+    /// 山东省济南市历城区); null for a code a later edition of the table retired.
+    #[schema(example = "山东省济南市历城区")]
+    pub division_name: Option<String>,
     /// Contact person.
     pub contact_name: String,
     /// Contact phone.
@@ -352,6 +361,7 @@ impl From<super::entity::merchant::Model> for MerchantResponse {
             node_code: m.node_code,
             node_name: m.node_name,
             stall_no: m.stall_no,
+            division_name: suyuan_tenancy::division::full_name_of(&m.division_code),
             division_code: m.division_code,
             contact_name: m.contact_name,
             contact_phone: m.contact_phone,
@@ -470,6 +480,10 @@ pub struct ProductResponse {
     pub enterprise_name: String,
     /// Division code (the enterprise's).
     pub division_code: String,
+    /// The division's name from the GB/T 2260 table, province first (`370112` →
+    /// 山东省济南市历城区); null for a code a later edition of the table retired.
+    #[schema(example = "山东省济南市历城区")]
+    pub division_name: Option<String>,
     /// Review status.
     pub status: String,
     /// The last approved version (0: never approved).
@@ -497,6 +511,7 @@ impl From<super::entity::product::Model> for ProductResponse {
             gtin: p.gtin,
             enterprise_code: p.enterprise_code,
             enterprise_name: p.enterprise_name,
+            division_name: suyuan_tenancy::division::full_name_of(&p.division_code),
             division_code: p.division_code,
             status: p.status,
             version: p.version,

@@ -9,6 +9,11 @@ use super::entity::{enterprise, merchant, product};
 use super::workflow::Kind;
 use crate::error::{ApiError, ApiResult};
 
+/// What every time column of a CSV or XLSX export says after its heading: the times are China
+/// time (UTC+8), written without an offset as spreadsheet programs expect. JSON answers carry
+/// RFC 3339 times in UTC (`…Z`) instead; docs/api-design.md states the rule.
+pub const CHINA_TIME: &str = "（北京时间 UTC+8）";
+
 /// The columns of each kind: (field, zh-CN heading). The import reads either.
 #[must_use]
 pub fn columns(kind: Kind) -> &'static [(&'static str, &'static str)] {
@@ -23,6 +28,7 @@ pub fn columns(kind: Kind) -> &'static [(&'static str, &'static str)] {
             ("licence_no", "许可证编号"),
             ("address", "地址"),
             ("division_code", "地区代码"),
+            ("division_name", "地区名称"),
             ("longitude", "经度"),
             ("latitude", "纬度"),
             ("contact_name", "联系人"),
@@ -30,7 +36,7 @@ pub fn columns(kind: Kind) -> &'static [(&'static str, &'static str)] {
             ("contact_email", "电子邮箱"),
             ("status", "状态"),
             ("version", "备案版本"),
-            ("created_at", "登记时间"),
+            ("created_at", "登记时间（北京时间 UTC+8）"),
         ],
         Kind::Merchant => &[
             ("code", "经营户编码"),
@@ -42,11 +48,12 @@ pub fn columns(kind: Kind) -> &'static [(&'static str, &'static str)] {
             ("node_name", "节点企业名称"),
             ("stall_no", "摊位号"),
             ("division_code", "地区代码"),
+            ("division_name", "地区名称"),
             ("contact_name", "联系人"),
             ("contact_phone", "联系电话"),
             ("status", "状态"),
             ("version", "备案版本"),
-            ("created_at", "登记时间"),
+            ("created_at", "登记时间（北京时间 UTC+8）"),
         ],
         Kind::Product => &[
             ("code", "产品编码"),
@@ -60,9 +67,10 @@ pub fn columns(kind: Kind) -> &'static [(&'static str, &'static str)] {
             ("enterprise_code", "生产企业编码"),
             ("enterprise_name", "生产企业名称"),
             ("division_code", "地区代码"),
+            ("division_name", "地区名称"),
             ("status", "状态"),
             ("version", "备案版本"),
-            ("created_at", "登记时间"),
+            ("created_at", "登记时间（北京时间 UTC+8）"),
         ],
     }
 }
@@ -92,6 +100,7 @@ pub fn enterprise_cells(e: enterprise::Model) -> Vec<String> {
         opt(r.licence_no),
         r.address,
         r.division_code,
+        opt(r.division_name),
         opt(r.longitude),
         opt(r.latitude),
         r.contact_name,
@@ -118,6 +127,7 @@ pub fn merchant_cells(m: merchant::Model) -> Vec<String> {
         r.node_name,
         opt(r.stall_no),
         r.division_code,
+        opt(r.division_name),
         r.contact_name,
         r.contact_phone,
         status,
@@ -143,6 +153,7 @@ pub fn product_cells(p: product::Model) -> Vec<String> {
         r.enterprise_code,
         r.enterprise_name,
         r.division_code,
+        opt(r.division_name),
         status,
         r.version.to_string(),
         crate::web::when(&r.created_at),

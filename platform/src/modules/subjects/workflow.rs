@@ -730,7 +730,7 @@ impl Refs {
     pub async fn load(ctx: &Ctx<'_>, enterprise_codes: &[String]) -> ApiResult<Self> {
         use crate::modules::products::entity::category;
         use sea_orm::QuerySelect;
-        let own = suyuan_tenancy::DivisionCode::parse(&ctx.who.tenant.code).map_err(ApiError::internal)?;
+        let own = suyuan_tenancy::DivisionCode::parse_stored(&ctx.who.tenant.code).map_err(ApiError::internal)?;
         // The categories the caller may use: the national classification and those of its
         // own tenant and the tenants above it — never a sibling's private ones.
         let chain: Vec<Uuid> = crate::modules::products::service::lineage(ctx.db, &ctx.who.tenant)
@@ -808,7 +808,7 @@ impl Refs {
         match suyuan_tenancy::DivisionCode::parse(code.trim()) {
             Ok(d) if d.is_within(&self.own) => {}
             Ok(_) => errors.push(FieldError::new(field, "outside", "地址应在本单位辖区内")),
-            Err(e) => errors.push(FieldError::new(field, "format", e.to_string())),
+            Err(e) => errors.push(FieldError::new(field, e.rule(), e.to_string())),
         }
     }
 
@@ -884,7 +884,7 @@ pub fn region_prefix(region: &str, errors: &mut Vec<FieldError>) -> Option<Strin
             )
         }
         Err(e) => {
-            errors.push(FieldError::new("region", "format", e.to_string()));
+            errors.push(FieldError::new("region", e.rule(), e.to_string()));
             None
         }
     }

@@ -306,6 +306,7 @@ impl Chain {
             batch_no: &k.1,
             depth,
             division_code: s.map_or("", |s| &s.division),
+            division_name: s.and_then(|s| suyuan_tenancy::division::full_name_of(&s.division)),
             longitude: s.and_then(|s| s.lon),
             latitude: s.and_then(|s| s.lat),
             tenant_code: s.map_or("", |s| &s.tenant_code),
@@ -734,25 +735,53 @@ fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
 }
 
 /// The flow table's columns (流量流向表).
-pub const FLOW_HEADER: [&str; 10] =
-    ["流出主体", "流出地区", "流入主体", "流入地区", "类型", "产品", "批次", "数量", "时间", "报告条数"];
+pub const FLOW_HEADER: [&str; 14] = [
+    "流出主体编码",
+    "流出主体",
+    "流出地区代码",
+    "流出地区",
+    "流入主体编码",
+    "流入主体",
+    "流入地区代码",
+    "流入地区",
+    "类型",
+    "产品",
+    "批次",
+    "数量",
+    "时间（北京时间 UTC+8）",
+    "报告条数",
+];
 
-/// The flow table's rows, oldest first: names and regions of both ends, the product, the batch
-/// at the receiving end, the quantity (blank outside the caller's reach) and the time.
+/// The flow table's rows, oldest first: both ends by subject code and name and by division
+/// code and name, the product, the batch at the receiving end, the quantity (blank outside the
+/// caller's reach) and the time in China time (the heading says so).
 #[must_use]
 pub fn flow_rows(chain: &ChainResponse<'_>) -> Vec<Vec<String>> {
     let nodes: HashMap<NodeId<'_>, &ChainNode<'_>> = chain.nodes.iter().map(|n| (n.id, n)).collect();
-    let name = |id: NodeId<'_>| nodes.get(&id).map_or_else(|| id.to_string(), |n| n.subject_name.to_owned());
-    let region = |id: NodeId<'_>| nodes.get(&id).map(|n| n.division_code.to_owned()).unwrap_or_default();
+    let end = |id: NodeId<'_>| match nodes.get(&id) {
+        Some(n) => [
+            n.subject_code.to_owned(),
+            n.subject_name.to_owned(),
+            n.division_code.to_owned(),
+            n.division_name.clone().unwrap_or_default(),
+        ],
+        None => [id.0.to_owned(), String::new(), String::new(), String::new()],
+    };
     chain
         .flows
         .iter()
         .map(|f| {
+            let [from_code, from_name, from_region, from_region_name] = end(f.from);
+            let [to_code, to_name, to_region, to_region_name] = end(f.to);
             vec![
-                name(f.from),
-                region(f.from),
-                name(f.to),
-                region(f.to),
+                from_code,
+                from_name,
+                from_region,
+                from_region_name,
+                to_code,
+                to_name,
+                to_region,
+                to_region_name,
                 if f.kind == "process" { "加工投入".to_owned() } else { "销售流通".to_owned() },
                 f.product_name.to_owned(),
                 f.batch_no.to_owned(),
@@ -781,7 +810,9 @@ pub fn to_geojson(chain: &ChainResponse<'_>) -> geojson::FeatureCollection {
         f.set_property("subject_type", n.subject_type);
         f.set_property("batch_no", n.batch_no);
         f.set_property("depth", n.depth);
+        f.set_property("subject_code", n.subject_code);
         f.set_property("division_code", n.division_code);
+        f.set_property("division_name", n.division_name.clone());
         f.set_property("tenant_name", n.tenant_name);
         f.set_property("in_reach", n.in_reach);
         features.push(f);
@@ -795,7 +826,7 @@ pub fn to_geojson(chain: &ChainResponse<'_>) -> geojson::FeatureCollection {
         f.set_property("product_name", flow.product_name);
         f.set_property("batch_no", flow.batch_no);
         f.set_property("quantity", flow.quantity);
-        f.set_property("time", flow.time.to_rfc3339());
+        f.set_property("time", flow.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
         features.push(f);
     }
     geojson::FeatureCollection::new(features)

@@ -183,6 +183,10 @@ pub struct TraceEventResponse {
     pub recorded_at: DateTime<Utc>,
     /// Where.
     pub division_code: String,
+    /// The division's name from the GB/T 2260 table, province first (`370112` →
+    /// 山东省济南市历城区); null for a code a later edition of the table retired.
+    #[schema(example = "山东省济南市历城区")]
+    pub division_name: Option<String>,
     /// Longitude.
     pub longitude: Option<f64>,
     /// Latitude.
@@ -221,6 +225,7 @@ impl From<event::Model> for TraceEventResponse {
             event_time: e.event_time,
             event_offset_minutes: e.event_offset_minutes,
             recorded_at: e.recorded_at,
+            division_name: suyuan_tenancy::division::full_name_of(&e.division_code),
             division_code: e.division_code,
             longitude: e.longitude,
             latitude: e.latitude,
@@ -351,6 +356,8 @@ pub struct ChainNode<'a> {
     pub depth: i32,
     /// Region of the subject.
     pub division_code: &'a str,
+    /// Its name from the GB/T 2260 table, province first (`370112` → 山东省济南市历城区).
+    pub division_name: Option<String>,
     /// Longitude of the subject.
     pub longitude: Option<f64>,
     /// Latitude of the subject.

@@ -177,7 +177,7 @@ fn check(
         }
     };
     if let Err(e) = suyuan_tenancy::DivisionCode::parse(r.division_code.trim()) {
-        errors.push(FieldError::new(f("division_code"), "format", e.to_string()));
+        errors.push(FieldError::new(f("division_code"), e.rule(), e.to_string()));
     }
     let mut coords = Vec::new();
     crate::validate::coordinates(r.longitude, r.latitude, &mut coords);
