@@ -18,10 +18,13 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Push trace records (R-ARCH-1, R-IF-4): 1 to 10 000 records from a connected system, with its
 /// own API key. The whole batch is checked first: one bad record and nothing is written, and
-/// the answer (422) names every bad record's field (`events[3].quantity`). A record whose
+/// the answer (422) names every bad record's field (`events[3].quantity`), a record that cannot
+/// even be read (a mistyped field, a number out of range, nesting too deep) with its line and
+/// column in the request. A record whose
 /// `client_event_id` was received before is answered with its id and not written again, so a
-/// retried request never duplicates. The new records and their lineage edges commit in one
-/// transaction.
+/// retried request never duplicates; the same id with other content is a conflict (409 naming
+/// the records, nothing written). Every record with a counterpart links the seller's batch to
+/// the buyer's. The new records and their lineage edges commit in one transaction.
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "ingestTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
     request_body = IngestRequest,
     responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ConflictError,
@@ -37,8 +40,11 @@ pub async fn ingest_events(
     // The guard first: nobody without the right holds 16 MiB of the server's memory.
     caller.ctx().require_own("trace_event", "create").await?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
-    let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
-    let (answer, written) = service::ingest(&caller.ctx(), req.events).await?;
+    let req: IngestRequest<'_> =
+        serde_json::from_slice(&body).map_err(|e| crate::error::json_body_error::<IngestRequest<'_>>(&body, &e))?;
+    let lines = service::Lines::new(&body);
+    let records = req.events.into_iter().map(|raw| service::InBody { raw, lines: &lines }).collect();
+    let (answer, written) = service::ingest(&caller.ctx(), records).await?;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
         crate::modules::federation::deliver::wake_all(&state);
