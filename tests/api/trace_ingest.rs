@@ -178,6 +178,24 @@ async fn a_reused_client_event_id_with_other_content_is_a_conflict() {
     let res = push(&sd.admin, vec![new]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(written(&app).await.0, 4);
+
+    // A file re-sent with a row changed: the same 409, the row named by its line in the file.
+    let import = |csv: String| {
+        let (c, url) = (sd.admin.clone(), app.url("/api/v1/trace/events/import"));
+        async move { c.post(url).header("content-type", "text/csv").body(csv).send().await.unwrap() }
+    };
+    let header = "记录编号,环节,动作,主体编码,产品名称,批次号,追溯码,数量,单位,发生时间,地区代码\n";
+    let file = format!(
+        "{header}f-1,初级生产,采收,{farm},寿光番茄,F1,F-0001,1200,kg,2026-11-20 06:30,370783\n\
+         f-2,初级生产,采收,{farm},寿光番茄,F2,F-0002,800,kg,2026-11-20 07:30,370783\n"
+    );
+    assert_eq!(import(file.clone()).await.status(), 200);
+    let res = import(file.replace(",800,kg,", ",900,kg,")).await;
+    let p = problem(res).await;
+    assert_eq!((p["status"].as_u64(), fields(&p)), (Some(409), vec!["rows[3].client_event_id".to_owned()]), "{p}");
+    let res = import(file).await;
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["duplicates"], 2, "{again}");
 }
 
 #[tokio::test]

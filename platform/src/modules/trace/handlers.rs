@@ -66,14 +66,15 @@ pub struct RecordImportQuery {
 /// separated by `;`), 检测项目, 检测结果 (合格/不合格), 检测报告编号. Stages and actions by key or
 /// Chinese name; a time without a zone is China time. The same checks as the ingest API, the
 /// same all-or-nothing answer: a bad row is named as `rows[N].field` with N its row in the file,
-/// and nothing is written; a re-sent file writes nothing twice.
+/// and nothing is written; a re-sent file writes nothing twice, and a row whose 记录编号 was
+/// received before with other content is a conflict (409 naming `rows[N].client_event_id`).
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "importTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
     params(RecordImportQuery),
     request_body(content(
         (String = "text/csv"),
         (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ), description = "CSV 或 Excel 文件 / the file"),
-    responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors,
+    responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors, ConflictError,
         (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "文件类型不对 / not CSV or XLSX", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/trace/events/import")]
