@@ -521,7 +521,9 @@ impl Batch {
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
 /// # Errors
-/// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
+/// 422 naming every bad record's field (`events[3].quantity`), a record that cannot be read
+/// by its path and position, writing nothing; 409 (`idempotency_conflict`) when a record's
+/// client event id was received before with other content, writing nothing; 403.
 pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(IngestResponse, Vec<String>)> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
