@@ -144,6 +144,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", "与现有数据冲突").with_detail(detail)
     }
 
+    /// Adds the fields a problem of another kind than validation is about (a 409 naming the
+    /// records it concerns).
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// 413.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "请求体过大")
@@ -363,6 +371,89 @@ pub fn from_serde_json(e: &serde_json::Error) -> ApiError {
             };
             ApiError::invalid_field(&field, rule, format!("第 {} 行第 {} 列: {text}", e.line(), e.column()))
         }
+    }
+}
+
+/// The most segments of a JSON path a problem names: a value nested deeper is named by its
+/// first segments and `…`.
+const MAX_PATH_SEGMENTS: usize = 6;
+
+/// What serde found wrong with a value, as a field error relative to that value: `field` is the
+/// JSON path where reading stopped (`inputs[1].quantity`; empty for the value itself), with the
+/// field a "missing field" or "unknown field" message names; `message` is serde's, without its
+/// position (`e.inner().line()` and `column()`). A number out of range or nesting too deep is a problem of
+/// that field too (serde_json counts both as syntax).
+#[must_use]
+pub fn json_field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    use serde_path_to_error::Segment;
+    let text = strip_position(&e.inner().to_string());
+    let mut field = String::new();
+    for (n, segment) in e.path().iter().enumerate() {
+        if n == MAX_PATH_SEGMENTS {
+            field.push_str(".…");
+            break;
+        }
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let rule = if text.starts_with("missing field") {
+        "required"
+    } else if text.starts_with("unknown field") {
+        "unknown_field"
+    } else if text.starts_with("number out of range") {
+        "range"
+    } else if text.starts_with("recursion limit exceeded") {
+        "too_deep"
+    } else if text.starts_with("invalid") {
+        "type"
+    } else {
+        "format"
+    };
+    if matches!(rule, "required" | "unknown_field")
+        && let Some(name) = field_in_serde_message(&text)
+        && !field.ends_with(&name)
+    {
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(&name);
+    }
+    FieldError::new(field, rule, text)
+}
+
+/// A JSON body serde refused, re-read to find where: syntax errors are 400 with their position
+/// (as [`from_serde_json`]); any other problem is a 422 naming the field by its JSON path
+/// (`events`, `longitude`, `inputs[1].quantity`) with its line and column.
+///
+/// `first` is the error the body's first reading met; the second reading, tracking the path,
+/// runs only then.
+#[must_use]
+pub fn json_body_error<'a, T: serde::Deserialize<'a>>(body: &'a [u8], first: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    if matches!(first.classify(), Category::Syntax | Category::Eof | Category::Io)
+        && !first.to_string().starts_with("number out of range")
+        && !first.to_string().starts_with("recursion limit exceeded")
+    {
+        return from_serde_json(first);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => {
+            let fe = json_field_error(&e);
+            let (line, column) = (e.inner().line(), e.inner().column());
+            let field = if fe.field.is_empty() { "body".to_owned() } else { fe.field };
+            ApiError::invalid_field(&field, &fe.rule, format!("第 {line} 行第 {column} 列: {}", fe.message))
+        }
+        // Read whole the second time: what the first reading met is all there is.
+        Ok(_) => from_serde_json(first),
     }
 }
 

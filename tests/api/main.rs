@@ -26,4 +26,5 @@ mod policies;
 mod sso;
 mod tenancy;
 mod trace;
+mod trace_ingest;
 mod users;

@@ -179,7 +179,7 @@ pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
         ("接入系统记录编号", e.client_event_id.clone()),
     ];
     if let Some(c) = &e.counterpart_code {
-        let role = if e.action == "receive" { "供货方" } else { "收货方" };
+        let role = if e.action == "receive" || e.action == "arrive" { "供货方" } else { "收货方" };
         rows.push((role, format!("{}（{c}）", e.counterpart_name.clone().unwrap_or_default())));
     }
     if let Some(i) = &e.inspection {

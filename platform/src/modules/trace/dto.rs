@@ -96,8 +96,10 @@ pub struct TraceEventRequest {
     pub longitude: Option<f64>,
     /// Latitude.
     pub latitude: Option<f64>,
-    /// The counterpart (an approved filing anywhere): the buyer of a `ship`, the seller of a
-    /// `receive` — required for those two actions.
+    /// The counterpart (an approved filing anywhere): the buyer of a `ship` or `sell`, the
+    /// seller of a `receive` or `arrive` — required for `ship` and `receive`, refused for the
+    /// actions that move nothing between subjects. The record links the seller's batch to the
+    /// buyer's batch of the same number.
     pub counterpart_code: Option<String>,
     /// The batches a processing step consumed (required for `processing`, refused elsewhere).
     #[serde(default)]
@@ -111,11 +113,12 @@ pub struct TraceEventRequest {
 /// `POST /api/v1/trace/events`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct IngestRequest {
-    /// 1 to 10 000 records. Each is read on its own (kept as raw JSON until then), so every bad
-    /// record is named by its index and field.
+pub struct IngestRequest<'a> {
+    /// 1 to 10 000 records. Each is read on its own (kept as the raw JSON of the request until
+    /// then), so every bad record is named by its index, its field and its line in the request.
+    #[serde(borrow)]
     #[schema(value_type = Vec<TraceEventRequest>)]
-    pub events: Vec<Box<serde_json::value::RawValue>>,
+    pub events: Vec<&'a serde_json::value::RawValue>,
 }
 
 /// What happened to one record.

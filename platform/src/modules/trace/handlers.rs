@@ -18,10 +18,13 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Push trace records (R-ARCH-1, R-IF-4): 1 to 10 000 records from a connected system, with its
 /// own API key. The whole batch is checked first: one bad record and nothing is written, and
-/// the answer (422) names every bad record's field (`events[3].quantity`). A record whose
+/// the answer (422) names every bad record's field (`events[3].quantity`), a record that cannot
+/// even be read (a mistyped field, a number out of range, nesting too deep) with its line and
+/// column in the request. A record whose
 /// `client_event_id` was received before is answered with its id and not written again, so a
-/// retried request never duplicates. The new records and their lineage edges commit in one
-/// transaction.
+/// retried request never duplicates; the same id with other content is a conflict (409 naming
+/// the records, nothing written). Every record with a counterpart links the seller's batch to
+/// the buyer's. The new records and their lineage edges commit in one transaction.
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "ingestTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
     request_body = IngestRequest,
     responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ConflictError,
@@ -37,8 +40,11 @@ pub async fn ingest_events(
     // The guard first: nobody without the right holds 16 MiB of the server's memory.
     caller.ctx().require_own("trace_event", "create").await?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
-    let req: IngestRequest = serde_json::from_slice(&body).map_err(|e| crate::error::from_serde_json(&e))?;
-    let (answer, written) = service::ingest(&caller.ctx(), req.events).await?;
+    let req: IngestRequest<'_> =
+        serde_json::from_slice(&body).map_err(|e| crate::error::json_body_error::<IngestRequest<'_>>(&body, &e))?;
+    let lines = service::Lines::new(&body);
+    let records = req.events.into_iter().map(|raw| service::InBody { raw, lines: &lines }).collect();
+    let (answer, written) = service::ingest(&caller.ctx(), records).await?;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
         crate::modules::federation::deliver::wake_all(&state);
@@ -60,14 +66,15 @@ pub struct RecordImportQuery {
 /// separated by `;`), 检测项目, 检测结果 (合格/不合格), 检测报告编号. Stages and actions by key or
 /// Chinese name; a time without a zone is China time. The same checks as the ingest API, the
 /// same all-or-nothing answer: a bad row is named as `rows[N].field` with N its row in the file,
-/// and nothing is written; a re-sent file writes nothing twice.
+/// and nothing is written; a re-sent file writes nothing twice, and a row whose 记录编号 was
+/// received before with other content is a conflict (409 naming `rows[N].client_event_id`).
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "importTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
     params(RecordImportQuery),
     request_body(content(
         (String = "text/csv"),
         (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ), description = "CSV 或 Excel 文件 / the file"),
-    responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors,
+    responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors, ConflictError,
         (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "文件类型不对 / not CSV or XLSX", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/trace/events/import")]

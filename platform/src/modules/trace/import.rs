@@ -179,7 +179,8 @@ pub async fn import(
                 FieldError::new(field, f.rule.clone(), f.message.clone())
             })
             .collect();
-        ApiError::validation(errors)
+        // The same problem (422, or 409 for a reused record id), its fields by row.
+        e.with_errors(errors)
     })
 }
 

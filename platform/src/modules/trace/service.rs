@@ -92,6 +92,18 @@ fn non_negative(field: String, v: Option<f64>, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// Which side of a movement between subjects a record's reporter is, by its action: the seller
+/// (`true`: `ship`, `sell`) or the buyer (`false`: `receive`, `arrive`), the counterpart being
+/// the other; `None` for actions that move nothing between subjects (they take no counterpart).
+#[must_use]
+pub fn seller_side(action: &str) -> Option<bool> {
+    match action {
+        "ship" | "sell" => Some(true),
+        "receive" | "arrive" => Some(false),
+        _ => None,
+    }
+}
+
 /// What the check found for the database: the lookups it needs.
 struct Lookups {
     reporters: Subjects,
@@ -184,6 +196,14 @@ fn check(
     errors.extend(coords.into_iter().map(|e| FieldError::new(f(&e.field), e.rule, e.message)));
     let counterpart = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
     let counterpart_name = match &counterpart {
+        Some(_) if seller_side(&r.action).is_none() => {
+            errors.push(FieldError::new(
+                f("counterpart_code"),
+                "not_allowed",
+                "只有发货、到货、销售、进货记录有交易对方（其他记录不在主体之间移动产品）",
+            ));
+            None
+        }
         Some(c) => match l.counterparts.get(c) {
             Some(n) => Some(n.clone()),
             None => {
@@ -250,22 +270,84 @@ pub fn check_alone(r: &TraceEventRequest, now: DateTime<Utc>) -> Vec<FieldError>
 
 /// One record as it arrived: raw JSON from the ingest API, or a value built from a file's row.
 pub trait RecordSource {
-    /// The record, or why it cannot be one.
+    /// The record, or why it cannot be one: the field (its JSON path inside the record, empty
+    /// for the record itself), the rule and the message.
     ///
     /// # Errors
-    /// What serde found wrong (a missing or mistyped field).
-    fn read(self) -> serde_json::Result<TraceEventRequest>;
+    /// What serde found wrong (a missing or mistyped field, a number out of range, nesting too
+    /// deep).
+    fn read(self) -> Result<TraceEventRequest, FieldError>;
 }
 
-impl RecordSource for Box<serde_json::value::RawValue> {
-    fn read(self) -> serde_json::Result<TraceEventRequest> {
-        serde_json::from_str(self.get())
+/// The lines of a request body, to name where in it a record went wrong (counted once, at the
+/// first problem).
+pub struct Lines<'a> {
+    text: &'a [u8],
+    /// Where each line break is.
+    breaks: std::sync::OnceLock<Vec<usize>>,
+}
+
+impl<'a> Lines<'a> {
+    /// The lines of `text`.
+    #[must_use]
+    pub fn new(text: &'a [u8]) -> Self {
+        Self { text, breaks: std::sync::OnceLock::new() }
+    }
+
+    /// Line and column (from 1, bytes as serde_json counts them) of `part`'s start, a slice of
+    /// the text; `None` when it is not one.
+    fn start_of(&self, part: &str) -> Option<(usize, usize)> {
+        let offset = part.as_ptr().addr().checked_sub(self.text.as_ptr().addr())?;
+        if offset + part.len() > self.text.len() {
+            return None;
+        }
+        let breaks = self
+            .breaks
+            .get_or_init(|| self.text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect());
+        let line = breaks.partition_point(|&b| b < offset);
+        let start = if line == 0 { 0 } else { breaks[line - 1] + 1 };
+        Some((line + 1, offset - start + 1))
+    }
+}
+
+/// A record of an ingest request, as raw JSON where it stands in the request's body.
+pub struct InBody<'a> {
+    /// The record's JSON.
+    pub raw: &'a serde_json::value::RawValue,
+    /// The body's lines.
+    pub lines: &'a Lines<'a>,
+}
+
+/// `e` as a field error of the record, its message led by where it stopped: counted from
+/// `start` (the record's line and column in the request) when known.
+fn unreadable(e: &serde_path_to_error::Error<serde_json::Error>, start: Option<(usize, usize)>) -> FieldError {
+    let mut fe = crate::error::json_field_error(e);
+    if let Some((line, column)) = start {
+        let (l, c) = (e.inner().line(), e.inner().column());
+        let (line, column) = if l <= 1 { (line, column + c.saturating_sub(1)) } else { (line + l - 1, c) };
+        fe.message = format!("第 {line} 行第 {column} 列: {}", fe.message);
+    }
+    fe
+}
+
+impl RecordSource for InBody<'_> {
+    fn read(self) -> Result<TraceEventRequest, FieldError> {
+        let text = self.raw.get();
+        // Read plainly (the usual case); only a refused record is read again for its path.
+        serde_json::from_str(text).map_err(|_| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize::<_, TraceEventRequest>(&mut de) {
+                Err(e) => unreadable(&e, self.lines.start_of(text)),
+                Ok(_) => FieldError::new("", "format", "无法读取这条记录"),
+            }
+        })
     }
 }
 
 impl RecordSource for serde_json::Value {
-    fn read(self) -> serde_json::Result<TraceEventRequest> {
-        serde_json::from_value(self)
+    fn read(self) -> Result<TraceEventRequest, FieldError> {
+        // A value built from a file's row: no lines to count; the path names the column.
+        serde_path_to_error::deserialize(self).map_err(|e| crate::error::json_field_error(&e))
     }
 }
 
@@ -383,9 +465,10 @@ impl Batch {
         for input in &r.inputs {
             edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity);
         }
-        match (r.action.as_str(), &counterpart_code) {
-            ("ship", Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
-            ("receive", Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
+        // Seller → buyer, whichever side reports (both sides' reports are one flow in a chain).
+        match (seller_side(&r.action), &counterpart_code) {
+            (Some(true), Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
+            (Some(false), Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
             _ => {}
         }
         let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
@@ -438,7 +521,9 @@ impl Batch {
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
 /// # Errors
-/// 422 naming every bad record's field (`events[3].quantity`) and writing nothing; 403.
+/// 422 naming every bad record's field (`events[3].quantity`), a record that cannot be read
+/// by its path and position, writing nothing; 409 (`idempotency_conflict`) when a record's
+/// client event id was received before with other content, writing nothing; 403.
 pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(IngestResponse, Vec<String>)> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
@@ -451,15 +536,14 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
     for (i, v) in raw.into_iter().enumerate() {
         match v.read() {
             Ok(r) => records.push(Some(r)),
-            Err(e) => {
-                let p = crate::error::from_serde_json(&e);
-                for fe in p.field_errors() {
-                    errors.push(FieldError::new(
-                        format!("events[{i}].{}", fe.field),
-                        fe.rule.clone(),
-                        fe.message.clone(),
-                    ));
-                }
+            Err(mut fe) => {
+                // Every record that cannot be read is named: the batch is refused whole.
+                fe.field = match fe.field.as_str() {
+                    "" => format!("events[{i}]"),
+                    f if f.starts_with('[') => format!("events[{i}]{f}"),
+                    f => format!("events[{i}].{f}"),
+                };
+                errors.push(fe);
                 records.push(None);
             }
         }
@@ -489,7 +573,11 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
                 txn.execute_unprepared(&format!("SAVEPOINT {}", super::write::COPY_SAVEPOINT)).await?;
                 Ok::<_, ApiError>(txn)
             };
-            let (lookups, txn) = tokio::try_join!(lookups, open)?;
+            // The key of PostgreSQL's records holds the time (monthly partitions): which ids
+            // were stored before under any time is read meanwhile, so that the same id sent with
+            // another time is found a conflict rather than written twice.
+            let ids: Vec<String> = parsed.iter().map(|r| r.client_event_id.trim().to_owned()).collect();
+            let (lookups, txn, prior) = tokio::try_join!(lookups, open, prior_ids(ctx.db, tenant, ids))?;
             let looked_up = started.elapsed();
             let (sink, pieces) = tokio::sync::mpsc::channel(4);
             let statement = super::write::copy_statement::<event::Entity>();
@@ -503,7 +591,7 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
             }
             let built = started.elapsed();
             let inserted = super::write::copied_events(&txn, &batch.rows, copied, whole).await?;
-            let out = store(&txn, ctx, tenant, batch, inserted).await?;
+            let out = store(&txn, ctx, tenant, batch, inserted, &prior).await?;
             txn.commit().await?;
             (looked_up, built, out)
         }
@@ -517,7 +605,8 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
             let built = started.elapsed();
             let txn = ctx.db.begin().await?;
             let inserted = super::write::events(&txn, &batch.rows).await?;
-            let out = store(&txn, ctx, tenant, batch, inserted).await?;
+            // SQLite's key is the id alone: a record stored before is refused, whatever its time.
+            let out = store(&txn, ctx, tenant, batch, inserted, &HashSet::new()).await?;
             txn.commit().await?;
             (looked_up, built, out)
         }
@@ -536,50 +625,137 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
     Ok((IngestResponse { accepted, duplicates: records.len() - accepted, events: answer }, written))
 }
 
+/// PostgreSQL: which of `ids` the tenant's stored records carry (under any time).
+async fn prior_ids(db: &sea_orm::DatabaseConnection, tenant: Uuid, ids: Vec<String>) -> ApiResult<HashSet<String>> {
+    use sea_orm::Value;
+    let ids = Value::Array(
+        sea_orm::sea_query::ArrayType::String,
+        Some(Box::new(ids.into_iter().map(|s| Value::String(Some(s))).collect())),
+    );
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT client_event_id FROM trace_events WHERE tenant_id = $1 AND client_event_id = ANY($2)",
+        [tenant.into(), ids],
+    );
+    let mut out = HashSet::new();
+    for row in db.query_all_raw(stmt).await? {
+        out.insert(row.try_get::<String>("", "client_event_id")?);
+    }
+    Ok(out)
+}
+
+/// Times as stored: PostgreSQL keeps microseconds.
+fn same_time(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    a.timestamp_micros() == b.timestamp_micros()
+}
+
+/// Whether `new` (a record built from a request) says what `stored` says: every field the
+/// sender gives, as the platform keeps it (trimmed, codes in capitals, the time in UTC with its
+/// zone). The names taken from filings are left out (a filing renamed since is no new content),
+/// as are the ids and the time received.
+fn same_content(new: &event::Model, stored: &event::Model) -> bool {
+    // Numbers as stored: bit for bit (both databases keep a double as it was sent).
+    let bits = |v: Option<f64>| v.map(f64::to_bits);
+    new.client_event_id == stored.client_event_id
+        && new.stage == stored.stage
+        && new.action == stored.action
+        && new.subject_code == stored.subject_code
+        && new.product_code == stored.product_code
+        && (new.product_code.is_some() || new.product_name == stored.product_name)
+        && new.batch_no == stored.batch_no
+        && new.trace_codes == stored.trace_codes
+        && new.quantity.to_bits() == stored.quantity.to_bits()
+        && new.unit == stored.unit
+        && bits(new.price) == bits(stored.price)
+        && bits(new.amount) == bits(stored.amount)
+        && same_time(new.event_time, stored.event_time)
+        && new.event_offset_minutes == stored.event_offset_minutes
+        && new.division_code == stored.division_code
+        && bits(new.longitude) == bits(stored.longitude)
+        && bits(new.latitude) == bits(stored.latitude)
+        && new.counterpart_code == stored.counterpart_code
+        && new.inputs == stored.inputs
+        && new.inspection == stored.inspection
+        && new.extra == stored.extra
+}
+
 /// Writes the rest of a checked batch in `txn`, once its records are offered (`inserted`: the
-/// ids of the new ones; records received before, by a retry or a concurrent request, are
-/// answered with their stored ids): the new records' lineage edges and code index rows, the
-/// audit record, the statistics deltas and their outbox row. Answers how many were new, the
-/// trace codes they carry, and the answer for every record.
+/// ids of the new ones; `prior`: on PostgreSQL, the client ids stored before under any time):
+/// records received before with the same content, by a retry or a concurrent request, are
+/// answered with their stored ids; one with other content refuses the batch (409). Then the new
+/// records' lineage edges and code index rows, the audit record, the statistics deltas and
+/// their outbox row. Answers how many were new, the trace codes they carry, and the answer for
+/// every record.
+///
+/// # Errors
+/// 409 (`idempotency_conflict`) naming every record whose id was used for other content; the
+/// caller drops the transaction, so nothing is written.
 async fn store(
     txn: &impl IngestTxn,
     ctx: &Ctx<'_>,
     tenant: Uuid,
     batch: Batch,
     inserted: Vec<Uuid>,
+    prior: &HashSet<String>,
 ) -> ApiResult<(usize, Vec<String>, Vec<IngestedEvent>)> {
     let Batch { rows, mut edges, mut codes, mut answer, encoded } = batch;
     let inserted: HashSet<Uuid> = inserted.into_iter().collect();
-    let repeated: Vec<String> =
-        answer.iter().filter(|a| !inserted.contains(&a.id)).map(|a| a.client_event_id.clone()).collect();
-    // On PostgreSQL (monthly partitions) the key holds the event time too: the stored record of
-    // the same time is the one retried.
-    let mut known: HashMap<String, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
+    // The records received before (refused by the unique key), and on PostgreSQL those whose
+    // id was stored before under another time (the key there holds the time: they went in).
+    let repeated: Vec<String> = answer
+        .iter()
+        .filter(|a| !inserted.contains(&a.id) || prior.contains(&a.client_event_id))
+        .map(|a| a.client_event_id.clone())
+        .collect();
+    let mut known: HashMap<String, Vec<event::Model>> = HashMap::new();
     for chunk in repeated.chunks(100) {
-        let found: Vec<(String, DateTime<Utc>, Uuid)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::ClientEventId)
-            .column(event::Column::EventTime)
-            .column(event::Column::Id)
+        let found = event::Entity::find()
             .filter(event::Column::TenantId.eq(tenant))
             .filter(event::Column::ClientEventId.is_in(chunk.iter().cloned()))
-            .into_tuple()
             .all(txn)
             .await?;
-        for (client, time, id) in found {
-            known.entry(client).or_default().push((time, id));
+        for m in found.into_iter().filter(|m| !inserted.contains(&m.id)) {
+            known.entry(m.client_event_id.clone()).or_default().push(m);
         }
     }
-    for (a, row) in answer.iter_mut().zip(&rows) {
-        if !inserted.contains(&a.id) {
-            a.duplicate = true;
-            let stored = known.get(&a.client_event_id).map(Vec::as_slice).unwrap_or_default();
-            let same = stored.iter().find(|(t, _)| *t == row.event_time).or(stored.first());
-            a.id = same.map_or(a.id, |(_, id)| *id);
+    // The same id and the same content is a retry; the same id with other content is a
+    // conflict: the batch is refused whole (the idempotency-key rule).
+    let (mut conflicts, mut ids) = (Vec::new(), Vec::new());
+    for (i, (a, row)) in answer.iter_mut().zip(&rows).enumerate() {
+        let stored = known.get(&a.client_event_id).map(Vec::as_slice).unwrap_or_default();
+        if stored.is_empty() {
+            // Refused by the key yet not found (the row that refused it is committed before the
+            // refusal, so this does not happen): answered as received before, as ever.
+            if !inserted.contains(&a.id) {
+                a.duplicate = true;
+            }
+            continue;
         }
+        match stored.iter().find(|m| same_time(m.event_time, row.event_time)) {
+            Some(m) if same_content(row, m) && !inserted.contains(&a.id) => {
+                a.duplicate = true;
+                a.id = m.id;
+            }
+            _ => {
+                ids.push(a.client_event_id.clone());
+                conflicts.push(FieldError::new(
+                    format!("events[{i}].client_event_id"),
+                    "conflict",
+                    format!(
+                        "记录编号 {} 已收到过内容不同的记录：同一编号只能重发同一内容，新内容请用新编号",
+                        a.client_event_id
+                    ),
+                ));
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(ApiError::conflict(format!("记录编号 {} 已用于内容不同的记录，本批未写入", ids.join("、")))
+            .with_code("idempotency_conflict")
+            .with_errors(conflicts));
     }
     // Every record new (the usual case): the edges and codes encoded beforehand are all theirs.
-    let encoded = encoded.filter(|_| repeated.is_empty());
+    let encoded = encoded.filter(|_| inserted.len() == answer.len());
     if encoded.is_none() {
         edges.retain(|e| inserted.contains(&e.event_id));
         codes.retain(|c| inserted.contains(&c.event_id));
