@@ -25,4 +25,5 @@ mod policies;
 mod sso;
 mod tenancy;
 mod trace;
+mod units;
 mod users;
