@@ -321,10 +321,10 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
         .unwrap();
     assert!(
         csv.trim_start_matches('\u{feff}')
-            .starts_with("流出主体,流出地区,流入主体,流入地区,类型,产品,批次,数量,时间,报告条数"),
+            .starts_with("流出主体,流出地区,流入主体,流入地区,类型,产品,批次,数量,单位,时间,报告条数"),
         "{csv}"
     );
-    assert!(csv.contains("丙加工厂,370102,南京超市,320102,销售流通,寿光番茄,P1,1200"), "{csv}");
+    assert!(csv.contains("丙加工厂,370102,南京超市,320102,销售流通,寿光番茄,P1,1200,kg,"), "{csv}");
     // The same table as a workbook.
     let res =
         sd.admin.get(app.url(&format!("/api/v1/trace/chain?batch=P1&subject={p}&format=xlsx"))).send().await.unwrap();

@@ -92,7 +92,9 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
         }
     }
     // Stage and action by key or by their Chinese names.
-    let stage = cell("stage").map(|s| STAGES.iter().find(|(k, l)| *k == s || *l == s).map_or(s, |(k, _)| *k));
+    // The sale stage's former label (产品消费或使用) is still read as `sale`.
+    let stage = cell("stage").map(|s| if s == "产品消费或使用" { "sale" } else { s });
+    let stage = stage.map(|s| STAGES.iter().find(|(k, l)| *k == s || *l == s).map_or(s, |(k, _)| *k));
     if let Some(stage) = stage {
         r.insert("stage".to_owned(), json!(stage));
         if let Some(a) = cell("action") {
