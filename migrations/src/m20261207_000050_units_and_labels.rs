@@ -70,7 +70,9 @@ enum FederationRollup {
 }
 
 /// (code, zh-CN name, dimension, converts to, factor, other spellings accepted on input).
-const UNITS: &[(&str, &str, &str, Option<&str>, Option<f64>, &str)] = &[
+type UnitRow = (&'static str, &'static str, &'static str, Option<&'static str>, Option<f64>, &'static str);
+
+const UNITS: &[UnitRow] = &[
     ("kg", "千克", "mass", Some("kg"), Some(1.0), "公斤"),
     ("g", "克", "mass", Some("kg"), Some(0.001), ""),
     ("t", "吨", "mass", Some("kg"), Some(1000.0), "公吨"),
@@ -175,7 +177,7 @@ fn stats_table(with_unit: bool) -> TableCreateStatement {
     t.col(ColumnDef::new(S::Records).big_integer().not_null())
         .col(ColumnDef::new(S::Quantity).double().not_null())
         .primary_key(&mut key);
-    t.to_owned()
+    t
 }
 
 fn rollup_table(with_unit: bool) -> TableCreateStatement {
@@ -197,7 +199,7 @@ fn rollup_table(with_unit: bool) -> TableCreateStatement {
     t.col(ColumnDef::new(R::Records).big_integer().not_null())
         .col(ColumnDef::new(R::Quantity).double().not_null())
         .primary_key(&mut key);
-    t.to_owned()
+    t
 }
 
 const STATS_KEYS: &[&str] = &["tenant_id", "day", "stage", "category_code", "division_code"];

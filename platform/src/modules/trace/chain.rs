@@ -945,6 +945,29 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_reported_in_two_units_keeps_the_first_units_quantity() {
+        let now = chrono::Utc::now();
+        let report = |quantity: f64, unit: Option<&str>, minutes: i64| Edge {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::nil(),
+            tenant_path: "100000/".to_owned(),
+            kind: "ship".to_owned(),
+            from_subject_code: "F1".to_owned(),
+            from_batch: "B1".to_owned(),
+            to_subject_code: "M1".to_owned(),
+            to_batch: "B1".to_owned(),
+            quantity: Some(quantity),
+            event_time: now + chrono::Duration::minutes(minutes),
+            product_name: "番茄".to_owned(),
+            unit: unit.map(str::to_owned),
+        };
+        let edges = [report(100.0, Some("kg"), 0), report(500.0, Some("箱"), 1), report(120.0, Some("kg"), 2)];
+        let flows = flows(&edges, |_| true);
+        let f = &flows[0];
+        assert_eq!((f.quantity, f.measured.map(|i| edges[i].unit.as_deref())), (Some(120.0), Some(Some("kg"))));
+    }
+
+    #[test]
     fn node_ids_sort_as_their_strings() {
         let ids = [("AB", "x"), ("AB1", "a"), ("A", "zz"), ("AB", "w"), ("B", "")];
         let mut by_id: Vec<NodeId<'_>> = ids.iter().map(|(s, b)| NodeId(s, b)).collect();

@@ -649,7 +649,9 @@ pub fn daily_deltas<'a>(
 ) -> Vec<stats_daily::Model> {
     // Keyed by borrowed text and the date itself: a batch's thousand records make a few keys,
     // whose text is written once each.
-    let mut deltas: BTreeMap<(chrono::NaiveDate, &str, &str, &str, &str), (i64, f64)> = BTreeMap::new();
+    // (day, stage, category, region, unit).
+    type Key<'k> = (chrono::NaiveDate, &'k str, &'k str, &'k str, &'k str);
+    let mut deltas: BTreeMap<Key<'_>, (i64, f64)> = BTreeMap::new();
     for r in rows {
         let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
         let day = r.event_time.with_timezone(&offset).date_naive();
