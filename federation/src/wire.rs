@@ -41,7 +41,9 @@ pub struct Row {
     pub kind: String,
     /// Where it happened first.
     pub source: Source,
-    /// The change (a filing version, or statistics deltas).
+    /// The change (a filing version, or statistics deltas: records and quantity per day, stage,
+    /// category, region and unit — a quantity is only ever added to one of the same stage and
+    /// unit; a delta without `unit`, from a sender that predates units, counts as not stated).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// When the sender committed this row (a relayed row: when the relay did).

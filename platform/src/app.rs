@@ -57,6 +57,10 @@ impl Application {
         let db = crate::db::connect(&settings).await?;
         crate::db::migrate_up(&db).await?;
         let bootstrapped = bootstrap::run(&db, &settings).await?;
+        // Units and the labels of stages and actions, read once into memory.
+        crate::modules::trace::reference::load(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.to_problem(None).title))?;
         let redis = settings.redis_url.as_deref().map(Redis::new).transpose()?;
         let authz = crate::authz::Authz::load(&db).await?.with_notifier(redis.clone());
         let metrics = Metrics::new().context("metrics registry")?;

@@ -477,6 +477,7 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
                     quantity: Set(Some(weight)),
                     event_time: Set(when),
                     product_name: Set(product_name.clone()),
+                    unit: Set(Some("kg".to_owned())),
                 });
             }
         }
@@ -494,7 +495,9 @@ async fn load_trace(db: &DatabaseConnection) -> anyhow::Result<usize> {
     tenants.sort_unstable();
     tenants.dedup();
     for t in tenants {
-        let deltas = crate::modules::trace::service::daily_deltas(t, events.iter().filter(|e| e.tenant_id == t));
+        let units = crate::modules::trace::reference::ensure(&txn).await?;
+        let deltas =
+            crate::modules::trace::service::daily_deltas(t, events.iter().filter(|e| e.tenant_id == t), &units);
         crate::audit::lock_chain(&txn, t).await?;
         let payload = serde_json::json!({ "deltas": deltas });
         crate::modules::subjects::service::write_outbox(&txn, t, "statistics.delta", &payload)

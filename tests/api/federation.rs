@@ -93,7 +93,13 @@ async fn a_city_filing_and_its_records_roll_up_to_the_nation_through_the_provinc
     })
     .await;
     let sd_line = region(&r, "370000").unwrap();
-    assert_eq!((sd_line["name"].as_str(), sd_line["quantity"].as_f64()), (Some("山东省"), Some(300.0)));
+    assert_eq!(sd_line["name"].as_str(), Some("山东省"));
+    // The quantity per stage and unit (a sale of 3 × 100 kg), never one sum across them.
+    assert_eq!(
+        sd_line["quantities"],
+        json!([{"stage": "sale", "stage_label": "流通销售", "unit": "kg",
+                                               "unit_name": "千克", "records": 3, "quantity": 300.0}])
+    );
     assert_eq!(r["total"]["records"], 3);
     assert!(region(&r, "320000").is_none(), "nothing made up for 江苏");
     // 山东 reports inside this platform: no credential for a second source speaking for it.

@@ -27,4 +27,5 @@ mod sso;
 mod tenancy;
 mod trace;
 mod trace_ingest;
+mod units;
 mod users;

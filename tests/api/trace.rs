@@ -321,12 +321,12 @@ async fn chains_follow_merges_and_splits_across_provinces_stop_at_cycles_and_hid
         .unwrap();
     assert!(
         csv.trim_start_matches('\u{feff}')
-            .starts_with("流出主体编码,流出主体,流出地区代码,流出地区,流入主体编码,流入主体,流入地区代码,流入地区,类型,产品,批次,数量,时间（北京时间 UTC+8）,报告条数"),
+            .starts_with("流出主体编码,流出主体,流出地区代码,流出地区,流入主体编码,流入主体,流入地区代码,流入地区,类型,产品,批次,数量,单位,时间（北京时间 UTC+8）,报告条数"),
         "{csv}"
     );
     assert!(
         csv.contains(&format!(
-            "{p},丙加工厂,370102,山东省济南市历下区,{r3},南京超市,320102,江苏省南京市玄武区,销售流通,寿光番茄,P1,1200"
+            "{p},丙加工厂,370102,山东省济南市历下区,{r3},南京超市,320102,江苏省南京市玄武区,销售流通,寿光番茄,P1,1200,kg,"
         )),
         "{csv}"
     );

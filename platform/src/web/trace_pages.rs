@@ -10,9 +10,8 @@ use uuid::Uuid;
 use super::page::{Layout, PageResult, PageUser};
 use crate::error::ApiError;
 use crate::modules::subjects::dto::STAGES;
-use crate::modules::subjects::export::label;
 use crate::modules::trace::chain::{FLOW_HEADER, flow_rows};
-use crate::modules::trace::dto::{ACTIONS, ChainQuery, TraceEventQuery, TraceEventResponse};
+use crate::modules::trace::dto::{ChainQuery, TraceEventQuery, TraceEventResponse};
 use crate::modules::trace::service;
 
 /// The list's filters, as typed in the form (blank: not filtered).
@@ -38,11 +37,10 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn action_label(stage: &str, action: &str) -> String {
-    ACTIONS
-        .iter()
-        .find(|(s, a, _)| *s == stage && *a == action)
-        .map_or_else(|| action.to_owned(), |(.., l)| (*l).to_owned())
+/// `阶段 · 动作` as the labels (reference data) say it.
+fn stage_action(stage: &str, action: &str) -> String {
+    let labels = crate::modules::trace::reference::current();
+    format!("{} · {}", labels.stage_label(stage), labels.action_label(stage, action))
 }
 
 /// A row of the list.
@@ -100,7 +98,7 @@ pub async fn list(user: PageUser, q: web::Query<ListQuery>) -> PageResult {
         .map(|e| Row {
             id: e.id,
             time: crate::web::when(&e.event_time),
-            stage: format!("{} · {}", label(STAGES, &e.stage), action_label(&e.stage, &e.action)),
+            stage: stage_action(&e.stage, &e.action),
             subject: e.subject_name,
             product: e.product_name,
             batch_no: e.batch_no,
@@ -153,7 +151,7 @@ pub async fn detail(user: PageUser, id: web::Path<String>) -> PageResult {
     let money = |v: Option<f64>| v.map(|v| format!("{v:.2} 元")).unwrap_or_else(|| "—".to_owned());
     let offset = chrono::FixedOffset::east_opt(e.event_offset_minutes * 60);
     let mut rows = vec![
-        ("环节", format!("{} · {}", label(STAGES, &e.stage), action_label(&e.stage, &e.action))),
+        ("环节", stage_action(&e.stage, &e.action)),
         ("报告主体", format!("{}（{}）", e.subject_name, e.subject_code)),
         (
             "产品",

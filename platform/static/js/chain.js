@@ -38,7 +38,7 @@
       });
       var links = c.flows.map(function (f) {
         return { source: f.from, target: f.to, lineStyle: { type: f.kind === "process" ? "dashed" : "solid" },
-          tip: (f.kind === "process" ? "加工投入" : "销售流通") + "：" + esc(f.product_name) + (f.quantity != null ? " " + esc(f.quantity) : "") };
+          tip: (f.kind === "process" ? "加工投入" : "销售流通") + "：" + esc(f.product_name) + (f.quantity != null ? " " + esc(f.quantity) + (f.unit ? " " + esc(f.unit) : "") : "") };
       });
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.setOption({

@@ -157,8 +157,41 @@ pub struct RegionFigures {
     pub filings: i64,
     /// Trace records.
     pub records: i64,
-    /// Quantity traced.
+    /// Quantities traced, one figure per stage and unit: quantities of different stages (the
+    /// same goods harvested, shipped and received) or units are never added up.
+    pub quantities: Vec<QuantityFigure>,
+}
+
+/// The quantity of one stage in one unit.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuantityFigure {
+    /// Stage code.
+    #[schema(example = "primary_production")]
+    pub stage: String,
+    /// Its label.
+    #[schema(example = "初级生产")]
+    pub stage_label: String,
+    /// Unit code: a convertible unit's base (t and g are counted as `kg`, mL as `L`), any other
+    /// unit itself (`箱`); empty for records kept from before units were checked (not stated).
+    #[schema(example = "kg")]
+    pub unit: String,
+    /// Its name (千克; 未注明单位 when empty).
+    #[schema(example = "千克")]
+    pub unit_name: String,
+    /// Records counted.
+    pub records: i64,
+    /// Their quantities, summed in `unit`.
     pub quantity: f64,
+}
+
+impl QuantityFigure {
+    /// The figure as a page shows it: `初级生产 2000 千克`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let q = format!("{:.3}", self.quantity);
+        let q = q.trim_end_matches('0').trim_end_matches('.');
+        format!("{} {q} {}", self.stage_label, self.unit_name)
+    }
 }
 
 /// A region's figures from the caller's roll-up, per sub-region one level down.

@@ -210,6 +210,9 @@ pub mod rollup {
         /// Where it happened.
         #[sea_orm(primary_key, auto_increment = false)]
         pub division_code: String,
+        /// The unit the quantity is counted in (see `trace_stats_daily`); empty: not stated.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub unit: String,
         /// Records.
         pub records: i64,
         /// Quantity.
@@ -239,7 +242,8 @@ pub mod rollup_total {
         pub source_code: String,
         /// Records.
         pub records: i64,
-        /// Quantity.
+        /// Quantity, of every stage and unit added up: kept for the recompute's check, never
+        /// shown (the roll-up reads quantities per stage and unit from `federation_rollup`).
         pub quantity: f64,
         /// Filings held in the read model (not withdrawn).
         pub filings: i64,

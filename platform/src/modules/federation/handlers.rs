@@ -190,8 +190,17 @@ pub struct RollupQuery {
     /// caller's region.
     #[param(example = "370000")]
     pub region: Option<String>,
-    /// The map's value: `records` (default), `filings` or `quantity` (map only).
+    /// The map's value: `records` (default), `filings` or `quantity` (map only; with `stage`
+    /// and `unit`: quantities of different stages or units are never added).
     pub metric: Option<String>,
+    /// With `metric=quantity`: the stage (`primary_production`, `processing`, `transport`,
+    /// `testing`, `sale`).
+    #[param(example = "primary_production")]
+    pub stage: Option<String>,
+    /// With `metric=quantity`: the unit the figures are counted in: a base unit (`kg`, `L`) or a
+    /// unit without conversion (`箱`, `件` …); see `GET /api/v1/trace/units`.
+    #[param(example = "kg")]
+    pub unit: Option<String>,
 }
 
 /// A region's figures from the caller's roll-up (filings, trace records, quantity) per
@@ -218,7 +227,35 @@ pub async fn get_rollup_map(caller: Caller, q: web::Query<RollupQuery>) -> ApiRe
         return Err(ApiError::invalid_field("metric", "one_of", "应为 records、filings 或 quantity"));
     }
     let ctx = caller.ctx();
+    let quantity = if metric == "quantity" {
+        let stage = q.stage.as_deref().map(str::trim).unwrap_or_default();
+        if !crate::modules::subjects::dto::STAGES.iter().any(|(k, _)| *k == stage) {
+            return Err(ApiError::invalid_field(
+                "stage",
+                "one_of",
+                "按数量查看地图须指定环节（stage），数量不跨环节相加",
+            ));
+        }
+        let reference = crate::modules::trace::reference::ensure(ctx.db).await?;
+        let given = q.unit.as_deref().map(str::trim).unwrap_or_default();
+        let unit = reference.unit(given).map(|u| reference.statistics_unit(&u.code).0.to_owned());
+        match unit {
+            Some(u) if u == given => Some((stage.to_owned(), u)),
+            Some(u) => {
+                return Err(ApiError::invalid_field("unit", "base_unit", format!("统计按 {u} 计，请用 unit={u}")));
+            }
+            None => {
+                return Err(ApiError::invalid_field(
+                    "unit",
+                    "unknown",
+                    "按数量查看地图须指定计量单位（unit），数量不跨单位相加",
+                ));
+            }
+        }
+    } else {
+        None
+    };
     let region = service::rollup_region(&ctx, q.region.as_deref()).await?;
     let r = service::rollup(ctx.db, &ctx.who.tenant, region).await?;
-    Ok(web::Json(service::rollup_map(&r, metric)))
+    Ok(web::Json(service::rollup_map(&r, metric, quantity.as_ref().map(|(s, u)| (s.as_str(), u.as_str())))))
 }

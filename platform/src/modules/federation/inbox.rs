@@ -161,12 +161,15 @@ struct Delta {
     stage: String,
     category_code: String,
     division_code: String,
+    /// The unit the quantity is counted in; absent from a child not yet upgraded: not stated.
+    #[serde(default)]
+    unit: String,
     records: i64,
     quantity: f64,
 }
 
-/// A roll-up row's key: source, day, stage, category, region.
-pub type RollupKey = (String, String, String, String, String);
+/// A roll-up row's key: source, day, stage, category, region, unit.
+pub type RollupKey = (String, String, String, String, String, String);
 
 /// Applies one row: a filing at once, statistics summed into `figures` (written by the caller
 /// for the whole push). The outer `Err` is a database failure (the push fails and is sent
@@ -277,6 +280,7 @@ async fn apply_row(
                 let fits = d.day.len() == 10
                     && d.stage.len() <= 32
                     && d.category_code.len() <= 16
+                    && d.unit.len() <= 16
                     && DivisionCode::parse_stored(&d.division_code).is_ok()
                     && d.records >= 0
                     && d.quantity.is_finite()
@@ -292,7 +296,14 @@ async fn apply_row(
                 .deltas
                 .iter()
                 .map(|d| {
-                    (source.clone(), d.day.clone(), d.stage.clone(), d.category_code.clone(), d.division_code.clone())
+                    (
+                        source.clone(),
+                        d.day.clone(),
+                        d.stage.clone(),
+                        d.category_code.clone(),
+                        d.division_code.clone(),
+                        d.unit.clone(),
+                    )
                 })
                 .collect();
             let overflows = keys
@@ -326,13 +337,14 @@ pub async fn add_rollup(
 ) -> ApiResult<()> {
     let rows: Vec<rollup::Model> = figures
         .into_iter()
-        .map(|((source_code, day, stage, category_code, division_code), (records, quantity))| rollup::Model {
+        .map(|((source_code, day, stage, category_code, division_code, unit), (records, quantity))| rollup::Model {
             holder_tenant_id: holder,
             source_code,
             day,
             stage,
             category_code,
             division_code,
+            unit,
             records,
             quantity,
         })
@@ -355,7 +367,7 @@ pub async fn add_rollup(
         .collect();
     add_totals(db, totals).await?;
     use rollup::Column as C;
-    let keys = [C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode];
+    let keys = [C::HolderTenantId, C::SourceCode, C::Day, C::Stage, C::CategoryCode, C::DivisionCode, C::Unit];
     crate::modules::trace::write::add_up::<rollup::Entity>(db, rows, &keys, &[C::Records, C::Quantity]).await
 }
 

@@ -16,13 +16,14 @@ use uuid::Uuid;
 
 use super::dto::{
     CredentialResponse, FederationStatus, InboxStatus, LinkSettings, LinkStatus, NewCredential, ParkedRow,
-    RecomputeReport, RegionFigures, RollupResponse, UpstreamRequest,
+    QuantityFigure, RecomputeReport, RegionFigures, RollupResponse, UpstreamRequest,
 };
 use super::entity::{credential, filing, inbox, link, parked, rollup, rollup_total};
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::modules::admin::service::Ctx;
 use crate::modules::dashboard::dto::{Chart, RegionMap, RegionValue, Series};
+use crate::modules::subjects::dto::STAGES;
 use crate::modules::subjects::entity::{enterprise, merchant, product};
 use crate::modules::trace::entity::stats_daily;
 
@@ -437,7 +438,38 @@ pub async fn rollup_region(ctx: &Ctx<'_>, region: Option<&str>) -> ApiResult<Div
 }
 
 fn empty_figures(code: String) -> RegionFigures {
-    RegionFigures { code, name: String::new(), filings: 0, records: 0, quantity: 0.0 }
+    RegionFigures { code, name: String::new(), filings: 0, records: 0, quantities: Vec::new() }
+}
+
+/// Adds a quantity of `stage` in `unit` to `figures` (summed only with the same stage and unit).
+fn add_quantity(figures: &mut Vec<QuantityFigure>, stage: &str, unit: &str, records: i64, quantity: f64) {
+    match figures.iter_mut().find(|f| f.stage == stage && f.unit == unit) {
+        Some(f) => {
+            f.records += records;
+            f.quantity += quantity;
+        }
+        None => figures.push(QuantityFigure {
+            stage: stage.to_owned(),
+            stage_label: String::new(),
+            unit: unit.to_owned(),
+            unit_name: String::new(),
+            records,
+            quantity,
+        }),
+    }
+}
+
+/// Labels the figures and puts them in the order of the stages, then of the unit list.
+fn finish_quantities(figures: &mut [QuantityFigure], reference: &crate::modules::trace::reference::Reference) {
+    let stage_at = |s: &str| STAGES.iter().position(|(k, _)| *k == s).unwrap_or(usize::MAX);
+    let unit_at = |u: &str| reference.units.iter().position(|x| x.code == u).unwrap_or(usize::MAX);
+    figures.sort_by(|a, b| {
+        (stage_at(&a.stage), unit_at(&a.unit), &a.unit).cmp(&(stage_at(&b.stage), unit_at(&b.unit), &b.unit))
+    });
+    for f in figures {
+        f.stage_label = reference.stage_label(&f.stage).to_owned();
+        f.unit_name = reference.unit_name(&f.unit).to_owned();
+    }
 }
 
 /// The figures of `region` held by `holder` (the caller's tenant), per sub-region one level
@@ -466,8 +498,27 @@ pub async fn rollup(
         let Some(line) = line_of(&t.source_code) else { continue };
         let e = regions.entry(line.clone()).or_insert_with(|| empty_figures(line));
         e.records += t.records;
-        e.quantity += t.quantity;
         e.filings += t.filings;
+    }
+    // Quantities per source, stage and unit, summed by the database over the holder's rows.
+    let quantities: Vec<(String, String, String, i64, f64)> = rollup::Entity::find()
+        .select_only()
+        .column(rollup::Column::SourceCode)
+        .column(rollup::Column::Stage)
+        .column(rollup::Column::Unit)
+        .column_as(Expr::cust("CAST(SUM(records) AS BIGINT)"), "records")
+        .column_as(Expr::cust("SUM(quantity)"), "quantity")
+        .filter(rollup::Column::HolderTenantId.eq(holder.id))
+        .group_by(rollup::Column::SourceCode)
+        .group_by(rollup::Column::Stage)
+        .group_by(rollup::Column::Unit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (source, stage, unit, records, quantity) in quantities {
+        let Some(line) = line_of(&source) else { continue };
+        let e = regions.entry(line.clone()).or_insert_with(|| empty_figures(line));
+        add_quantity(&mut e.quantities, &stage, &unit, records, quantity);
     }
     if region.as_str() == holder.code {
         let own = own_records(db, holder.id).await?;
@@ -489,28 +540,39 @@ pub async fn rollup(
         if own.0 > 0 || own_filings > 0 {
             let e = regions.entry(holder.code.clone()).or_insert_with(|| empty_figures(holder.code.clone()));
             e.records += own.0;
-            e.quantity += own.1;
             e.filings += i64::try_from(own_filings).unwrap_or(i64::MAX);
+            for (stage, unit, records, quantity) in own_quantities(db, holder.id).await? {
+                add_quantity(&mut e.quantities, &stage, &unit, records, quantity);
+            }
         }
     }
     let names =
         region_names(db, holder.id, regions.keys().cloned().chain([region.as_str().to_owned()]).collect()).await?;
     let name_of = |code: &str| names.get(code).cloned().unwrap_or_else(|| code.to_owned());
+    let reference = crate::modules::trace::reference::ensure(db).await?;
     let mut regions: Vec<RegionFigures> = regions
         .into_values()
         .map(|mut r| {
             r.name =
                 if r.code == region.as_str() { format!("{}（本级）", name_of(&r.code)) } else { name_of(&r.code) };
+            finish_quantities(&mut r.quantities, &reference);
             r
         })
         .collect();
+    let mut quantities = Vec::new();
+    for r in &regions {
+        for q in &r.quantities {
+            add_quantity(&mut quantities, &q.stage, &q.unit, q.records, q.quantity);
+        }
+    }
+    finish_quantities(&mut quantities, &reference);
     regions.sort_by(|a, b| b.records.cmp(&a.records).then(b.filings.cmp(&a.filings)).then(a.code.cmp(&b.code)));
     let total = RegionFigures {
         code: region.as_str().to_owned(),
         name: name_of(region.as_str()),
         filings: regions.iter().map(|r| r.filings).sum(),
         records: regions.iter().map(|r| r.records).sum(),
-        quantity: regions.iter().map(|r| r.quantity).sum(),
+        quantities,
     };
     let ranking = |key: &str, title: &str, unit: &str, value: &dyn Fn(&RegionFigures) -> f64| {
         let mut ranked: Vec<&RegionFigures> = regions.iter().collect();
@@ -533,7 +595,24 @@ pub async fn rollup(
     Ok(RollupResponse { region: region.as_str().to_owned(), total, regions, charts })
 }
 
-/// A tenant's own records and quantity, from its daily figures.
+/// A tenant's own quantities per stage and unit, from its daily figures.
+async fn own_quantities(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<Vec<(String, String, i64, f64)>> {
+    Ok(stats_daily::Entity::find()
+        .select_only()
+        .column(stats_daily::Column::Stage)
+        .column(stats_daily::Column::Unit)
+        .column_as(Expr::cust("CAST(SUM(records) AS BIGINT)"), "records")
+        .column_as(Expr::cust("SUM(quantity)"), "quantity")
+        .filter(stats_daily::Column::TenantId.eq(tenant_id))
+        .group_by(stats_daily::Column::Stage)
+        .group_by(stats_daily::Column::Unit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// A tenant's own records and quantity (all stages and units added: only the records are
+/// shown), from its daily figures.
 async fn own_records(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<(i64, f64)> {
     Ok(stats_daily::Entity::find()
         .select_only()
@@ -607,17 +686,23 @@ pub(crate) async fn region_names(
 }
 
 /// The roll-up as the console's region map draws it: one value per sub-region of `region`.
+/// `quantity` is the quantity of one stage in one unit (the map names both).
 #[must_use]
-pub fn rollup_map(r: &RollupResponse, metric: &str) -> RegionMap {
-    let (label, unit) = match metric {
-        "filings" => ("备案", "个"),
-        "quantity" => ("追溯数量", ""),
-        _ => ("追溯记录", "条"),
+pub fn rollup_map(r: &RollupResponse, metric: &str, quantity: Option<(&str, &str)>) -> RegionMap {
+    let reference = crate::modules::trace::reference::current();
+    let (label, unit) = match (metric, quantity) {
+        ("filings", _) => ("备案".to_owned(), "个".to_owned()),
+        ("quantity", Some((stage, unit))) => {
+            (format!("追溯数量·{}", reference.stage_label(stage)), reference.unit_name(unit).to_owned())
+        }
+        _ => ("追溯记录".to_owned(), "条".to_owned()),
     };
     #[expect(clippy::cast_precision_loss, reason = "counts shown on a map")]
-    let value = |f: &RegionFigures| match metric {
-        "filings" => f.filings as f64,
-        "quantity" => f.quantity,
+    let value = |f: &RegionFigures| match (metric, quantity) {
+        ("filings", _) => f.filings as f64,
+        ("quantity", Some((stage, unit))) => {
+            f.quantities.iter().filter(|q| q.stage == stage && q.unit == unit).map(|q| q.quantity).sum()
+        }
         _ => f.records as f64,
     };
     let parent = DivisionCode::parse_stored(&r.region).ok().and_then(|c| match c.level() {
@@ -628,7 +713,7 @@ pub fn rollup_map(r: &RollupResponse, metric: &str) -> RegionMap {
     RegionMap {
         region: r.region.clone(),
         metric: format!("{label}（汇总）"),
-        unit: unit.into(),
+        unit,
         parent,
         regions: r
             .regions
@@ -660,7 +745,8 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
         stats_daily::Entity::find().filter(stats_daily::Column::TenantId.is_in(code_of.keys().copied())).all(db).await?
     {
         let Some(code) = code_of.get(&s.tenant_id) else { continue };
-        let v = fresh.entry((code.clone(), s.day, s.stage, s.category_code, s.division_code)).or_insert((0, 0.0));
+        let v =
+            fresh.entry((code.clone(), s.day, s.stage, s.category_code, s.division_code, s.unit)).or_insert((0, 0.0));
         v.0 += s.records;
         v.1 += s.quantity;
     }
@@ -668,7 +754,10 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
     let mut held: BTreeMap<Key, (i64, f64)> = BTreeMap::new();
     for r in rollup::Entity::find().filter(rollup::Column::HolderTenantId.eq(t.id)).all(db).await? {
         if local.contains(&r.source_code) {
-            held.insert((r.source_code, r.day, r.stage, r.category_code, r.division_code), (r.records, r.quantity));
+            held.insert(
+                (r.source_code, r.day, r.stage, r.category_code, r.division_code, r.unit),
+                (r.records, r.quantity),
+            );
         }
     }
     let mut differences = Vec::new();
@@ -677,8 +766,10 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
         let a = held.get(*k).copied().unwrap_or((0, 0.0));
         let b = fresh.get(*k).copied().unwrap_or((0, 0.0));
         if a.0 != b.0 || (a.1 - b.1).abs() > 1e-6 * b.1.abs().max(1.0) {
-            differences
-                .push(format!("{} {} {} {} {}: 增量 {}/{} ≠ 重算 {}/{}", k.0, k.1, k.2, k.3, k.4, a.0, a.1, b.0, b.1));
+            differences.push(format!(
+                "{} {} {} {} {} {}: 增量 {}/{} ≠ 重算 {}/{}",
+                k.0, k.1, k.2, k.3, k.4, k.5, a.0, a.1, b.0, b.1
+            ));
         }
     }
     // The totals per source, which the dashboards read, against the same recompute.

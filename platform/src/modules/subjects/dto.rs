@@ -26,7 +26,7 @@ pub const STAGES: &[(&str, &str)] = &[
     ("processing", "生产加工"),
     ("transport", "产品运输"),
     ("testing", "产品检测"),
-    ("sale", "产品消费或使用"),
+    ("sale", "流通销售"),
 ];
 
 /// `POST /api/v1/enterprises` and `PUT /api/v1/enterprises/{id}`: an enterprise filing.

@@ -347,7 +347,11 @@ fn check_row(kind: Kind, refs: &Refs, row: &HashMap<&'static str, String>) -> Re
                 uscc: cell(row, "uscc"),
                 enterprise_type: key_of(ENTERPRISE_TYPES, &cell(row, "enterprise_type")),
                 categories: split_list(&cell(row, "categories")),
-                stages: split_list(&cell(row, "stages")).iter().map(|s| key_of(STAGES, s)).collect(),
+                // The sale stage's former label (产品消费或使用) is still read as `sale`.
+                stages: split_list(&cell(row, "stages"))
+                    .iter()
+                    .map(|s| if s == "产品消费或使用" { "sale".to_owned() } else { key_of(STAGES, s) })
+                    .collect(),
                 licence_no: opt(row, "licence_no"),
                 address: cell(row, "address"),
                 division_code: cell(row, "division_code"),

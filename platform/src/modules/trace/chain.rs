@@ -52,6 +52,7 @@ struct Edge {
     quantity: Option<f64>,
     event_time: chrono::DateTime<chrono::Utc>,
     product_name: String,
+    unit: Option<String>,
 }
 
 impl Edge {
@@ -99,7 +100,7 @@ async fn walk(
 ) -> ApiResult<(Vec<Edge>, bool)> {
     use lineage::Column as L;
     use sea_orm::sea_query::ExprTrait;
-    const COLUMNS: [L; 10] = [
+    const COLUMNS: [L; 11] = [
         L::Id,
         L::TenantId,
         L::Kind,
@@ -110,6 +111,7 @@ async fn walk(
         L::Quantity,
         L::EventTime,
         L::ProductName,
+        L::Unit,
     ];
     let backend = db.get_database_backend();
     let (near, far) = if down {
@@ -268,6 +270,8 @@ pub struct Chain {
 struct Flow {
     edge: usize,
     quantity: Option<f64>,
+    /// The edge whose quantity (and unit) shows.
+    measured: Option<usize>,
     time: chrono::DateTime<chrono::Utc>,
     reports: u32,
 }
@@ -326,6 +330,7 @@ impl Chain {
             product_name: &e.product_name,
             batch_no: &e.to_batch,
             quantity: f.quantity,
+            unit: f.measured.and_then(|i| self.edges[i].unit.as_deref()),
             time: f.time,
             reports: f.reports,
         }
@@ -693,8 +698,9 @@ fn in_order(depth_of: HashMap<Key, i32>) -> Vec<(Key, i32)> {
 }
 
 /// The flows: one per movement (a shipment reported by both sides is one), with, when reported
-/// `inside` the caller's reach, the quantity (the largest reported) and the earliest time;
-/// oldest first.
+/// `inside` the caller's reach, the quantity and its unit (the largest reported in the unit
+/// reported first; reports in another unit are not compared) and the earliest time; oldest
+/// first.
 fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
     type Movement<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
     let mut merged: HashMap<Movement<'_>, usize> = HashMap::default();
@@ -710,7 +716,7 @@ fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
             e.kind.as_str(),
         );
         let at = *merged.entry(movement).or_insert_with(|| {
-            out.push(Flow { edge: i, quantity: None, time: e.event_time, reports: 0 });
+            out.push(Flow { edge: i, quantity: None, measured: None, time: e.event_time, reports: 0 });
             out.len() - 1
         });
         let flow = &mut out[at];
@@ -721,10 +727,13 @@ fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
         }
         flow.reports += 1;
         flow.time = std::cmp::Ord::min(flow.time, e.event_time);
-        flow.quantity = match (flow.quantity, quantity) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        match (flow.quantity, quantity, flow.measured) {
+            (None, Some(b), _) => (flow.quantity, flow.measured) = (Some(b), Some(i)),
+            (Some(a), Some(b), Some(m)) if b > a && edges[m].unit == e.unit => {
+                (flow.quantity, flow.measured) = (Some(b), Some(i));
+            }
+            _ => {}
+        }
     }
     let order = |f: &Flow| {
         let e = &edges[f.edge];
@@ -735,7 +744,7 @@ fn flows(edges: &[Edge], inside: impl Fn(&Edge) -> bool) -> Vec<Flow> {
 }
 
 /// The flow table's columns (流量流向表).
-pub const FLOW_HEADER: [&str; 14] = [
+pub const FLOW_HEADER: [&str; 15] = [
     "流出主体编码",
     "流出主体",
     "流出地区代码",
@@ -748,13 +757,14 @@ pub const FLOW_HEADER: [&str; 14] = [
     "产品",
     "批次",
     "数量",
+    "单位",
     "时间（北京时间 UTC+8）",
     "报告条数",
 ];
 
 /// The flow table's rows, oldest first: both ends by subject code and name and by division
-/// code and name, the product, the batch at the receiving end, the quantity (blank outside the
-/// caller's reach) and the time in China time (the heading says so).
+/// code and name, the product, the batch at the receiving end, the quantity and its unit code (blank outside
+/// the caller's reach) and the time in China time (the heading says so).
 #[must_use]
 pub fn flow_rows(chain: &ChainResponse<'_>) -> Vec<Vec<String>> {
     let nodes: HashMap<NodeId<'_>, &ChainNode<'_>> = chain.nodes.iter().map(|n| (n.id, n)).collect();
@@ -786,6 +796,7 @@ pub fn flow_rows(chain: &ChainResponse<'_>) -> Vec<Vec<String>> {
                 f.product_name.to_owned(),
                 f.batch_no.to_owned(),
                 f.quantity.map(|q| q.to_string()).unwrap_or_default(),
+                f.unit.unwrap_or_default().to_owned(),
                 crate::web::when(&f.time),
                 f.reports.to_string(),
             ]
@@ -826,6 +837,7 @@ pub fn to_geojson(chain: &ChainResponse<'_>) -> geojson::FeatureCollection {
         f.set_property("product_name", flow.product_name);
         f.set_property("batch_no", flow.batch_no);
         f.set_property("quantity", flow.quantity);
+        f.set_property("unit", flow.unit);
         f.set_property("time", flow.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
         features.push(f);
     }
@@ -871,10 +883,17 @@ mod tests {
                 event_time: chrono::DateTime::from_timestamp(1_790_000_000 + i64::try_from(i).unwrap_or(0), 0)
                     .unwrap_or_default(),
                 product_name: "寿光番茄".to_owned(),
+                unit: Some("kg".to_owned()),
             })
             .collect();
         let flows = (0..edges.len())
-            .map(|i| Flow { edge: i, quantity: edges[i].quantity, time: edges[i].event_time, reports: 1 })
+            .map(|i| Flow {
+                edge: i,
+                quantity: edges[i].quantity,
+                measured: Some(i),
+                time: edges[i].event_time,
+                reports: 1,
+            })
             .collect();
         Chain {
             starts: vec![key(0)],
@@ -940,6 +959,7 @@ mod tests {
             quantity: Some(quantity),
             event_time: now + chrono::Duration::minutes(minutes),
             product_name: product.to_owned(),
+            unit: Some("kg".to_owned()),
         };
         // Shipped (reported in Shandong) and received (reported in Jiangsu, outside the reach).
         let shipped = || report("100000/370000/370100/", "寿光番茄", 100.0, 5);
@@ -953,6 +973,29 @@ mod tests {
             assert_eq!(f.quantity, Some(100.0), "the quantity reported outside the reach is not shown");
             assert_eq!(edges[f.edge].product_name, "寿光番茄", "the name that sorts first (by bytes), in either order");
         }
+    }
+
+    #[test]
+    fn a_flow_reported_in_two_units_keeps_the_first_units_quantity() {
+        let now = chrono::Utc::now();
+        let report = |quantity: f64, unit: Option<&str>, minutes: i64| Edge {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::nil(),
+            tenant_path: "100000/".to_owned(),
+            kind: "ship".to_owned(),
+            from_subject_code: "F1".to_owned(),
+            from_batch: "B1".to_owned(),
+            to_subject_code: "M1".to_owned(),
+            to_batch: "B1".to_owned(),
+            quantity: Some(quantity),
+            event_time: now + chrono::Duration::minutes(minutes),
+            product_name: "番茄".to_owned(),
+            unit: unit.map(str::to_owned),
+        };
+        let edges = [report(100.0, Some("kg"), 0), report(500.0, Some("箱"), 1), report(120.0, Some("kg"), 2)];
+        let flows = flows(&edges, |_| true);
+        let f = &flows[0];
+        assert_eq!((f.quantity, f.measured.map(|i| edges[i].unit.as_deref())), (Some(120.0), Some(Some("kg"))));
     }
 
     #[test]

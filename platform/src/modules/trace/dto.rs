@@ -37,6 +37,10 @@ pub struct BatchInput {
     pub product_code: Option<String>,
     /// Quantity used.
     pub quantity: Option<f64>,
+    /// Its unit (a code of `GET /api/v1/trace/units`); without it the flow shows the quantity
+    /// with no unit.
+    #[schema(example = "kg")]
+    pub unit: Option<String>,
 }
 
 /// The result of a test.
@@ -80,7 +84,10 @@ pub struct TraceEventRequest {
     pub trace_codes: Vec<String>,
     /// Quantity (> 0).
     pub quantity: f64,
-    /// Unit.
+    /// Unit of the quantity: a code of the unit list (`GET /api/v1/trace/units`: kg, t, 件,
+    /// 箱, 头 …), or its zh-CN name or another listed spelling (stored as the code). Required;
+    /// an unknown unit is refused (422 naming `events[i].unit`).
+    #[schema(example = "kg")]
     pub unit: String,
     /// Unit price (sale stages).
     pub price: Option<f64>,
@@ -394,6 +401,8 @@ pub struct ChainFlow<'a> {
     pub batch_no: &'a str,
     /// Quantity (only when reported inside the caller's subtree).
     pub quantity: Option<f64>,
+    /// Its unit code (`kg`, `箱` …); none when the report named none (an input without a unit).
+    pub unit: Option<&'a str>,
     /// When (the earliest report).
     pub time: DateTime<Utc>,
     /// How many records report it (a shipment reported by both sides: 2).

@@ -103,6 +103,8 @@ pub mod lineage {
         pub event_time: DateTimeUtc,
         /// The product of the record that made the edge (the flow's product).
         pub product_name: String,
+        /// The unit of `quantity` (a code of `trace_units`); none when not reported.
+        pub unit: Option<String>,
     }
 
     /// No relations.
@@ -268,9 +270,13 @@ pub mod stats_daily {
         /// Division code.
         #[sea_orm(primary_key, auto_increment = false)]
         pub division_code: String,
+        /// The unit the quantity is counted in: a convertible unit's base (kg, L), any other
+        /// unit itself; empty for records whose unit is not in the list (not stated).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub unit: String,
         /// Records.
         pub records: i64,
-        /// Sum of their quantities (mixed units: a volume indicator, not a weight).
+        /// Sum of their quantities in `unit`.
         pub quantity: f64,
     }
 

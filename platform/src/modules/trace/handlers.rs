@@ -311,3 +311,16 @@ pub async fn trace_qr(
         _ => Err(ApiError::invalid_field("format", "unknown", "format 只能是 png 或 svg")),
     }
 }
+
+/// The units a trace record's quantity may carry (reference data): code, zh-CN name, dimension
+/// and, where a conversion exists, the unit it converts to and the factor. A record's `unit` is
+/// one of these codes (or its name or another listed spelling, stored as the code); statistics
+/// and the roll-up keep each stage and unit apart, counting a convertible unit in its base
+/// (t → kg).
+#[utoipa::path(tag = "追溯记录 trace records", operation_id = "listTraceUnits", security(("session_cookie" = []), ("api_key" = [])),
+    responses((status = 200, description = "计量单位 / units", body = Vec<super::reference::Unit>), GuardErrors))]
+#[get("/api/v1/trace/units")]
+pub async fn list_units(caller: Caller) -> ApiResult<web::Json<Vec<super::reference::Unit>>> {
+    let ctx = caller.ctx();
+    Ok(web::Json(super::reference::ensure(ctx.db).await?.units.clone()))
+}

@@ -92,7 +92,9 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
         }
     }
     // Stage and action by key or by their Chinese names.
-    let stage = cell("stage").map(|s| STAGES.iter().find(|(k, l)| *k == s || *l == s).map_or(s, |(k, _)| *k));
+    // The sale stage's former label (产品消费或使用) is still read as `sale`.
+    let stage = cell("stage").map(|s| if s == "产品消费或使用" { "sale" } else { s });
+    let stage = stage.map(|s| STAGES.iter().find(|(k, l)| *k == s || *l == s).map_or(s, |(k, _)| *k));
     if let Some(stage) = stage {
         r.insert("stage".to_owned(), json!(stage));
         if let Some(a) = cell("action") {
@@ -115,7 +117,11 @@ fn record(row: &HashMap<&'static str, String>) -> Value {
         .unwrap_or_default()
         .iter()
         .map(|i| match i.split_once([':', '：']) {
-            Some((b, q)) => json!({"batch_no": b.trim(), "quantity": number(q)}),
+            // `批次:数量` or `批次:数量:单位`.
+            Some((b, rest)) => match rest.split_once([':', '：']) {
+                Some((q, u)) => json!({"batch_no": b.trim(), "quantity": number(q), "unit": u.trim()}),
+                None => json!({"batch_no": b.trim(), "quantity": number(rest)}),
+            },
             None => json!({"batch_no": i}),
         })
         .collect();
@@ -196,7 +202,7 @@ mod tests {
             ("trace_codes", "A-1；A-2, A-3"),
             ("quantity", "1,200"),
             ("event_time", "2026-11-20 06:30"),
-            ("inputs", "B1:600;B0"),
+            ("inputs", "B1:600;B0;B2:3:箱"),
             ("inspection_result", ""),
         ]
         .into_iter()
@@ -207,7 +213,11 @@ mod tests {
         assert_eq!(r["trace_codes"], json!(["A-1", "A-2", "A-3"]));
         assert_eq!(r["quantity"], json!(1200.0));
         assert_eq!(r["event_time"], "2026-11-20T06:30:00+08:00");
-        assert_eq!(r["inputs"], json!([{"batch_no": "B1", "quantity": 600.0}, {"batch_no": "B0"}]));
+        assert_eq!(
+            r["inputs"],
+            json!([{"batch_no": "B1", "quantity": 600.0}, {"batch_no": "B0"},
+                   {"batch_no": "B2", "quantity": 3.0, "unit": "箱"}])
+        );
         assert!(r.get("inspection").is_none());
     }
 }

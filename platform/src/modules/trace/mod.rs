@@ -16,6 +16,9 @@
 //! On PostgreSQL records are partitioned by month ([`write::ensure_partitions`], migration 026).
 //!
 //! Records also come from CSV/XLSX files ([`import`]) through the same checks.
+//!
+//! Units and the labels of stages and actions are reference data ([`reference`]): tables read
+//! into memory at start.
 
 pub mod analysis;
 pub mod chain;
@@ -26,6 +29,7 @@ mod handlers;
 mod import;
 pub use import::records_from_file;
 pub mod public;
+pub mod reference;
 pub mod service;
 pub mod write;
 
@@ -44,5 +48,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_event)
         .service(handlers::trace_chain)
         .service(handlers::query_statistics)
-        .service(handlers::issue_codes);
+        .service(handlers::issue_codes)
+        .service(handlers::list_units);
 }

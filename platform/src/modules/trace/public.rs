@@ -18,10 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::dto::{ACTIONS, PublicStage, PublicTrace};
+use super::dto::{PublicStage, PublicTrace};
 use super::entity::{code_index, code_query, code_stats, event};
 use crate::error::{ApiError, ApiResult};
-use crate::modules::subjects::dto::STAGES;
 use crate::pg_txn::PgTxn;
 
 /// Queries of one code above which a single-item code is flagged as suspicious.
@@ -360,6 +359,7 @@ async fn load(
     // The product as the latest record names it; the origin is the first primary production.
     let Some(last) = events.last() else { return Ok(None) };
     let origin = events.iter().find(|e| e.stage == "primary_production").or(events.first());
+    let labels = super::reference::ensure(db).await?;
     let stages: Vec<PublicStage> = events
         .iter()
         .map(|e| {
@@ -368,12 +368,9 @@ async fn load(
             let inspection: Option<super::dto::Inspection> =
                 e.inspection.as_deref().and_then(|i| serde_json::from_str(i).ok());
             PublicStage {
-                stage: crate::modules::subjects::export::label(STAGES, &e.stage).to_owned(),
-                action: ACTIONS
-                    .iter()
-                    .find(|(s, a, _)| *s == e.stage && *a == e.action)
-                    .map_or("", |(.., l)| *l)
-                    .to_owned(),
+                // What happened, as the labels (reference data) say it.
+                stage: labels.stage_label(&e.stage).to_owned(),
+                action: labels.action_label(&e.stage, &e.action).to_owned(),
                 date: e.event_time.with_timezone(&offset).format("%Y-%m-%d").to_string(),
                 division_code: e.division_code.clone(),
                 test_item: inspection.as_ref().map(|i| i.item.clone()),

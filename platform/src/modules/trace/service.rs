@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::dto::{ACTIONS, IngestResponse, IngestedEvent, MAX_BATCH, TraceEventQuery, TraceEventRequest};
 use super::entity::{code_index, event, lineage, stats_daily};
+use super::reference::Reference;
 use super::write::IngestTxn;
 use crate::audit;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -86,6 +87,16 @@ fn len_ok(field: String, v: &str, max: usize, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// A unit: a code of the list (or its name or another listed spelling).
+fn unit_ok(field: String, v: &str, units: &Reference, errors: &mut Vec<FieldError>) {
+    if v.trim().is_empty() {
+        errors.push(FieldError::new(field, "required", "须填写计量单位"));
+    } else if units.unit(v).is_none() {
+        let known = units.codes();
+        errors.push(FieldError::new(field, "unknown", format!("没有计量单位 {}；应为: {known}", v.trim())));
+    }
+}
+
 fn non_negative(field: String, v: Option<f64>, errors: &mut Vec<FieldError>) {
     if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
         errors.push(FieldError::new(field, "range", "不能为负数"));
@@ -109,6 +120,8 @@ struct Lookups {
     reporters: Subjects,
     counterparts: Subjects,
     products: HashMap<String, (String, String)>,
+    /// The units of the code list.
+    units: std::sync::Arc<Reference>,
 }
 
 /// What the check derives from a good record: its time, the product name and category, the
@@ -166,7 +179,7 @@ fn check(
     if !r.quantity.is_finite() || r.quantity <= 0.0 {
         errors.push(FieldError::new(f("quantity"), "range", "数量应大于 0"));
     }
-    len_ok(f("unit"), &r.unit, 16, errors);
+    unit_ok(f("unit"), &r.unit, &l.units, errors);
     non_negative(f("price"), r.price, errors);
     non_negative(f("amount"), r.amount, errors);
     let time = match DateTime::parse_from_rfc3339(r.event_time.trim()) {
@@ -228,6 +241,9 @@ fn check(
         if input.quantity.is_some_and(|q| !q.is_finite() || q <= 0.0) {
             errors.push(FieldError::new(format!("events[{i}].inputs[{j}].quantity"), "range", "数量应大于 0"));
         }
+        if let Some(u) = &input.unit {
+            unit_ok(format!("events[{i}].inputs[{j}].unit"), u, &l.units, errors);
+        }
     }
     match (&r.inspection, r.stage.as_str()) {
         (None, "testing") => {
@@ -259,10 +275,16 @@ fn check(
 }
 
 /// The checks of one record that need no database, as if no subject, product or counterpart
-/// were filed (those are then refused as unknown): for the parsers' fuzz targets.
+/// were filed (those are then refused as unknown), against the units read at start (none
+/// before: every unit is then unknown): for the parsers' fuzz targets.
 #[must_use]
 pub fn check_alone(r: &TraceEventRequest, now: DateTime<Utc>) -> Vec<FieldError> {
-    let lookups = Lookups { reporters: HashMap::new(), counterparts: HashMap::new(), products: HashMap::new() };
+    let lookups = Lookups {
+        reporters: HashMap::new(),
+        counterparts: HashMap::new(),
+        products: HashMap::new(),
+        units: super::reference::current(),
+    };
     let mut errors = Vec::new();
     check(0, r, &lookups, now, &mut errors);
     errors
@@ -447,28 +469,36 @@ impl Batch {
         let at = time.with_timezone(&Utc);
         let counterpart_code = r.counterpart_code.as_deref().map(upper).filter(|s| !s.is_empty());
         let edges = &mut self.edges;
-        let mut edge = |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>| {
-            edges.push(lineage::Model {
-                id: Uuid::now_v7(),
-                tenant_id: tenant,
-                event_id: id,
-                kind: kind.to_owned(),
-                from_subject_code: from.0.to_owned(),
-                from_batch: from.1.to_owned(),
-                to_subject_code: to.0.to_owned(),
-                to_batch: to.1.to_owned(),
-                quantity,
-                event_time: at,
-                product_name: product_name.clone(),
-            });
-        };
+        // The unit of a quantity as the code list spells it (a record's is checked; an input's
+        // is optional: without it the flow shows none).
+        let unit_of =
+            |given: &str| lookups.units.unit(given).map_or_else(|| given.trim().to_owned(), |u| u.code.clone());
+        let unit = unit_of(&r.unit);
+        let mut edge =
+            |kind: &str, from: (&str, &str), to: (&str, &str), quantity: Option<f64>, unit: Option<String>| {
+                edges.push(lineage::Model {
+                    id: Uuid::now_v7(),
+                    tenant_id: tenant,
+                    event_id: id,
+                    kind: kind.to_owned(),
+                    from_subject_code: from.0.to_owned(),
+                    from_batch: from.1.to_owned(),
+                    to_subject_code: to.0.to_owned(),
+                    to_batch: to.1.to_owned(),
+                    quantity,
+                    event_time: at,
+                    product_name: product_name.clone(),
+                    unit,
+                });
+            };
         for input in &r.inputs {
-            edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity);
+            let input_unit = input.unit.as_deref().map(unit_of);
+            edge("process", (&subject, input.batch_no.trim()), (&subject, &batch), input.quantity, input_unit);
         }
         // Seller → buyer, whichever side reports (both sides' reports are one flow in a chain).
         match (seller_side(&r.action), &counterpart_code) {
-            (Some(true), Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity)),
-            (Some(false), Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity)),
+            (Some(true), Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity), Some(unit.clone())),
+            (Some(false), Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity), Some(unit.clone())),
             _ => {}
         }
         let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
@@ -493,7 +523,7 @@ impl Batch {
             batch_no: batch,
             trace_codes: serde_json::to_string(&r.trace_codes).map_err(ApiError::internal)?,
             quantity: r.quantity,
-            unit: r.unit.trim().to_owned(),
+            unit,
             price: r.price,
             amount: r.amount,
             event_time: at,
@@ -563,7 +593,8 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
     let lookups = async {
         let (reporters, counterparts, products) =
             tokio::try_join!(subjects(ctx, &own, true), subjects(ctx, &others, false), products(ctx, &filed))?;
-        Ok::<_, ApiError>(Lookups { reporters, counterparts, products })
+        let units = super::reference::ensure(ctx.db).await?;
+        Ok::<_, ApiError>(Lookups { reporters, counterparts, products, units })
     };
     let mut batch = Batch::default();
     let (looked_up, built, (accepted, written, answer)) = match ctx.db.get_database_backend() {
@@ -766,7 +797,8 @@ async fn store(
     super::write::edges_and_codes(txn, edges, codes, encoded).await?;
     // Statistics deltas of the new records, summed into the daily figures here, and sent up to
     // the parent in the outbox.
-    let deltas = daily_deltas(tenant, rows.iter().filter(|r| inserted.contains(&r.id)));
+    let units = super::reference::current();
+    let deltas = daily_deltas(tenant, rows.iter().filter(|r| inserted.contains(&r.id)), &units);
     let accepted = inserted.len();
     if accepted > 0 {
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
@@ -780,28 +812,39 @@ async fn store(
 }
 
 /// The statistics deltas of `rows` (records of `tenant_id`): records and quantity by day (in
-/// the record's own zone, where it happened), stage, category and region.
+/// the record's own zone, where it happened), stage, category, region and unit. Quantities of
+/// different stages or units are never added: a convertible unit is counted in its base (t and
+/// g as kg, mL as L), any other in itself, and a unit not in the list as `""` (not stated).
 #[must_use]
-pub fn daily_deltas<'a>(tenant_id: Uuid, rows: impl IntoIterator<Item = &'a event::Model>) -> Vec<stats_daily::Model> {
+pub fn daily_deltas<'a>(
+    tenant_id: Uuid,
+    rows: impl IntoIterator<Item = &'a event::Model>,
+    units: &'a Reference,
+) -> Vec<stats_daily::Model> {
     // Keyed by borrowed text and the date itself: a batch's thousand records make a few keys,
     // whose text is written once each.
-    let mut deltas: BTreeMap<(chrono::NaiveDate, &str, &str, &str), (i64, f64)> = BTreeMap::new();
+    // (day, stage, category, region, unit).
+    type Key<'k> = (chrono::NaiveDate, &'k str, &'k str, &'k str, &'k str);
+    let mut deltas: BTreeMap<Key<'_>, (i64, f64)> = BTreeMap::new();
     for r in rows {
         let offset = FixedOffset::east_opt(r.event_offset_minutes * 60).unwrap_or(Utc.fix());
         let day = r.event_time.with_timezone(&offset).date_naive();
-        let key = (day, r.stage.as_str(), r.category_code.as_deref().unwrap_or_default(), r.division_code.as_str());
+        let (unit, factor) = units.statistics_unit(&r.unit);
+        let key =
+            (day, r.stage.as_str(), r.category_code.as_deref().unwrap_or_default(), r.division_code.as_str(), unit);
         let d = deltas.entry(key).or_insert((0, 0.0));
         d.0 += 1;
-        d.1 += r.quantity;
+        d.1 += r.quantity * factor;
     }
     deltas
         .into_iter()
-        .map(|((day, stage, category_code, division_code), (records, quantity))| stats_daily::Model {
+        .map(|((day, stage, category_code, division_code, unit), (records, quantity))| stats_daily::Model {
             tenant_id,
             day: day.format("%Y-%m-%d").to_string(),
             stage: stage.to_owned(),
             category_code: category_code.to_owned(),
             division_code: division_code.to_owned(),
+            unit: unit.to_owned(),
             records,
             quantity,
         })
@@ -887,10 +930,18 @@ mod tests {
         .unwrap();
         let errors = check_alone(&r, Utc::now());
         let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.rule.as_str())).collect();
-        assert_eq!(fields, [("events[0].subject_code", "unknown"), ("events[0].quantity", "range")]);
+        // No unit list was read here: the unit is unknown too.
+        assert_eq!(
+            fields,
+            [("events[0].subject_code", "unknown"), ("events[0].quantity", "range"), ("events[0].unit", "unknown")]
+        );
     }
 
     fn record(time: &str, stage: &str, category: Option<&str>, quantity: f64) -> event::Model {
+        record_in(time, stage, category, quantity, "kg")
+    }
+
+    fn record_in(time: &str, stage: &str, category: Option<&str>, quantity: f64, unit: &str) -> event::Model {
         let at = DateTime::parse_from_rfc3339(time).unwrap();
         event::Model {
             id: Uuid::now_v7(),
@@ -906,7 +957,7 @@ mod tests {
             batch_no: String::new(),
             trace_codes: "[]".to_owned(),
             quantity,
-            unit: "kg".to_owned(),
+            unit: unit.to_owned(),
             price: None,
             amount: None,
             event_time: at.to_utc(),
@@ -923,31 +974,67 @@ mod tests {
         }
     }
 
+    fn units() -> Reference {
+        let unit = |code: &str, name: &str, base: Option<(&str, f64)>| super::super::reference::Unit {
+            code: code.to_owned(),
+            name: name.to_owned(),
+            dimension: if base.is_some() { "mass" } else { "count" }.to_owned(),
+            base_code: base.map(|b| b.0.to_owned()),
+            factor: base.map(|b| b.1),
+            aliases: vec!["公斤".to_owned()].into_iter().filter(|_| code == "kg").collect(),
+        };
+        Reference::new(
+            vec![unit("kg", "千克", Some(("kg", 1.0))), unit("t", "吨", Some(("kg", 1000.0))), unit("箱", "箱", None)],
+            HashMap::new(),
+        )
+    }
+
     #[test]
-    fn daily_deltas_sum_by_the_records_own_day_stage_category_and_region() {
+    fn daily_deltas_sum_by_the_records_own_day_stage_category_region_and_unit() {
         let rows = [
             // 2026-11-20 in China, 2026-11-19 in UTC: counted on the 20th.
             record("2026-11-20T06:30:00+08:00", "sale", Some("VEG"), 2.0),
             record("2026-11-20T23:59:00+08:00", "sale", Some("VEG"), 3.5),
             record("2026-11-20T10:00:00+08:00", "sale", None, 1.0),
             record("2026-11-21T00:00:00+08:00", "transport", Some("VEG"), 4.0),
+            // A ton is counted as 1 000 kg; boxes on their own; a unit from before the list as
+            // not stated.
+            record_in("2026-11-20T08:00:00+08:00", "sale", Some("VEG"), 0.5, "t"),
+            record_in("2026-11-20T08:00:00+08:00", "sale", Some("VEG"), 7.0, "箱"),
+            record_in("2026-11-20T08:00:00+08:00", "sale", Some("VEG"), 9.0, "筐"),
         ];
         let tenant = Uuid::now_v7();
-        let got: Vec<(String, String, String, i64, f64)> = daily_deltas(tenant, &rows)
+        let units = units();
+        let got: Vec<(String, String, String, String, i64, f64)> = daily_deltas(tenant, &rows, &units)
             .into_iter()
             .inspect(|d| assert_eq!((d.tenant_id, d.division_code.as_str()), (tenant, "370783")))
-            .map(|d| (d.day, d.stage, d.category_code, d.records, d.quantity))
+            .map(|d| (d.day, d.stage, d.category_code, d.unit, d.records, d.quantity))
             .collect();
-        let row = |day: &str, stage: &str, category: &str, records, quantity| {
-            (day.to_owned(), stage.to_owned(), category.to_owned(), records, quantity)
+        let row = |day: &str, stage: &str, category: &str, unit: &str, records, quantity| {
+            (day.to_owned(), stage.to_owned(), category.to_owned(), unit.to_owned(), records, quantity)
         };
         assert_eq!(
             got,
             [
-                row("2026-11-20", "sale", "", 1, 1.0),
-                row("2026-11-20", "sale", "VEG", 2, 5.5),
-                row("2026-11-21", "transport", "VEG", 1, 4.0),
+                row("2026-11-20", "sale", "", "kg", 1, 1.0),
+                row("2026-11-20", "sale", "VEG", "", 1, 9.0),
+                row("2026-11-20", "sale", "VEG", "kg", 3, 505.5),
+                row("2026-11-20", "sale", "VEG", "箱", 1, 7.0),
+                row("2026-11-21", "transport", "VEG", "kg", 1, 4.0),
             ]
         );
+    }
+
+    #[test]
+    fn a_unit_is_found_by_code_name_or_spelling_and_counted_in_its_base() {
+        let units = units();
+        for given in ["kg", "KG", "千克", "公斤", " kg "] {
+            assert_eq!(units.unit(given).map(|u| u.code.as_str()), Some("kg"), "{given}");
+        }
+        assert!(units.unit("筐").is_none());
+        assert_eq!(units.statistics_unit("t"), ("kg", 1000.0));
+        assert_eq!(units.statistics_unit("箱"), ("箱", 1.0));
+        assert_eq!(units.statistics_unit("筐"), ("", 1.0));
+        assert_eq!(units.unit_name(""), "未注明单位");
     }
 }

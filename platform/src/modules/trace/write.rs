@@ -455,7 +455,7 @@ pub async fn edges_and_codes(
 /// Database failures.
 pub async fn stats(txn: &impl ConnectionTrait, deltas: Vec<stats_daily::Model>) -> ApiResult<()> {
     use stats_daily::Column as C;
-    let keys = [C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode];
+    let keys = [C::TenantId, C::Day, C::Stage, C::CategoryCode, C::DivisionCode, C::Unit];
     add_up::<stats_daily::Entity>(txn, deltas, &keys, &[C::Records, C::Quantity]).await
 }
 
@@ -513,6 +513,7 @@ mod tests {
             quantity: None,
             event_time: at,
             product_name: "寿光番茄".to_owned(),
+            unit: None,
         };
         let (statement, data) =
             copy_data::<lineage::Entity>(&[edge.clone(), lineage::Model { quantity: Some(1.5), ..edge }]).unwrap();
