@@ -16,6 +16,7 @@ mod guard;
 mod hardening;
 mod health;
 mod imports;
+mod integrators;
 mod limits;
 mod merchants_products;
 mod openapi;
