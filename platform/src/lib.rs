@@ -22,6 +22,7 @@ pub mod modules;
 pub mod openapi;
 pub mod ops;
 pub mod outbound;
+pub mod paging;
 pub mod pg_txn;
 pub mod request_id;
 pub mod secret;

@@ -18,6 +18,7 @@ use crate::error::{FieldError, Problem};
                        traceability platform. Every error is an RFC 9457 problem document with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
+    servers((url = "/", description = "本部署（提供本文档的地址）/ this deployment, where the document is served")),
     tags(
         (name = "运维 ops", description = "健康、就绪与指标 / health, readiness and metrics"),
         (name = "身份 identity", description = "登录、会话与密码 / sign-in, sessions and passwords"),
@@ -32,10 +33,41 @@ use crate::error::{FieldError, Problem};
         (name = "概览 dashboard", description = "首页关键数字、图表与地图数据 / dashboard figures, charts and map data"),
         (name = "联邦上报 federation", description = "备案、统计与变更逐级上报（本平台内或跨平台签名传输）、汇总数据与运行状态（R-SHAPE-3, R-IF-1, R-OPS-1）/ roll-up to parent tenants and deployments"),
     ),
-    components(schemas(Problem, FieldError)),
-    modifiers(&SecuritySchemes)
+    components(schemas(
+        Problem, FieldError, Stage, Action, KeyRole, BuiltinRole, CustomRoleParent, TenantLevel,
+        InspectionResult, ChainDirection, ChainFormat, TableFormat, QrFormat, CodeKind, ImportKind, ImportMode
+    )),
+    modifiers(&SecuritySchemes, &Contact)
 )]
 pub struct ApiDoc;
+
+/// The body of a file sent or answered as it is (an XLSX or CSV import or export, a PNG QR
+/// code): `type: string, format: binary`, so generated clients send and receive bytes, not a
+/// JSON array of numbers. Used as `inline(crate::openapi::Binary)`.
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
+
+/// The document's contact: the project, from the workspace's `repository` (one place).
+struct Contact;
+
+impl Modify for Contact {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let url = Some(env!("CARGO_PKG_REPOSITORY")).filter(|u| !u.is_empty());
+        openapi.info.contact =
+            Some(utoipa::openapi::info::ContactBuilder::new().name(Some("Suyuan 溯源")).url(url).build());
+    }
+}
 
 /// Declares how callers authenticate.
 struct SecuritySchemes;
@@ -99,3 +131,126 @@ pub fn to_pretty_json() -> Result<String, serde_json::Error> {
     s.push('\n');
     Ok(s)
 }
+
+/// A string schema that allows only `values`: the document's `enum`, built from the same lists
+/// the server checks against, so the two cannot drift apart.
+fn string_enum<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(seen)).description(Some(description)).into()
+}
+
+/// Declares a named string enumeration whose values come from a server-side list.
+macro_rules! string_enum_schema {
+    ($(#[$doc:meta])* $name:ident, $values:expr, $description:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                string_enum($values, $description)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+string_enum_schema!(
+    /// A trace record's stage (the keys of `subjects::dto::STAGES`).
+    Stage,
+    crate::modules::subjects::dto::STAGES.iter().map(|(k, _)| *k),
+    "追溯环节 / the stage of a trace record"
+);
+string_enum_schema!(
+    /// A trace record's action (the actions of `trace::dto::ACTIONS`; which stage each belongs
+    /// to is in the description and checked by the server).
+    Action,
+    crate::modules::trace::dto::ACTIONS.iter().map(|(_, a, _)| *a),
+    "环节中的动作：primary_production = plant | breed | harvest | slaughter | catch；processing = process | \
+     package；transport = ship | arrive；testing = inspect；sale = receive | sell | use / the action, which \
+     must belong to the stage"
+);
+string_enum_schema!(
+    /// The one business role an API key holds (`suyuan_policies::KEY_ROLES`).
+    KeyRole,
+    suyuan_policies::KEY_ROLES.iter().copied(),
+    "API 密钥的业务角色 / the business role of an API key"
+);
+string_enum_schema!(
+    /// A built-in role (`suyuan_policies::BUILTIN_ROLES`).
+    BuiltinRole,
+    suyuan_policies::BUILTIN_ROLES.iter().map(|(k, _)| *k),
+    "内置角色 / a built-in role"
+);
+string_enum_schema!(
+    /// A built-in role a custom role may sit under (`suyuan_policies::CUSTOM_ROLE_PARENTS`).
+    CustomRoleParent,
+    suyuan_policies::CUSTOM_ROLE_PARENTS.iter().copied(),
+    "自定义角色可继承的内置业务角色 / a business role a custom role sits under"
+);
+string_enum_schema!(
+    /// A tenant's level.
+    TenantLevel,
+    {
+        use suyuan_tenancy::TenantLevel as L;
+        [L::National, L::Provincial, L::Municipal, L::County].map(L::as_str)
+    },
+    "单位层级 / the level of a tenant"
+);
+string_enum_schema!(
+    /// The result of a test.
+    InspectionResult,
+    ["pass", "fail"],
+    "检测结果：pass 合格，fail 不合格 / pass or fail"
+);
+string_enum_schema!(
+    /// Which way a chain is walked.
+    ChainDirection,
+    ["up", "down", "both"],
+    "up 来源，down 去向，both 两者 / upstream, downstream or both"
+);
+string_enum_schema!(
+    /// The formats of a chain.
+    ChainFormat,
+    ["json", "csv", "xlsx", "geojson"],
+    "json 链条图，csv / xlsx 流量流向表，geojson 流向地图 / the graph, the flow table or the flow map"
+);
+string_enum_schema!(
+    /// The formats of a filing export or import.
+    TableFormat,
+    ["csv", "xlsx"],
+    "CSV（UTF-8）或 Excel / CSV (UTF-8) or XLSX"
+);
+string_enum_schema!(
+    /// The formats of a QR code.
+    QrFormat,
+    ["png", "svg"],
+    "PNG 或 SVG"
+);
+string_enum_schema!(
+    /// The kinds of trace codes.
+    CodeKind,
+    ["item", "batch"],
+    "item 一物一码，batch 一批一码 / one code per item, or one code for a batch"
+);
+string_enum_schema!(
+    /// What an import holds.
+    ImportKind,
+    ["enterprise", "merchant", "product"],
+    "导入的备案类型 / what the file holds"
+);
+string_enum_schema!(
+    /// How an import writes.
+    ImportMode,
+    ["dry_run", "all_or_nothing", "good_rows"],
+    "dry_run 只校验，all_or_nothing 全部写入或都不写，good_rows 写入合格行 / check only, all or none, or the good rows"
+);

@@ -31,7 +31,7 @@ async fn a_key_acts_in_its_tenant_with_its_role() {
     let res = system.get(app.url("/api/v1/tenants")).bearer_auth(&secret).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let tenants: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(tenants[0]["code"], "370000", "the key sees its own tenant");
+    assert_eq!(tenants["items"][0]["code"], "370000", "the key sees its own tenant");
     // A viewer key does not administer.
     let res = system.get(app.url("/api/v1/users")).bearer_auth(&secret).send().await.unwrap();
     assert_eq!(res.status(), 403);
@@ -39,7 +39,7 @@ async fn a_key_acts_in_its_tenant_with_its_role() {
     // The secret is never listed, its use is.
     let keys: serde_json::Value = sd.admin.get(app.url("/api/v1/api-keys")).send().await.unwrap().json().await.unwrap();
     assert!(!keys.to_string().contains(&secret));
-    assert!(keys[0]["last_used_at"].is_string());
+    assert!(keys["items"][0]["last_used_at"].is_string());
     // Stored only as a hash.
     let row = app
         .db

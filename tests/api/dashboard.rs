@@ -143,8 +143,8 @@ async fn a_person_of_a_higher_agency_switches_into_a_lower_one_where_granted() {
     assert_eq!(res.status(), 200);
     let grants: serde_json::Value =
         jn.admin.get(app.url("/api/v1/role-grants")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(grants[0]["username"], "sd_staff");
-    assert_eq!(grants[0]["home_tenant_code"], "370000");
+    assert_eq!(grants["items"][0]["username"], "sd_staff");
+    assert_eq!(grants["items"][0]["home_tenant_code"], "370000");
     assert_eq!(app.audit_rows("role_grant.set").await, 1);
 
     let tenants: serde_json::Value =
@@ -165,7 +165,7 @@ async fn a_person_of_a_higher_agency_switches_into_a_lower_one_where_granted() {
     let me: serde_json::Value = staff.get(app.url("/api/v1/auth/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["tenant"]["code"], "370100");
     let list: serde_json::Value = staff.get(app.url("/api/v1/tenants")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list[0]["code"], "370100", "it sees 济南市's subtree now");
+    assert_eq!(list["items"][0]["code"], "370100", "it sees 济南市's subtree now");
     assert_eq!(app.audit_rows("session.switch_tenant").await, 1);
 
     // Suspending the person's own agency ends the switched session too.

@@ -236,12 +236,13 @@ async fn a_city_filing_and_its_records_roll_up_to_the_nation_through_the_provinc
     })
     .await;
     let parked: Value = sd.admin.get(app.url("/api/v1/federation/parked")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(parked.as_array().unwrap().len(), 1, "{parked}");
-    assert_eq!(parked[0]["kind"], "industry.report");
-    assert!(parked[0]["reason"].as_str().unwrap().contains("未知的变更类型"));
+    assert_eq!(parked["items"].as_array().unwrap().len(), 1, "{parked}");
+    assert_eq!(parked["items"][0]["kind"], "industry.report");
+    assert!(parked["items"][0]["reason"].as_str().unwrap().contains("未知的变更类型"));
     let js_parked: Value =
         js.admin.get(app.url("/api/v1/federation/parked")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(js_parked, json!([]));
+    assert_eq!(js_parked["items"], json!([]));
+    assert_eq!(js_parked["total"], 0);
 
     // Nobody pushes into a tenant that is not their parent: 济南 into 江苏.
     let js_t = tenant_by_code(&app, "320000").await;
@@ -387,7 +388,8 @@ async fn a_provincial_deployment_federates_into_the_national_one_over_signed_htt
     let (key, secret) = (cred["key_id"].as_str().unwrap().to_owned(), cred["secret"].as_str().unwrap().to_owned());
     let listed: Value =
         national.get(b.url("/api/v1/federation/credentials")).send().await.unwrap().json().await.unwrap();
-    assert!(listed[0]["secret"].is_null(), "the secret is shown once");
+    assert_eq!(listed["items"][0]["key_id"], key.as_str(), "{listed}");
+    assert!(listed["items"][0]["secret"].is_null(), "the secret is shown once");
     // Only for a direct child.
     let res = sd_in_b
         .admin

@@ -270,7 +270,7 @@ async fn lists_show_only_the_callers_subtree() {
     let jiangsu = app.onboard(&national, "320000", "江苏省").await;
 
     let codes = |v: serde_json::Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect()
+        v["items"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect()
     };
     let all: serde_json::Value = national.get(app.url("/api/v1/tenants")).send().await.unwrap().json().await.unwrap();
     assert_eq!(codes(all), ["100000", "320000", "370000", "370100"]);
@@ -284,7 +284,7 @@ async fn lists_show_only_the_callers_subtree() {
     // Users: only the caller's own tenant.
     let users: serde_json::Value =
         jiangsu.admin.get(app.url("/api/v1/users")).send().await.unwrap().json().await.unwrap();
-    let names: Vec<_> = users.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<_> = users["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin_320000"]);
 
     // A child cannot read its parent.

@@ -162,9 +162,10 @@ async fn a_file_with_bad_rows_is_reported_row_by_row_and_writes_nothing_unless_a
     let id = job["id"].as_str().unwrap();
     assert_eq!(js.admin.get(app.url(&format!("/api/v1/imports/{id}"))).send().await.unwrap().status(), 403);
     let mine: Value = operator.get(app.url("/api/v1/imports")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(mine.as_array().unwrap().len(), 4);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 4);
+    assert_eq!(mine["total"], 4);
     let theirs: Value = js.admin.get(app.url("/api/v1/imports")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(theirs.as_array().unwrap().len(), 0);
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]

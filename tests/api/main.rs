@@ -17,6 +17,7 @@ mod guard;
 mod hardening;
 mod health;
 mod imports;
+mod integrators;
 mod limits;
 mod merchants_products;
 mod openapi;

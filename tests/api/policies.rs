@@ -54,7 +54,7 @@ async fn only_the_national_security_administrator_edits_the_shared_policy() {
     let app = TestApp::builder().spawn().await;
     let national = app.national_admin().await;
     let rows: serde_json::Value = national.get(app.url("/api/v1/policies")).send().await.unwrap().json().await.unwrap();
-    let builtin = rows.as_array().unwrap().iter().find(|r| r["builtin"] == true).unwrap();
+    let builtin = rows["items"].as_array().unwrap().iter().find(|r| r["builtin"] == true).unwrap();
     let res = national.delete(app.url(&format!("/api/v1/policies/{}", builtin["id"]))).send().await.unwrap();
     assert_eq!(res.status(), 409, "built-in rows stay");
 

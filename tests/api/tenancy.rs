@@ -306,14 +306,14 @@ async fn an_agency_applies_and_the_tenant_above_approves_or_rejects() {
     // Only the tenant above decides: not a sibling, not the national level.
     let list: serde_json::Value =
         js.admin.get(app.url("/api/v1/tenant-applications")).send().await.unwrap().json().await.unwrap();
-    assert!(list.as_array().unwrap().is_empty());
+    assert!(list["items"].as_array().unwrap().is_empty());
     for who in [&js.admin, &national] {
         let res = who.post(app.url(&format!("/api/v1/tenant-applications/{id}/approve"))).send().await.unwrap();
         assert_eq!(res.status(), 403);
     }
     let list: serde_json::Value =
         sd.admin.get(app.url("/api/v1/tenant-applications?status=pending")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list[0]["code"], "370200");
+    assert_eq!(list["items"][0]["code"], "370200");
 
     let res = sd.admin.post(app.url(&format!("/api/v1/tenant-applications/{id}/approve"))).send().await.unwrap();
     assert_eq!(res.status(), 201);
@@ -378,7 +378,7 @@ async fn an_application_tells_nothing_of_accounts_and_blocks_no_agency() {
     assert_eq!(res.status(), 201);
     let list: serde_json::Value =
         sd.admin.get(app.url("/api/v1/tenant-applications")).send().await.unwrap().json().await.unwrap();
-    let squatted = list.as_array().unwrap().iter().find(|a| a["id"] == squat["id"]).unwrap().clone();
+    let squatted = list["items"].as_array().unwrap().iter().find(|a| a["id"] == squat["id"]).unwrap().clone();
     assert_eq!(squatted["status"], "rejected", "{squatted}");
     assert_eq!(squatted["reason"], "该单位已通过另一份申请入驻平台");
     // A squatter's approval would fail on the taken user name, never create a second admin.

@@ -210,7 +210,7 @@ async fn a_tenant_defines_custom_roles_inside_the_tree() {
     let res = sd.admin.delete(app.url(&format!("/api/v1/roles/{role_id}"))).send().await.unwrap();
     assert_eq!(res.status(), 204);
     let roles: serde_json::Value = sd.admin.get(app.url("/api/v1/roles")).send().await.unwrap().json().await.unwrap();
-    assert!(roles.as_array().unwrap().iter().all(|r| r["builtin"] == true));
+    assert!(roles["items"].as_array().unwrap().iter().all(|r| r["builtin"] == true));
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ impl StatusPage {
 async fn status_page(user: &PageUser, errors: FormErrors) -> Result<StatusPage, super::page::PageError> {
     let ctx = user.ctx();
     let s = service::status(&ctx, user.state.settings.federation_lag_alert_secs).await?;
-    let parked = service::parked_rows(&ctx).await?;
+    let (parked, _) = service::parked_rows(&ctx, crate::paging::Paging { page: 1, page_size: 200 }).await?;
     let can_configure = user.state.authz.require_own(&user.who, "federation", "configure").is_ok();
     let credentials = if can_configure { service::credentials(&ctx).await? } else { Vec::new() };
     let children = tenant::Entity::find()

@@ -123,7 +123,7 @@ impl ImportsPage {
 
 /// `GET /console/imports`: upload a file; progress and problems appear on the page.
 pub async fn imports(user: PageUser) -> PageResult {
-    let jobs = import::list(&user.ctx()).await?;
+    let (jobs, _) = import::list(&user.ctx(), crate::paging::Paging { page: 1, page_size: 50 }).await?;
     let can_import = user.state.authz.require_own(&user.who, "import", "create").is_ok();
     let page = ImportsPage {
         page: user.layout("批量导入").crumb("批量导入", None),

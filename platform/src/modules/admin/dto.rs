@@ -22,6 +22,7 @@ pub struct TenantResponse {
     #[schema(example = "山东省")]
     pub name: String,
     /// `national`, `provincial`, `municipal` or `county`.
+    #[schema(value_type = crate::openapi::TenantLevel)]
     pub level: String,
     /// Level in Chinese.
     #[schema(example = "省级")]
@@ -247,13 +248,14 @@ pub struct RoleResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// Name: 3–64 of a–z, 0–9, `_`, starting with a letter; not a built-in name.
-    #[schema(example = "market_inspector")]
+    #[schema(example = "market_inspector", pattern = r"^[a-z][a-z0-9_]{2,63}$")]
     pub name: String,
     /// Chinese name.
-    #[schema(example = "市场巡查员")]
+    #[schema(example = "市场巡查员", min_length = 1, max_length = 100)]
     pub label: String,
     /// Built-in roles it sits under (`manager`, `operator`, `viewer`); it gets their
     /// permissions.
+    #[schema(value_type = Vec<crate::openapi::CustomRoleParent>, min_items = 1)]
     pub inherits: Vec<String>,
 }
 
@@ -349,12 +351,13 @@ pub struct AuditPage {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// What it is for, e.g. the connected system.
-    #[schema(example = "寿光蔬菜批发市场追溯系统")]
+    #[schema(example = "寿光蔬菜批发市场追溯系统", min_length = 1, max_length = 100)]
     pub name: String,
     /// The one role it holds: `manager`, `operator` or `viewer` (keys never administer).
-    #[schema(example = "operator")]
+    #[schema(example = "operator", value_type = crate::openapi::KeyRole)]
     pub role: String,
     /// Days until it expires (1–3650); without it the key lasts until revoked.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -366,6 +369,7 @@ pub struct ApiKeyResponse {
     /// Name.
     pub name: String,
     /// Role.
+    #[schema(value_type = crate::openapi::KeyRole)]
     pub role: String,
     /// First characters of the secret.
     #[schema(example = "sy_3f9a1c")]
@@ -570,7 +574,19 @@ impl From<crate::modules::admin::applications::entity::Model> for TenantApplicat
 pub struct ApplicationsQuery {
     /// `pending`, `approved` or `rejected`; all when absent.
     pub status: Option<String>,
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
+    pub page: Option<u64>,
+    /// Rows per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
+    pub page_size: Option<u64>,
 }
+
+crate::page_type!(
+    /// A page of tenant applications.
+    TenantApplicationPage,
+    TenantApplicationResponse
+);
 
 /// `POST /api/v1/tenant-applications/{id}/reject`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -579,3 +595,34 @@ pub struct RejectApplicationRequest {
     /// Why, told to the applicant.
     pub reason: String,
 }
+
+crate::page_type!(
+    /// A page of tenants (the caller's and every tenant below it, in tree order).
+    TenantPage,
+    TenantResponse
+);
+crate::page_type!(
+    /// A page of users.
+    UserPage,
+    UserResponse
+);
+crate::page_type!(
+    /// A page of roles.
+    RolePage,
+    RoleResponse
+);
+crate::page_type!(
+    /// A page of API keys.
+    ApiKeyPage,
+    ApiKeyResponse
+);
+crate::page_type!(
+    /// A page of policy rows.
+    PolicyPage,
+    PolicyRuleResponse
+);
+crate::page_type!(
+    /// A page of role grants.
+    RoleGrantPage,
+    RoleGrantResponse
+);

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, put, web};
 use uuid::Uuid;
 
+use super::dto::{ApiKeyPage, PolicyPage, RoleGrantPage, RolePage, TenantPage, UserPage};
 use super::dto::{
     ApiKeyResponse, AuditPage, AuditQuery, AuditRecordResponse, CreateApiKeyRequest, CreateApiKeyResponse,
     CreatePolicyRequest, CreateRoleRequest, CreateTenantRequest, CreateTenantResponse, CreateUserRequest,
@@ -21,6 +22,7 @@ use crate::modules::federation::anchors;
 use crate::modules::identity::CurrentUser;
 use crate::modules::identity::entity::tenant_sso;
 use crate::modules::identity::sso::{self, SsoConfigRequest, SsoConfigResponse};
+use crate::paging::PageQuery;
 use crate::state::AppState;
 use sea_orm::EntityTrait;
 
@@ -66,11 +68,13 @@ impl FromRequest for Caller {
 
 /// The caller's tenant and every tenant below it (tree order; `path` gives the nesting).
 #[utoipa::path(tag = "单位 tenants", operation_id = "listTenants", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "单位列表 / tenants", body = Vec<TenantResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "单位列表 / tenants", body = TenantPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/tenants")]
-pub async fn list_tenants(caller: Caller) -> ApiResult<web::Json<Vec<TenantResponse>>> {
-    let list = service::list_tenants(&caller.ctx()).await?;
-    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+pub async fn list_tenants(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<TenantPage>> {
+    let paging = q.check()?;
+    let (rows, total) = service::list_tenants_page(&caller.ctx(), paging).await?;
+    Ok(web::Json(TenantPage::new(rows.into_iter().map(Into::into).collect(), paging, total)))
 }
 
 /// Onboard an agency directly below the caller's tenant, with its first administrator
@@ -118,11 +122,13 @@ pub async fn activate_tenant(caller: Caller, id: web::Path<Uuid>) -> ApiResult<w
 
 /// Users of the caller's tenant.
 #[utoipa::path(tag = "用户 users", operation_id = "listUsers", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "用户列表 / users", body = Vec<UserResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "用户列表（按用户名）/ users, by user name", body = UserPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/users")]
-pub async fn list_users(caller: Caller) -> ApiResult<web::Json<Vec<UserResponse>>> {
-    let list = service::list_users(&caller.ctx()).await?;
-    Ok(web::Json(list.into_iter().map(|(u, r)| UserResponse::new(u, r)).collect()))
+pub async fn list_users(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<UserPage>> {
+    let paging = q.check()?;
+    let (list, total) = service::list_users_page(&caller.ctx(), paging).await?;
+    Ok(web::Json(UserPage::new(list.into_iter().map(|(u, r)| UserResponse::new(u, r)).collect(), paging, total)))
 }
 
 /// Create a user in the caller's tenant; the one-time password is shown once and must be
@@ -210,9 +216,11 @@ pub async fn set_user_roles(
 /// The roles that can be assigned in the caller's tenant: the built-in ones and the tenant's
 /// custom roles.
 #[utoipa::path(tag = "用户 users", operation_id = "listRoles", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "角色 / roles", body = Vec<RoleResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "角色（内置在前）/ roles, built-in first", body = RolePage), GuardErrors, ParamErrors))]
 #[get("/api/v1/roles")]
-pub async fn list_roles(caller: Caller) -> ApiResult<web::Json<Vec<RoleResponse>>> {
+pub async fn list_roles(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<RolePage>> {
+    let paging = q.check()?;
     let custom = service::list_custom_roles(&caller.ctx()).await?;
     let builtin = suyuan_policies::BUILTIN_ROLES.iter().map(|(name, label)| RoleResponse {
         id: None,
@@ -228,7 +236,8 @@ pub async fn list_roles(caller: Caller) -> ApiResult<web::Json<Vec<RoleResponse>
         label: r.label,
         builtin: false,
     });
-    Ok(web::Json(builtin.chain(custom).collect()))
+    let (rows, total) = paging.slice(builtin.chain(custom).collect());
+    Ok(web::Json(RolePage::new(rows, paging, total)))
 }
 
 /// Create a custom role of the caller's tenant, under built-in business roles (security
@@ -313,7 +322,7 @@ pub async fn list_audit_anchors(
 /// Export the audit records matching the filters as CSV (UTF-8 with BOM).
 #[utoipa::path(tag = "审计 audit", operation_id = "exportAudit", security(("session_cookie" = []), ("api_key" = [])),
     params(AuditQuery),
-    responses((status = 200, description = "CSV 文件 / CSV file", body = String, content_type = "text/csv"), GuardErrors, ParamErrors))]
+    responses((status = 200, description = "CSV 文件 / CSV file", body = inline(crate::openapi::Binary), content_type = "text/csv"), GuardErrors, ParamErrors))]
 #[get("/api/v1/audit/export")]
 pub async fn export_audit(caller: Caller, q: web::Query<AuditQuery>) -> ApiResult<HttpResponse> {
     let csv = service::export_audit(&caller.ctx(), &q).await?;
@@ -325,11 +334,13 @@ pub async fn export_audit(caller: Caller, q: web::Query<AuditQuery>) -> ApiResul
 
 /// API keys of the caller's tenant (security administrator).
 #[utoipa::path(tag = "API 密钥 api-keys", operation_id = "listApiKeys", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "密钥列表（不含密钥本身）/ keys, without secrets", body = Vec<ApiKeyResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "密钥列表（不含密钥本身，新建的在前）/ keys, without secrets, newest first", body = ApiKeyPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/api-keys")]
-pub async fn list_api_keys(caller: Caller) -> ApiResult<web::Json<Vec<ApiKeyResponse>>> {
-    let keys = service::list_api_keys(&caller.ctx()).await?;
-    Ok(web::Json(keys.into_iter().map(Into::into).collect()))
+pub async fn list_api_keys(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<ApiKeyPage>> {
+    let paging = q.check()?;
+    let (keys, total) = service::list_api_keys_page(&caller.ctx(), paging).await?;
+    Ok(web::Json(ApiKeyPage::new(keys.into_iter().map(Into::into).collect(), paging, total)))
 }
 
 /// Create an API key for a connected system; the secret is in this answer only.
@@ -405,11 +416,13 @@ fn policy_view(r: crate::authz::entity::Model, builtin: bool) -> PolicyRuleRespo
 
 /// The shared authorization policy (national security administrator).
 #[utoipa::path(tag = "用户 users", operation_id = "listPolicies", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "权限策略 / policy rows", body = Vec<PolicyRuleResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "权限策略 / policy rows", body = PolicyPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/policies")]
-pub async fn list_policies(caller: Caller) -> ApiResult<web::Json<Vec<PolicyRuleResponse>>> {
-    let rows = service::list_policies(&caller.ctx()).await?;
-    Ok(web::Json(rows.into_iter().map(|(r, b)| policy_view(r, b)).collect()))
+pub async fn list_policies(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<PolicyPage>> {
+    let paging = q.check()?;
+    let (rows, total) = paging.slice(service::list_policies(&caller.ctx()).await?);
+    Ok(web::Json(PolicyPage::new(rows.into_iter().map(|(r, b)| policy_view(r, b)).collect(), paging, total)))
 }
 
 /// Add a permission to the shared policy; every replica applies it within
@@ -451,11 +464,14 @@ pub async fn set_tenant_profile(
 /// People of higher-level agencies who hold roles in the caller's tenant (security
 /// administrator).
 #[utoipa::path(tag = "用户 users", operation_id = "listRoleGrants", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "外单位授权 / grants to people of higher-level agencies", body = Vec<RoleGrantResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "外单位授权 / grants to people of higher-level agencies", body = RoleGrantPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/role-grants")]
-pub async fn list_role_grants(caller: Caller) -> ApiResult<web::Json<Vec<RoleGrantResponse>>> {
-    let list = service::list_role_grants(&caller.ctx()).await?;
-    Ok(web::Json(list.into_iter().map(|(u, home, roles)| RoleGrantResponse::new(u, &home, roles)).collect()))
+pub async fn list_role_grants(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<RoleGrantPage>> {
+    let paging = q.check()?;
+    let (list, total) = paging.slice(service::list_role_grants(&caller.ctx()).await?);
+    let rows = list.into_iter().map(|(u, home, roles)| RoleGrantResponse::new(u, &home, roles)).collect();
+    Ok(web::Json(RoleGrantPage::new(rows, paging, total)))
 }
 
 /// Give a person of a higher-level agency roles in the caller's tenant (an empty list takes
@@ -519,14 +535,15 @@ pub async fn apply_for_tenant(
 /// Applications addressed to the caller's tenant (system administrator).
 #[utoipa::path(tag = "单位 tenants", operation_id = "listTenantApplications", security(("session_cookie" = []), ("api_key" = [])),
     params(super::dto::ApplicationsQuery),
-    responses((status = 200, description = "入驻申请 / applications", body = Vec<super::dto::TenantApplicationResponse>), GuardErrors, ParamErrors))]
+    responses((status = 200, description = "入驻申请 / applications", body = super::dto::TenantApplicationPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/tenant-applications")]
 pub async fn list_tenant_applications(
     caller: Caller,
     q: web::Query<super::dto::ApplicationsQuery>,
-) -> ApiResult<web::Json<Vec<super::dto::TenantApplicationResponse>>> {
-    let list = super::applications::list(&caller.ctx(), q.status.as_deref()).await?;
-    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+) -> ApiResult<web::Json<super::dto::TenantApplicationPage>> {
+    let paging = crate::paging::Paging::check(q.page, q.page_size)?;
+    let (list, total) = paging.slice(super::applications::list(&caller.ctx(), q.status.as_deref()).await?);
+    Ok(web::Json(super::dto::TenantApplicationPage::new(list.into_iter().map(Into::into).collect(), paging, total)))
 }
 
 /// Approve an application: the tenant is created with its first administrator, whose

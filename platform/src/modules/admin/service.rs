@@ -27,6 +27,7 @@ use crate::modules::identity::service::{
     Authenticated, NewUser, create_invitation, insert_user, new_api_key, replace_roles, roles_of, token_hash,
 };
 use crate::modules::identity::sessions::SessionStore;
+use crate::paging::Paging;
 
 /// Everything a command needs about its caller.
 pub struct Ctx<'a> {
@@ -197,6 +198,21 @@ pub async fn list_tenants(ctx: &Ctx<'_>) -> ApiResult<Vec<tenant::Model>> {
     Ok(tenant::Entity::find().filter(scope.tenants()).order_by_asc(tenant::Column::Path).all(ctx.db).await?)
 }
 
+/// A page of the caller's tenant and the tenants below it, in tree order, and how many there are.
+///
+/// # Errors
+/// 403, database failures.
+pub async fn list_tenants_page(ctx: &Ctx<'_>, paging: Paging) -> ApiResult<(Vec<tenant::Model>, u64)> {
+    let scope = ctx.read_scope("tenant", "read").await?;
+    let pages = tenant::Entity::find()
+        .filter(scope.tenants())
+        .order_by_asc(tenant::Column::Path)
+        .order_by_asc(tenant::Column::Id)
+        .paginate(ctx.db, paging.page_size);
+    let total = pages.num_items().await?;
+    Ok((pages.fetch_page(paging.page - 1).await?, total))
+}
+
 /// One tenant in the caller's subtree.
 ///
 /// # Errors
@@ -362,6 +378,36 @@ pub async fn list_users(ctx: &Ctx<'_>) -> ApiResult<Vec<(user::Model, Vec<String
             (u, r)
         })
         .collect())
+}
+
+/// A page of the users of the caller's tenant by user name, with their roles, and how many there
+/// are.
+///
+/// # Errors
+/// 403, database failures.
+pub async fn list_users_page(ctx: &Ctx<'_>, paging: Paging) -> ApiResult<(Vec<(user::Model, Vec<String>)>, u64)> {
+    let scope = ctx.own_scope("user", "read").await?;
+    let pages = user::Entity::find()
+        .filter(scope.condition(user::Column::TenantId))
+        .order_by_asc(user::Column::Username)
+        .order_by_asc(user::Column::Id)
+        .paginate(ctx.db, paging.page_size);
+    let total = pages.num_items().await?;
+    let users = pages.fetch_page(paging.page - 1).await?;
+    let roles = user_role::Entity::find()
+        .filter(scope.condition(user_role::Column::TenantId))
+        .filter(user_role::Column::UserId.is_in(users.iter().map(|u| u.id)))
+        .all(ctx.db)
+        .await?;
+    let rows = users
+        .into_iter()
+        .map(|u| {
+            let mut r: Vec<String> = roles.iter().filter(|x| x.user_id == u.id).map(|x| x.role.clone()).collect();
+            r.sort();
+            (u, r)
+        })
+        .collect();
+    Ok((rows, total))
 }
 
 /// A user, their tenant, how the caller reaches that tenant, and their roles there.
@@ -835,6 +881,21 @@ pub async fn list_api_keys(ctx: &Ctx<'_>) -> ApiResult<Vec<api_key::Model>> {
         .order_by_desc(api_key::Column::CreatedAt)
         .all(ctx.db)
         .await?)
+}
+
+/// A page of the caller's tenant's API keys, newest first, and how many there are.
+///
+/// # Errors
+/// 403, database failures.
+pub async fn list_api_keys_page(ctx: &Ctx<'_>, paging: Paging) -> ApiResult<(Vec<api_key::Model>, u64)> {
+    let scope = ctx.own_scope("api_key", "read").await?;
+    let pages = api_key::Entity::find()
+        .filter(scope.condition(api_key::Column::TenantId))
+        .order_by_desc(api_key::Column::CreatedAt)
+        .order_by_desc(api_key::Column::Id)
+        .paginate(ctx.db, paging.page_size);
+    let total = pages.num_items().await?;
+    Ok((pages.fetch_page(paging.page - 1).await?, total))
 }
 
 /// Creates a key; returns it with its secret (shown once, stored hashed).

@@ -221,3 +221,14 @@ pub struct RecomputeReport {
     /// Whether the differences were repaired.
     pub repaired: bool,
 }
+
+crate::page_type!(
+    /// A page of parked rows.
+    ParkedPage,
+    ParkedRow
+);
+crate::page_type!(
+    /// A page of federation credentials.
+    CredentialPage,
+    CredentialResponse
+);

@@ -8,14 +8,14 @@ use suyuan_federation::wire::{Ack, Push};
 use suyuan_tenancy::entity::tenant;
 use uuid::Uuid;
 
-use super::dto::{
-    CredentialResponse, FederationStatus, LinkSettings, NewCredential, ParkedRow, RollupResponse, UpstreamRequest,
-};
+use super::dto::{CredentialPage, ParkedPage};
+use super::dto::{CredentialResponse, FederationStatus, LinkSettings, NewCredential, RollupResponse, UpstreamRequest};
 use super::entity::{credential, replay};
 use super::service;
 use crate::error::{ApiError, ApiResult, BodyErrors, ConflictError, GuardErrors, NotFoundError, ParamErrors};
 use crate::modules::admin::handlers::Caller;
 use crate::modules::dashboard::dto::RegionMap;
+use crate::paging::PageQuery;
 use crate::state::AppState;
 
 /// The largest push body (500 rows of a few KiB each, with room).
@@ -108,10 +108,13 @@ pub async fn get_status(caller: Caller, state: web::Data<AppState>) -> ApiResult
 
 /// Rows received from below that could not be applied, with the reason (newest 500).
 #[utoipa::path(tag = "联邦上报 federation", operation_id = "listParkedRows", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "搁置的变更 / parked rows", body = Vec<ParkedRow>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "搁置的变更（新的在前）/ parked rows, newest first", body = ParkedPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/federation/parked")]
-pub async fn list_parked(caller: Caller) -> ApiResult<web::Json<Vec<ParkedRow>>> {
-    Ok(web::Json(service::parked_rows(&caller.ctx()).await?))
+pub async fn list_parked(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<ParkedPage>> {
+    let paging = q.check()?;
+    let (rows, total) = service::parked_rows(&caller.ctx(), paging).await?;
+    Ok(web::Json(ParkedPage::new(rows, paging, total)))
 }
 
 /// Issue a credential to a direct child tenant that runs its own deployment: the answer holds
@@ -127,10 +130,13 @@ pub async fn issue_credential(caller: Caller, body: web::Json<NewCredential>) ->
 
 /// The credentials the caller's tenant issued (without secrets).
 #[utoipa::path(tag = "联邦上报 federation", operation_id = "listFederationCredentials", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "接入凭证 / credentials", body = Vec<CredentialResponse>), GuardErrors))]
+    params(PageQuery),
+    responses((status = 200, description = "接入凭证 / credentials", body = CredentialPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/federation/credentials")]
-pub async fn list_credentials(caller: Caller) -> ApiResult<web::Json<Vec<CredentialResponse>>> {
-    Ok(web::Json(service::credentials(&caller.ctx()).await?))
+pub async fn list_credentials(caller: Caller, q: web::Query<PageQuery>) -> ApiResult<web::Json<CredentialPage>> {
+    let paging = q.check()?;
+    let (rows, total) = paging.slice(service::credentials(&caller.ctx()).await?);
+    Ok(web::Json(CredentialPage::new(rows, paging, total)))
 }
 
 /// Revoke a credential: the child deployment's next push is refused.

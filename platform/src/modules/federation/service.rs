@@ -398,15 +398,17 @@ pub async fn status(ctx: &Ctx<'_>, lag_alert_secs: u64) -> ApiResult<FederationS
 ///
 /// # Errors
 /// 403.
-pub async fn parked_rows(ctx: &Ctx<'_>) -> ApiResult<Vec<ParkedRow>> {
+pub async fn parked_rows(ctx: &Ctx<'_>, paging: crate::paging::Paging) -> ApiResult<(Vec<ParkedRow>, u64)> {
+    use sea_orm::PaginatorTrait as _;
     let scope = ctx.read_scope("federation", "read").await?;
-    let rows = parked::Entity::find()
+    let pages = parked::Entity::find()
         .filter(scope.condition(parked::Column::ReceiverTenantId))
         .order_by_desc(parked::Column::ParkedAt)
-        .limit(500)
-        .all(ctx.db)
-        .await?;
-    Ok(rows
+        .order_by_desc(parked::Column::Id)
+        .paginate(ctx.db, paging.page_size);
+    let total = pages.num_items().await?;
+    let rows = pages.fetch_page(paging.page - 1).await?;
+    let rows = rows
         .into_iter()
         .map(|p| ParkedRow {
             id: p.id,
@@ -418,7 +420,8 @@ pub async fn parked_rows(ctx: &Ctx<'_>) -> ApiResult<Vec<ParkedRow>> {
             reason: p.reason,
             parked_at: p.parked_at,
         })
-        .collect())
+        .collect();
+    Ok((rows, total))
 }
 
 /// The region a roll-up is asked for: the caller's own, or one inside it (drill-down).

@@ -55,6 +55,40 @@ impl FromRequest for SessionUser {
     }
 }
 
+/// Whoever may ask who they are (`GET /api/v1/auth/me`): a signed-in user, including one who
+/// still has to change an initial password, or a connected system with an API key.
+#[derive(Debug, Clone)]
+pub enum AnyCaller {
+    /// A session.
+    Session(Box<SessionAuth>),
+    /// An API key.
+    Key(Box<Authenticated>),
+}
+
+async fn authenticate_key(req: &HttpRequest, secret: &str) -> Result<Authenticated, ApiError> {
+    let state = app_state(req)?;
+    let key = service::authenticate_key(&state.db, secret).await?;
+    if let Some(id) = key.key_id {
+        state.limits.check(Class::Api, &Key::Id(id)).await?;
+    }
+    Ok(key)
+}
+
+impl FromRequest for AnyCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if let Some(secret) = bearer(&req) {
+                return authenticate_key(&req, &secret).await.map(|k| AnyCaller::Key(Box::new(k)));
+            }
+            authenticate(req).await.map(|s| AnyCaller::Session(Box::new(s)))
+        })
+    }
+}
+
 impl FromRequest for CurrentUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -63,12 +97,7 @@ impl FromRequest for CurrentUser {
         let req = req.clone();
         Box::pin(async move {
             if let Some(secret) = bearer(&req) {
-                let state = app_state(&req)?;
-                let key = service::authenticate_key(&state.db, &secret).await?;
-                if let Some(id) = key.key_id {
-                    state.limits.check(Class::Api, &Key::Id(id)).await?;
-                }
-                return Ok(CurrentUser(key));
+                return authenticate_key(&req, &secret).await.map(CurrentUser);
             }
             let auth = authenticate(req).await?;
             if auth.user.must_change_password {

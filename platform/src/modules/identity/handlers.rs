@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::SESSION_COOKIE;
 use super::dto::{
-    AcceptInvitationRequest, ChangePasswordRequest, LoginRequest, MeResponse, SwitchTenantRequest, TenantView,
+    AcceptInvitationRequest, ApiKeyKind, ChangePasswordRequest, KeyMeResponse, KeyView, LoginRequest, Me, MeResponse,
+    SwitchTenantRequest, TenantView,
 };
-use super::extract::SessionUser;
+use super::extract::{AnyCaller, SessionUser};
 use super::service;
 use crate::audit::ClientInfo;
 use crate::error::{ApiResult, BodyErrors, Problem, RateLimited};
@@ -81,19 +82,45 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, user: SessionU
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), 0)).finish())
 }
 
-/// Who is signed in, in which tenant, and whether the password must be changed first.
+/// Who is calling. A session: the user, the tenant, the roles and whether the password must
+/// be changed first (`kind: user`). An API key (`Authorization: Bearer sy_…`): the key's name,
+/// its tenant and its role (`kind: api_key`), so an integrator can test a key.
 #[utoipa::path(
     tag = "身份 identity",
     operation_id = "getMe",
-    security(("session_cookie" = [])),
+    security(("session_cookie" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "当前用户 / the signed-in user", body = MeResponse),
-        (status = 401, description = "未登录或已超时 / not signed in or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "当前用户或 API 密钥（按 kind 区分）/ the signed-in user or the API key, told apart by kind", body = Me),
+        (status = 401, description = "未登录、已超时，或密钥无效、已撤销、已过期 / not signed in, expired, or a bad, revoked or expired key", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
     )
 )]
 #[get("/api/v1/auth/me")]
-pub async fn get_me(user: SessionUser) -> web::Json<MeResponse> {
-    web::Json(user.0.to_me())
+pub async fn get_me(state: web::Data<AppState>, caller: AnyCaller) -> ApiResult<web::Json<Me>> {
+    match caller {
+        AnyCaller::Session(s) => Ok(web::Json(Me::User(s.to_me()))),
+        AnyCaller::Key(k) => {
+            use super::entity::api_key;
+            let id = k.key_id.ok_or_else(|| crate::error::ApiError::unauthorized("API 密钥无效"))?;
+            let key = api_key::Entity::find_by_id(id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| crate::error::ApiError::unauthorized("API 密钥无效、已撤销或已过期"))?;
+            let t = k.tenant.clone();
+            Ok(web::Json(Me::ApiKey(KeyMeResponse {
+                kind: ApiKeyKind::ApiKey,
+                key: KeyView {
+                    id: key.id,
+                    name: key.name,
+                    prefix: key.prefix,
+                    created_at: key.created_at,
+                    expires_at: key.expires_at,
+                },
+                tenant: TenantView { id: t.id, code: t.code, name: t.name, level: t.level },
+                role: key.role,
+            })))
+        }
+    }
 }
 
 /// Change the own password (required at the first login with an initial password). Other

@@ -13,7 +13,7 @@ pub mod service;
 pub mod sessions;
 pub mod sso;
 
-pub use extract::{CurrentUser, SessionUser};
+pub use extract::{AnyCaller, CurrentUser, SessionUser};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "suyuan_session";

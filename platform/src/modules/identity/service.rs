@@ -130,6 +130,7 @@ pub async fn effective_roles<C: sea_orm::ConnectionTrait>(
 
 fn me(user: &user::Model, tenant: &tenant::Model, roles: Vec<String>, expires_at: DateTime<Utc>) -> MeResponse {
     MeResponse {
+        kind: super::dto::UserKind::User,
         user: UserView { id: user.id, username: user.username.clone(), display_name: user.display_name.clone() },
         tenant: TenantView {
             id: tenant.id,

@@ -176,10 +176,13 @@ pub struct EnterpriseQuery {
     /// `code` (default), `name` or `created_at`; `-` in front for descending.
     pub sort: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
     pub page: Option<u64>,
     /// Rows per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u64>,
     /// Export only: `csv` (default) or `xlsx`.
+    #[param(value_type = Option<crate::openapi::TableFormat>)]
     pub format: Option<String>,
 }
 
@@ -399,10 +402,13 @@ pub struct MerchantQuery {
     /// `code` (default), `name` or `created_at`; `-` in front for descending.
     pub sort: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
     pub page: Option<u64>,
     /// Rows per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u64>,
     /// Export only: `csv` (default) or `xlsx`.
+    #[param(value_type = Option<crate::openapi::TableFormat>)]
     pub format: Option<String>,
 }
 
@@ -547,10 +553,13 @@ pub struct ProductQuery {
     /// `code` (default), `name` or `created_at`; `-` in front for descending.
     pub sort: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
     pub page: Option<u64>,
     /// Rows per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u64>,
     /// Export only: `csv` (default) or `xlsx`.
+    #[param(value_type = Option<crate::openapi::TableFormat>)]
     pub format: Option<String>,
 }
 
@@ -589,14 +598,17 @@ pub struct FilingStateResponse {
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// `enterprise`, `merchant` or `product`.
+    #[param(value_type = crate::openapi::ImportKind)]
     pub kind: String,
     /// `dry_run` (default: check only, write nothing), `all_or_nothing` (write every row, or
     /// none when any row is bad) or `good_rows` (write the good rows, report the bad ones).
+    #[param(value_type = Option<crate::openapi::ImportMode>)]
     pub mode: Option<String>,
     /// Write the rows as submitted for review (otherwise drafts).
     #[serde(default)]
     pub submit: bool,
     /// `csv` or `xlsx`; by default from the `Content-Type`.
+    #[param(value_type = Option<crate::openapi::TableFormat>)]
     pub format: Option<String>,
     /// The file's name, for the record.
     pub file_name: Option<String>,
@@ -704,3 +716,9 @@ pub struct FilingStatistics {
     /// Charts: `by_child`, `by_type`, `by_stage`, `by_kind`, `merchant_types`, `trend`.
     pub charts: Vec<crate::modules::dashboard::dto::Chart>,
 }
+
+crate::page_type!(
+    /// A page of imports.
+    ImportJobPage,
+    ImportJobResponse
+);

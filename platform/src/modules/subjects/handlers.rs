@@ -52,8 +52,8 @@ pub async fn list_enterprises(
     params(EnterpriseQuery),
     responses(
         (status = 200, description = "CSV 或 Excel 文件 / CSV or XLSX file", content(
-            (String = "text/csv"),
-            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (inline(crate::openapi::Binary) = "text/csv"),
+            (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
         GuardErrors, ParamErrors))]
 #[get("/api/v1/enterprises/export")]
@@ -160,8 +160,8 @@ pub async fn list_merchants(caller: Caller, q: web::Query<MerchantQuery>) -> Api
     params(MerchantQuery),
     responses(
         (status = 200, description = "CSV 或 Excel 文件 / CSV or XLSX file", content(
-            (String = "text/csv"),
-            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (inline(crate::openapi::Binary) = "text/csv"),
+            (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
         GuardErrors, ParamErrors))]
 #[get("/api/v1/merchants/export")]
@@ -232,8 +232,8 @@ pub async fn list_products(caller: Caller, q: web::Query<ProductQuery>) -> ApiRe
     params(ProductQuery),
     responses(
         (status = 200, description = "CSV 或 Excel 文件 / CSV or XLSX file", content(
-            (String = "text/csv"),
-            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (inline(crate::openapi::Binary) = "text/csv"),
+            (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
         GuardErrors, ParamErrors))]
 #[get("/api/v1/products/export")]
@@ -395,8 +395,8 @@ pub async fn set_filing_rules(
 #[utoipa::path(tag = "主体备案 filings", operation_id = "startImport", security(("session_cookie" = []), ("api_key" = [])),
     params(ImportQuery),
     request_body(content(
-        (String = "text/csv"),
-        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (inline(crate::openapi::Binary) = "text/csv"),
+        (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ), description = "CSV 或 Excel 文件 / the file"),
     responses((status = 202, description = "已开始 / started", body = ImportJobResponse), BodyErrors, GuardErrors, ParamErrors,
         (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -440,12 +440,18 @@ pub async fn get_import(caller: Caller, id: web::Path<Uuid>) -> ApiResult<web::J
     Ok(web::Json(import::get(&caller.ctx(), *id).await?))
 }
 
-/// The caller's tenant's last 50 imports, newest first.
+/// The caller's tenant's imports, newest first.
 #[utoipa::path(tag = "主体备案 filings", operation_id = "listImports", security(("session_cookie" = []), ("api_key" = [])),
-    responses((status = 200, description = "导入记录 / imports", body = Vec<ImportJobResponse>), GuardErrors))]
+    params(crate::paging::PageQuery),
+    responses((status = 200, description = "导入记录 / imports", body = super::dto::ImportJobPage), GuardErrors, ParamErrors))]
 #[get("/api/v1/imports")]
-pub async fn list_imports(caller: Caller) -> ApiResult<web::Json<Vec<ImportJobResponse>>> {
-    Ok(web::Json(import::list(&caller.ctx()).await?))
+pub async fn list_imports(
+    caller: Caller,
+    q: web::Query<crate::paging::PageQuery>,
+) -> ApiResult<web::Json<super::dto::ImportJobPage>> {
+    let paging = q.check()?;
+    let (rows, total) = import::list(&caller.ctx(), paging).await?;
+    Ok(web::Json(super::dto::ImportJobPage::new(rows, paging, total)))
 }
 
 // ---- map and statistics ----

@@ -729,17 +729,17 @@ pub async fn get(ctx: &Ctx<'_>, id: Uuid) -> ApiResult<ImportJobResponse> {
 ///
 /// # Errors
 /// 403.
-pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Vec<ImportJobResponse>> {
+pub async fn list(ctx: &Ctx<'_>, paging: crate::paging::Paging) -> ApiResult<(Vec<ImportJobResponse>, u64)> {
+    use sea_orm::PaginatorTrait as _;
     let scope = ctx.own_scope("import", "read").await?;
-    Ok(import_job::Entity::find()
+    let pages = import_job::Entity::find()
         .filter(scope.condition(import_job::Column::TenantId))
         .order_by_desc(import_job::Column::CreatedAt)
-        .limit(50)
-        .all(ctx.db)
-        .await?
-        .into_iter()
-        .map(|j| abandoned(j).into())
-        .collect())
+        .order_by_desc(import_job::Column::Id)
+        .paginate(ctx.db, paging.page_size);
+    let total = pages.num_items().await?;
+    let rows = pages.fetch_page(paging.page - 1).await?.into_iter().map(|j| abandoned(j).into()).collect();
+    Ok((rows, total))
 }
 
 /// How long an import may run before it counts as abandoned (its server stopped mid-way: the

@@ -32,10 +32,12 @@ pub const MAX_BATCH: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
     /// Batch number of the input.
+    #[schema(min_length = 1, max_length = 64)]
     pub batch_no: String,
     /// Product filing code of the input, if filed.
     pub product_code: Option<String>,
     /// Quantity used.
+    #[schema(exclusive_minimum = 0)]
     pub quantity: Option<f64>,
     /// Its unit (a code of `GET /api/v1/trace/units`); without it the flow shows the quantity
     /// with no unit.
@@ -48,10 +50,13 @@ pub struct BatchInput {
 #[serde(deny_unknown_fields)]
 pub struct Inspection {
     /// What was tested, e.g. 农药残留.
+    #[schema(min_length = 1, max_length = 64)]
     pub item: String,
     /// `pass` or `fail`.
+    #[schema(value_type = crate::openapi::InspectionResult)]
     pub result: String,
     /// Report number.
+    #[schema(min_length = 1, max_length = 64)]
     pub report_no: String,
 }
 
@@ -61,11 +66,13 @@ pub struct Inspection {
 pub struct TraceEventRequest {
     /// The sender's own id of the record: a retried request with the same id creates nothing
     /// new.
-    #[schema(example = "sg-2026-11-27-000123")]
+    #[schema(example = "sg-2026-11-27-000123", min_length = 1, max_length = 64)]
     pub client_event_id: String,
     /// `primary_production`, `processing`, `transport`, `testing` or `sale`.
+    #[schema(value_type = crate::openapi::Stage)]
     pub stage: String,
     /// An action of the stage (see `ACTIONS`: plant, harvest, process, ship, inspect, sell, …).
+    #[schema(value_type = crate::openapi::Action)]
     pub action: String,
     /// Code of the reporting subject: an approved enterprise or merchant filing of the caller's
     /// tenant or below.
@@ -75,14 +82,17 @@ pub struct TraceEventRequest {
     /// from it).
     pub product_code: Option<String>,
     /// Product name (required without `product_code`).
+    #[schema(max_length = 100)]
     pub product_name: Option<String>,
     /// Batch number.
-    #[schema(example = "SG20261127-01")]
+    #[schema(example = "SG20261127-01", min_length = 1, max_length = 64)]
     pub batch_no: String,
-    /// Trace codes of the items or the batch.
+    /// Trace codes of the items or the batch (at most 1 000, each at most 128 characters).
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub trace_codes: Vec<String>,
     /// Quantity (> 0).
+    #[schema(exclusive_minimum = 0)]
     pub quantity: f64,
     /// Unit of the quantity: a code of the unit list (`GET /api/v1/trace/units`: kg, t, 件,
     /// 箱, 头 …), or its zh-CN name or another listed spelling (stored as the code). Required;
@@ -90,18 +100,22 @@ pub struct TraceEventRequest {
     #[schema(example = "kg")]
     pub unit: String,
     /// Unit price (sale stages).
+    #[schema(minimum = 0)]
     pub price: Option<f64>,
     /// Amount.
+    #[schema(minimum = 0)]
     pub amount: Option<f64>,
     /// When it happened, RFC 3339 with its zone.
-    #[schema(example = "2026-11-27T08:30:00+08:00")]
+    #[schema(example = "2026-11-27T08:30:00+08:00", format = DateTime)]
     pub event_time: String,
     /// Where: division code.
-    #[schema(example = "370783")]
+    #[schema(example = "370783", pattern = r"^[0-9]{6}$")]
     pub division_code: String,
-    /// Longitude (both or neither).
+    /// Longitude (both or neither; inside China, 73–136).
+    #[schema(minimum = 73, maximum = 136)]
     pub longitude: Option<f64>,
-    /// Latitude.
+    /// Latitude (inside China, 3–54).
+    #[schema(minimum = 3, maximum = 54)]
     pub latitude: Option<f64>,
     /// The counterpart (an approved filing anywhere): the buyer of a `ship` or `sell`, the
     /// seller of a `receive` or `arrive` — required for `ship` and `receive`, refused for the
@@ -124,7 +138,7 @@ pub struct IngestRequest<'a> {
     /// 1 to 10 000 records. Each is read on its own (kept as the raw JSON of the request until
     /// then), so every bad record is named by its index, its field and its line in the request.
     #[serde(borrow)]
-    #[schema(value_type = Vec<TraceEventRequest>)]
+    #[schema(value_type = Vec<TraceEventRequest>, min_items = 1, max_items = 10000)]
     pub events: Vec<&'a serde_json::value::RawValue>,
 }
 
@@ -160,8 +174,10 @@ pub struct TraceEventResponse {
     /// The sender's id.
     pub client_event_id: String,
     /// Stage.
+    #[schema(value_type = crate::openapi::Stage)]
     pub stage: String,
     /// Action.
+    #[schema(value_type = crate::openapi::Action)]
     pub action: String,
     /// Reporting subject.
     pub subject_code: String,
@@ -253,6 +269,7 @@ impl From<event::Model> for TraceEventResponse {
 #[serde(deny_unknown_fields)]
 pub struct TraceEventQuery {
     /// Stage.
+    #[param(value_type = Option<crate::openapi::Stage>)]
     pub stage: Option<String>,
     /// Product: a product filing code, or part of the product name.
     pub product: Option<String>,
@@ -269,8 +286,10 @@ pub struct TraceEventQuery {
     /// Happened before this time.
     pub to: Option<DateTime<Utc>>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
     pub page: Option<u64>,
     /// Rows per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u64>,
 }
 
@@ -299,14 +318,18 @@ pub struct ChainQuery {
     /// Start from the records carrying this trace code.
     pub code: Option<String>,
     /// `up` (where it came from), `down` (where it went) or `both` (default).
+    #[param(value_type = Option<crate::openapi::ChainDirection>)]
     pub direction: Option<String>,
     /// Steps to walk in each direction, 1–50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
     pub depth: Option<u32>,
     /// Nodes at most, 1–200 000 (default 5 000). More than 5 000 is a recall over a market and
     /// needs the `trace_chain:recall` permission (managers).
+    #[param(minimum = 1, maximum = 200_000)]
     pub max_nodes: Option<usize>,
     /// `json` (default: the graph), `csv` or `xlsx` (the flow table, 流量流向表), or `geojson`
     /// (nodes as points and flows as lines, for the flow map).
+    #[param(value_type = Option<crate::openapi::ChainFormat>)]
     pub format: Option<String>,
 }
 
@@ -474,9 +497,10 @@ pub struct IssueCodesRequest {
     #[schema(example = "E370783000001504")]
     pub subject_code: String,
     /// `item` (一物一码: one code per item) or `batch` (一批一码: one code for a batch).
-    #[schema(example = "item")]
+    #[schema(example = "item", value_type = crate::openapi::CodeKind)]
     pub kind: String,
     /// How many codes: 1–10 000 for `item`, 1 for `batch` (default 1).
+    #[schema(minimum = 1, maximum = 10000)]
     pub count: Option<u32>,
     /// The product filing the codes are for (optional).
     pub product_code: Option<String>,

@@ -57,6 +57,7 @@ pub async fn ingest_events(
 #[serde(deny_unknown_fields)]
 pub struct RecordImportQuery {
     /// `csv` or `xlsx`; by default from the content type.
+    #[param(value_type = Option<crate::openapi::TableFormat>)]
     pub format: Option<String>,
 }
 
@@ -71,8 +72,8 @@ pub struct RecordImportQuery {
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "importTraceEvents", security(("session_cookie" = []), ("api_key" = [])),
     params(RecordImportQuery),
     request_body(content(
-        (String = "text/csv"),
-        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (inline(crate::openapi::Binary) = "text/csv"),
+        (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     ), description = "CSV 或 Excel 文件 / the file"),
     responses((status = 200, description = "已接收 / received", body = IngestResponse), BodyErrors, GuardErrors, ParamErrors, ConflictError,
         (status = 413, description = "文件过大 / file too large", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -127,8 +128,8 @@ pub async fn get_event(caller: Caller, id: web::Path<Uuid>) -> ApiResult<HttpRes
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceChain", security(("session_cookie" = []), ("api_key" = [])),
     params(ChainQuery),
     responses((status = 200, description = "追溯链条 / the chain", body = ChainResponse,
-            content((ChainResponse = "application/json"), (String = "text/csv"),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            content((ChainResponse = "application/json"), (inline(crate::openapi::Binary) = "text/csv"),
+                (inline(crate::openapi::Binary) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
                 (Object = "application/geo+json"))),
         GuardErrors, NotFoundError, ParamErrors))]
 #[get("/api/v1/trace/chain")]
@@ -265,17 +266,24 @@ const MAX_QR_SIZE: u32 = 1024;
 #[serde(deny_unknown_fields)]
 pub struct QrQuery {
     /// `png` (default) or `svg`.
+    #[param(value_type = Option<crate::openapi::QrFormat>)]
     pub format: Option<String>,
     /// PNG: the smallest width in pixels, 64–1024 (default 320).
+    #[param(minimum = 64, maximum = 1024)]
     pub size: Option<u32>,
 }
 
 /// The QR code of a trace code, as PNG or SVG, for labels and packaging: it encodes the public
-/// page of the code (`{public_url}/t/{code}`), so a phone's camera opens the trace page.
+/// page of the code (`{public_url}/t/{code}`), so a phone's camera opens the trace page. A code
+/// that no record carries is 404, as its public page is (an issued code gets its QR code once
+/// its first record is in).
 #[utoipa::path(tag = "追溯记录 trace records", operation_id = "traceQr",
     params(("code" = String, Path, description = "追溯码"), QrQuery),
     responses(
-        (status = 200, description = "二维码 / QR code", content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
+        (status = 200, description = "二维码 / QR code", content(
+            (inline(crate::openapi::Binary) = "image/png"),
+            (String = "image/svg+xml"))),
+        (status = 404, description = "没有追溯记录使用这个追溯码 / no record carries the code", body = crate::error::Problem, content_type = "application/problem+json"),
         ParamErrors, RateLimited))]
 #[get("/api/v1/public/trace/{code}/qr")]
 pub async fn trace_qr(
@@ -292,6 +300,21 @@ pub async fn trace_qr(
     // any label needs.
     if !(64..=MAX_QR_SIZE).contains(&size) {
         return Err(ApiError::invalid_field("size", "range", format!("size 应为 64–{MAX_QR_SIZE}")));
+    }
+    if !matches!(q.format.as_deref(), None | Some("png" | "svg")) {
+        return Err(ApiError::invalid_field("format", "unknown", "format 只能是 png 或 svg"));
+    }
+    // A code no record carries has no public page, so no QR code either (as the lookup, 404).
+    let known = {
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+        super::entity::code_index::Entity::find()
+            .filter(super::entity::code_index::Column::Code.eq(code.as_str()))
+            .one(&state.db)
+            .await?
+            .is_some()
+    };
+    if !known {
+        return Err(ApiError::not_found("没有追溯记录使用这个追溯码"));
     }
     let path: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
     let target = format!("{}/t/{path}", crate::modules::identity::sso::base_url(&state.settings, &req));
