@@ -292,6 +292,21 @@ async fn another_provinces_key_cannot_poison_the_public_answer_and_its_claim_is_
     // Looking the code up again records nothing twice.
     public(&app, CODE).await;
     assert_eq!(app.scalar("SELECT count(*) AS n FROM trace_code_anomalies").await, 3);
+    // The console page lists them for both provinces, and nothing for the sibling.
+    let page = |who: &reqwest::Client| {
+        let c = who.clone();
+        let url = app.url(&format!("/console/code-anomalies?code={CODE}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    for who in [&sd.admin, &js.admin] {
+        let html = page(who).await;
+        assert!(
+            html.contains("追溯码异常") && html.contains("苏州某检测站") && html.contains("济南示范食品厂"),
+            "{html}"
+        );
+    }
+    let html = page(&zj.admin).await;
+    assert!(html.contains("没有追溯码异常") && !html.contains("苏州某检测站"), "{html}");
     // Bad paging is named.
     let res = sd.admin.get(app.url("/api/v1/trace/anomalies?page=0")).send().await.unwrap();
     assert_eq!(problem(res).await["errors"][0]["field"], "page");

@@ -473,14 +473,19 @@ struct Lineage {
     nodes: Vec<Node>,
 }
 
-/// The records at `nodes`, oldest first: one statement per 300 nodes.
+/// The records at `nodes`, oldest first: one statement per 300 nodes (the batches through their
+/// index, then the pairs).
 async fn records_at(db: &DatabaseConnection, nodes: &[Node]) -> ApiResult<Vec<event::Model>> {
     use sea_orm::sea_query::{ExprTrait, ValueTuple};
     let mut out = Vec::new();
     for chunk in nodes.chunks(300) {
         let tuples = chunk.iter().map(|(s, b)| ValueTuple::Two(s.clone().into(), b.clone().into()));
+        let mut batches: Vec<&str> = chunk.iter().map(|n| n.1.as_str()).collect();
+        batches.sort_unstable();
+        batches.dedup();
         out.extend(
             event::Entity::find()
+                .filter(event::Column::BatchNo.is_in(batches))
                 .filter(
                     Expr::tuple([Expr::col(event::Column::SubjectCode), Expr::col(event::Column::BatchNo)])
                         .in_tuples(tuples),
@@ -653,7 +658,10 @@ async fn load(
 ) -> ApiResult<Option<Arc<TracePart>>> {
     metrics.trace_public_loaded();
     let Some(lineage) = lineage(db, code).await? else { return Ok(None) };
-    keep_anomalies(db, code, &lineage).await?;
+    if let Err(e) = keep_anomalies(db, code, &lineage).await {
+        // The answer does not wait for it: the claim is found again at the next load.
+        tracing::warn!(error = %e, code, "keeping code anomalies failed");
+    }
     let Lineage { shown, carrying, nodes, .. } = lineage;
     // The product as the latest linked record carrying the code names it; the origin is the
     // first primary production on the way (else the earliest record shown).
