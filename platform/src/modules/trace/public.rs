@@ -494,7 +494,7 @@ async fn records_at(db: &DatabaseConnection, nodes: &[Node]) -> ApiResult<Vec<ev
                 .await?,
         );
     }
-    out.sort_by(|a, b| (a.event_time, a.id).cmp(&(b.event_time, b.id)));
+    out.sort_by_key(|a| (a.event_time, a.id));
     Ok(out)
 }
 
@@ -589,7 +589,7 @@ async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineag
         })
         .collect();
     let mut carrying = carrying;
-    carrying.sort_by(|a, b| (a.event_time, a.id).cmp(&(b.event_time, b.id)));
+    carrying.sort_by_key(|a| (a.event_time, a.id));
     Ok(Some(Lineage { owner, shown, carrying, unlinked, cut, nodes }))
 }
 
