@@ -339,18 +339,7 @@ pub async fn invalidate(state: &crate::state::AppState, written: &Written) {
     }
     drop_twice(&state.trace_cache, written.codes.clone(), written.nodes.clone()).await;
     if let Some(redis) = &state.redis {
-        let mut message = written.codes.join("\n");
-        for (subject, batch) in &written.nodes {
-            if !message.is_empty() {
-                message.push('\n');
-            }
-            if subject.contains(['\n', '\u{1}']) || batch.contains(['\n', '\u{1}']) {
-                // Cannot be written on one line: every answer goes.
-                message.push_str(DROP_ALL);
-                continue;
-            }
-            let _ = write!(message, "\u{1}{subject}\u{1}{batch}");
-        }
+        let message = notice(written);
         if let Err(e) = redis.publish(INVALIDATE_CHANNEL, &message).await {
             // Other replicas then show the old answer until it expires (a minute).
             tracing::warn!(error = %e, "cannot publish trace cache invalidation");
@@ -369,21 +358,30 @@ pub async fn invalidate(state: &crate::state::AppState, written: &Written) {
 /// The line that asks every replica to drop every cached answer.
 const DROP_ALL: &str = "\u{1}*";
 
-/// On a notice from another replica: drops the named codes and the answers that read the named
-/// nodes, or everything when messages may have been missed (`None`).
-pub async fn drop_cached(cache: &TraceCache, message: Option<&str>) {
-    let Some(message) = message else {
-        cache.codes.invalidate_all();
-        return;
-    };
+/// The Redis message naming what an ingest wrote: codes one per line, nodes as
+/// `\u{1}subject\u{1}batch`, or [`DROP_ALL`] for a node that cannot be written on one line.
+fn notice(written: &Written) -> String {
+    let mut message = written.codes.join("\n");
+    for (subject, batch) in &written.nodes {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        if subject.contains(['\n', '\u{1}']) || batch.contains(['\n', '\u{1}']) {
+            message.push_str(DROP_ALL);
+            continue;
+        }
+        let _ = write!(message, "\u{1}{subject}\u{1}{batch}");
+    }
+    message
+}
+
+/// A notice read back: the codes and nodes, or `None` for "drop everything".
+fn read_notice(message: &str) -> Option<(Vec<String>, Vec<Node>)> {
     let (mut codes, mut nodes) = (Vec::new(), Vec::new());
     for line in message.lines() {
         match line.strip_prefix('\u{1}') {
             None => codes.push(line.to_owned()),
-            Some("*") => {
-                cache.codes.invalidate_all();
-                return;
-            }
+            Some("*") => return None,
             Some(node) => {
                 if let Some((subject, batch)) = node.split_once('\u{1}') {
                     nodes.push((subject.to_owned(), batch.to_owned()));
@@ -391,7 +389,16 @@ pub async fn drop_cached(cache: &TraceCache, message: Option<&str>) {
             }
         }
     }
-    drop_twice(cache, codes, nodes).await;
+    Some((codes, nodes))
+}
+
+/// On a notice from another replica: drops the named codes and the answers that read the named
+/// nodes, or everything when messages may have been missed (`None`).
+pub async fn drop_cached(cache: &TraceCache, message: Option<&str>) {
+    match message.and_then(read_notice) {
+        Some((codes, nodes)) => drop_twice(cache, codes, nodes).await,
+        None => cache.codes.invalidate_all(),
+    }
 }
 
 /// Drops the codes and the answers that read the nodes now, and once more a moment later: a
@@ -784,6 +791,21 @@ mod tests {
             assert_eq!(fast, serde_json::to_value(p.answer(queries)).unwrap());
             assert_eq!(fast["warning"].is_string(), single_item && queries > SUSPICIOUS_QUERIES, "{fast}");
         }
+    }
+
+    #[test]
+    fn a_notice_names_codes_and_nodes_and_reads_back() {
+        let node = |s: &str, b: &str| (s.to_owned(), b.to_owned());
+        let written = Written {
+            codes: vec!["SG-0001".to_owned(), "SG-0002".to_owned()],
+            nodes: vec![node("E370783000000150", "A1"), node("E370102000000007", "P 1/2")],
+        };
+        assert_eq!(read_notice(&notice(&written)), Some((written.codes.clone(), written.nodes.clone())));
+        let only_nodes = Written { codes: Vec::new(), nodes: vec![node("E1", "B1")] };
+        assert_eq!(read_notice(&notice(&only_nodes)), Some((Vec::new(), only_nodes.nodes.clone())));
+        // A batch that cannot be written on one line drops everything.
+        let odd = Written { codes: vec!["C".to_owned()], nodes: vec![node("E1", "B\n1")] };
+        assert_eq!(read_notice(&notice(&odd)), None);
     }
 
     #[test]
