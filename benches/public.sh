@@ -5,7 +5,7 @@
 # Starts the release binary on the demo data (3 500 trace records), then in the same run:
 #   1. wrk -t2 -cC -dSECS --latency, after a warm-up, for each C in CONNS ("64 256"): the bare
 #      endpoint GET /healthz (constant JSON, same server, same middleware) against the lookup of
-#      one code already in the cache; req/s, p50, p99 and the ratio public/bare (target >= 0.5);
+#      one code already in the cache; req/s, p50, p99 and the ratio public/bare (target >= 0.7);
 #      the server process's CPU time per request (user + system; PostgreSQL's own backends
 #      not included); the cache loads and the queries recorded by the query log meanwhile;
 #   2. a cold stampede: STAMPEDE (1 000) requests for one code never asked before, each on its
@@ -136,8 +136,8 @@ for C in $CONNS; do
   printf '%-24s %8.0f %8.2f %8.2f %7d %12.1f us  %s\n' "-c$C bare /healthz" "$HR" "$HP50" "$HP99" "$HBAD" "$HCPU" "$HERR" | tee -a "$SUM"
   printf '%-24s %8.0f %8.2f %8.2f %7d %12.1f us  %s\n' "-c$C public (cached)" "$PR" "$PP50" "$PP99" "$PBAD" "$PCPU" "$PERR" | tee -a "$SUM"
   RATIO=$(awk -v a="$PR" -v b="$HR" 'BEGIN {printf "%.2f", a / b}')
-  OK=$(awk -v r="$RATIO" 'BEGIN {print (r >= 0.5 ? "meets" : "MISSES")}')
-  say "-c$C ratio public/bare: $RATIO ($OK the target 0.5); p99 public/bare $(awk -v a="$PP99" -v b="$HP99" 'BEGIN {printf "%.1fx", a / b}')"
+  OK=$(awk -v r="$RATIO" 'BEGIN {print (r >= 0.7 ? "meets" : "MISSES")}')
+  say "-c$C ratio public/bare: $RATIO ($OK the target 0.7); p99 public/bare $(awk -v a="$PP99" -v b="$HP99" 'BEGIN {printf "%.1fx", a / b}')"
   say "   RSS during public -c$C: $(cat "$DIR/rss-during")"
 done
 say "right after wrk:        $(rss)"
@@ -257,7 +257,10 @@ if db == "postgres":
     names = ("trace_code_index", "trace_events", "trace_code_stats", "trace_code_queries")
     per = collections.Counter(t for l in stmts for t in names if t in l)
     print(f"statement log between markers: {len(stmts)} statements from the server; naming " + ", ".join(f"{t} {per[t]}" for t in names))
-    print(f"DB LOADS by the statement log (SELECTs naming trace_code_index): {sum(1 for l in stmts if 'trace_code_index' in l and 'SELECT' in l.upper())}")
+    # A load's first statement reads the records carrying the code through trace_code_index; its
+    # lineage walks (WITH RECURSIVE) start from the same index and are not further loads.
+    first = [l for l in stmts if 'trace_code_index' in l and 'SELECT' in l.upper() and 'RECURSIVE' not in l.upper()]
+    print(f"DB LOADS by the statement log (SELECTs naming trace_code_index, walks aside): {len(first)}")
 PY
 sleep 1
 L4=$(loads)

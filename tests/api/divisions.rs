@@ -227,6 +227,7 @@ async fn exports_state_their_time_zone_and_name_subjects_by_code_and_name() {
             "产品",
             "批次",
             "数量",
+            "单位",
             "时间（北京时间 UTC+8）",
             "报告条数"
         ]
@@ -245,7 +246,7 @@ async fn exports_state_their_time_zone_and_name_subjects_by_code_and_name() {
             "山东省济南市历下区"
         ]
     );
-    assert_eq!(&row[12], "2026-11-20 06:30:00", "China time, as sent (+08:00)");
+    assert_eq!(&row[13], "2026-11-20 06:30:00", "China time, as sent (+08:00)");
 
     // XLSX: the same headings.
     let strings = xlsx_strings(chain("xlsx").await).await;

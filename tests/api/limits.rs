@@ -60,7 +60,10 @@ async fn qr_codes_are_bounded_in_size() {
     let res = app.get("/api/v1/public/trace/SG-0001/qr?size=2048").await;
     assert_eq!(res.status(), 422);
     assert_eq!(problem(res).await["errors"][0]["field"], "size");
-    assert_eq!(app.get("/api/v1/public/trace/SG-0001/qr?size=1024").await.status(), 200);
+    // 1024 px passes the size check (checked first); the code carries no record, so 404.
+    let res = app.get("/api/v1/public/trace/SG-0001/qr?size=1024").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(problem(res).await["status"], 404);
 }
 
 /// With Redis the replicas of one deployment share one count per address: each replica alone

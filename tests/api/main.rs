@@ -24,6 +24,7 @@ mod openapi;
 mod outbound;
 mod pages;
 mod policies;
+mod public_lineage;
 mod sso;
 mod tenancy;
 mod trace;

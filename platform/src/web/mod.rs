@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/trace/{id}", web::get().to(trace_pages::detail))
         .route("/console/trace-chain", web::get().to(trace_pages::chain))
         .route("/console/query-analysis", web::get().to(trace_pages::query_analysis))
+        .route("/console/code-anomalies", web::get().to(trace_pages::code_anomalies))
         .route("/console/rollup", web::get().to(federation_pages::rollup))
         .route("/console/federation", web::get().to(federation_pages::status))
         .route("/console/federation/credentials", web::post().to(federation_pages::issue_credential))

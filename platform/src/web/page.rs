@@ -234,6 +234,13 @@ pub const NAV: &[NavDef] = &[
         permission: Some(("trace_event", "read")),
     },
     NavDef {
+        group: "追溯应急管理",
+        label: "追溯码异常",
+        href: "/console/code-anomalies",
+        module: Some("emergency"),
+        permission: Some(("code_anomaly", "read")),
+    },
+    NavDef {
         group: "汇总与上报",
         label: "汇总统计",
         href: "/console/rollup",

@@ -352,3 +352,67 @@ pub async fn query_analysis(user: PageUser, q: web::Query<QueryAnalysisForm>) ->
     };
     Ok(user.render(StatusCode::OK, &page))
 }
+
+/// The anomaly list's filters, as typed in the form.
+#[derive(Debug, Default, Deserialize)]
+pub struct AnomalyForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+/// An anomaly as the page shows it.
+struct AnomalyRow {
+    detected_at: String,
+    a: crate::modules::trace::anomalies::Anomaly,
+}
+
+impl std::ops::Deref for AnomalyRow {
+    type Target = crate::modules::trace::anomalies::Anomaly;
+    fn deref(&self) -> &Self::Target {
+        &self.a
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/code_anomalies.html")]
+struct AnomalyPage {
+    page: Layout,
+    code: String,
+    rows: Vec<AnomalyRow>,
+    total: u64,
+    page_no: u64,
+    pages: u64,
+    error: Option<String>,
+}
+
+/// `GET /console/code-anomalies`: claims of trace codes by subjects not linked into their
+/// lineage (R-PUB-3), those the caller's tenant or subtree reported or owns, newest first.
+pub async fn code_anomalies(user: PageUser, f: web::Query<AnomalyForm>) -> PageResult {
+    use crate::modules::trace::anomalies::{AnomalyQuery, list};
+    let f = f.into_inner();
+    let q = AnomalyQuery { code: opt(&f.code), page: f.page, page_size: Some(20) };
+    let (found, error) = match list(&user.ctx(), &q).await {
+        Ok(found) => (found, None),
+        Err(e) if e.http_status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let msg = e.messages();
+            (list(&user.ctx(), &AnomalyQuery::default()).await?, Some(msg))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let page = AnomalyPage {
+        page: user.layout("追溯码异常").crumb("追溯码异常", None),
+        code: f.code.trim().to_owned(),
+        pages: found.total.div_ceil(found.page_size).max(1),
+        total: found.total,
+        page_no: found.page,
+        rows: found
+            .items
+            .into_iter()
+            .map(|a| AnomalyRow { detected_at: crate::web::when(&a.detected_at), a })
+            .collect(),
+        error,
+    };
+    Ok(user.render(StatusCode::OK, &page))
+}

@@ -187,6 +187,47 @@ async fn walk(
     Ok((edges, cut))
 }
 
+/// A lineage edge as the public lookup reads it: its ends and the path of the tenant that
+/// reported it.
+#[derive(Debug)]
+pub(super) struct Link {
+    /// The upstream end (subject, batch).
+    pub(super) from: Key,
+    /// The downstream end.
+    pub(super) to: Key,
+    /// The reporting tenant's path.
+    pub(super) reported_by: String,
+}
+
+impl From<Edge> for Link {
+    fn from(e: Edge) -> Self {
+        Self {
+            from: (e.from_subject_code, e.from_batch),
+            to: (e.to_subject_code, e.to_batch),
+            reported_by: e.tenant_path,
+        }
+    }
+}
+
+/// The chain's walks, both directions at once, from the (subject, batch) pairs of the records
+/// matching `start`, for the public lookup: no caller, no scope (the lookup shows public fields
+/// only and decides itself which edges it follows). At most `cap` edges a direction. Returns
+/// the edges upstream, the edges downstream, and whether the cap cut either short.
+///
+/// # Errors
+/// Database failures.
+pub(super) async fn walk_public(
+    db: &sea_orm::DatabaseConnection,
+    start: &Condition,
+    depth: u32,
+    cap: u64,
+) -> ApiResult<(Vec<Link>, Vec<Link>, bool)> {
+    let ((up, up_cut), (down, down_cut)) =
+        tokio::try_join!(walk(db, start, false, depth, cap, None), walk(db, start, true, depth, cap, None))?;
+    let links = |edges: Vec<Edge>| edges.into_iter().map(Link::from).collect::<Vec<_>>();
+    Ok((links(up), links(down), up_cut || down_cut))
+}
+
 /// The walk in one direction, replayed breadth first over the edges the database returned:
 /// each new node gets its depth (negative upstream) unless the other direction gave it one, and
 /// the edges between kept nodes are kept. Returns why the walk stopped short, if it did.
@@ -567,7 +608,7 @@ pub fn free_later<T: Send + 'static>(value: T, items: usize) {
 #[derive(Debug, FromQueryResult)]
 pub(super) struct Subject {
     code: String,
-    name: String,
+    pub(super) name: String,
     /// The enterprise's type, or `merchant`.
     pub(super) kind: String,
     division: String,
@@ -578,7 +619,8 @@ pub(super) struct Subject {
     tenant_id: Uuid,
     tenant_code: String,
     tenant_name: String,
-    tenant_path: String,
+    /// The path of the tenant the subject is filed in.
+    pub(super) tenant_path: String,
 }
 
 /// The subjects of `codes`, enterprises and merchants, in one statement.

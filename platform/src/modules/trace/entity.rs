@@ -286,3 +286,40 @@ pub mod stats_daily {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A claim of a trace code by a subject not linked into the code's lineage.
+pub mod code_anomaly {
+    use sea_orm::entity::prelude::*;
+
+    /// The `trace_code_anomalies` row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trace_code_anomalies")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The code.
+        pub code: String,
+        /// `unlinked_claim`: a record carries the code, but its subject is not linked into the
+        /// lineage of the code's owner.
+        pub kind: String,
+        /// The record.
+        pub event_id: Uuid,
+        /// The record's subject.
+        pub claiming_subject_code: String,
+        /// The tenant that reported the record.
+        pub claiming_tenant_id: Uuid,
+        /// The code's owner: the subject whose records the public answer starts from.
+        pub owner_subject_code: String,
+        /// The tenant that reported the owner's first record carrying the code.
+        pub owner_tenant_id: Uuid,
+        /// When the claim was found.
+        pub detected_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -164,7 +164,7 @@ pub async fn import(
     ctx: &Ctx<'_>,
     bytes: actix_web::web::Bytes,
     xlsx: bool,
-) -> ApiResult<(IngestResponse, Vec<String>)> {
+) -> ApiResult<(IngestResponse, super::public::Written)> {
     let (lines, records) =
         actix_web::web::block(move || records_from_file(&bytes, xlsx)).await.map_err(ApiError::internal)??;
     super::service::ingest(ctx, records).await.map_err(|e| {

@@ -11,7 +11,9 @@
 //!
 //! The public lookup ([`public`], R-PUB-3) answers public fields only, from an in-process cache
 //! (invalidated across replicas through Redis when configured), and records every query in
-//! batches. QR codes of trace codes (PNG, SVG) encode the code's public page.
+//! batches. It walks the lineage from the code's batch and shows only records linked into it;
+//! a record carrying the code by a subject outside that lineage is kept as an anomaly
+//! ([`anomalies`]). QR codes of trace codes (PNG, SVG) encode the code's public page.
 //!
 //! On PostgreSQL records are partitioned by month ([`write::ensure_partitions`], migration 026).
 //!
@@ -21,6 +23,7 @@
 //! into memory at start.
 
 pub mod analysis;
+pub mod anomalies;
 pub mod chain;
 pub mod codes;
 pub mod dto;
@@ -48,6 +51,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::get_event)
         .service(handlers::trace_chain)
         .service(handlers::query_statistics)
+        .service(anomalies::list_anomalies)
         .service(handlers::issue_codes)
         .service(handlers::list_units);
 }

@@ -4,7 +4,7 @@
 //! the analysis of query behaviour (R-ANA-3) without slowing the answer: queries go to a
 //! channel and a background task writes them in batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -12,14 +12,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::dto::{PublicStage, PublicTrace};
-use super::entity::{code_index, code_query, code_stats, event};
+use super::entity::{code_anomaly, code_index, code_query, code_stats, event};
 use crate::error::{ApiError, ApiResult};
 use crate::pg_txn::PgTxn;
 
@@ -289,78 +291,390 @@ impl TracePart {
     }
 }
 
-/// Answers by code (`None`: no record carries it), in process, for a minute. Concurrent
-/// lookups of one cold code wait for one load. An ingest invalidates the codes it wrote on its
-/// replica and, through Redis when configured, on every replica; without Redis other replicas
-/// see new records within the minute.
-pub type TraceCache = moka::future::Cache<String, Option<Arc<TracePart>>>;
+/// Answers by code (`None`: no record carries it), in process, for a minute, and which codes'
+/// answers each lineage node (subject, batch) went into. Concurrent lookups of one cold code
+/// wait for one load. An ingest invalidates the codes it wrote and the answers that read the
+/// nodes it wrote (a later record on the farm's lot changes the answer of every code printed
+/// downstream of it), on its replica and, through Redis when configured, on every replica;
+/// without Redis other replicas see new records within the minute.
+#[derive(Clone, Debug)]
+pub struct TraceCache {
+    codes: moka::future::Cache<String, Option<Arc<TracePart>>>,
+    /// Node → the codes whose cached answers read it. Kept while loads read the node and a
+    /// minute after the last (longer than any answer that read it lives); dropped when the node
+    /// is written (the answers that read it go with it, and their reloads read it anew).
+    by_node: moka::future::Cache<Node, Readers>,
+}
+
+/// The codes whose answers read a node.
+type Readers = Arc<std::sync::Mutex<HashSet<Arc<str>>>>;
+
+/// Readers of one node above which those whose answers have left the cache are pruned.
+const READERS: usize = 10_000;
+
+/// A lineage node: (subject code, batch).
+pub type Node = (String, String);
+
+/// What an ingest wrote that cached answers may have read: the codes its new records carry,
+/// and the nodes of its new records and lineage edges.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Trace codes, sorted, once each.
+    pub codes: Vec<String>,
+    /// (subject, batch) nodes, sorted, once each.
+    pub nodes: Vec<Node>,
+}
 
 /// The Redis channel on which an ingest names the codes whose cached answers are stale, one
-/// per line.
+/// per line, and the nodes it wrote, one per line as `\u{1}subject\u{1}batch`.
 pub const INVALIDATE_CHANNEL: &str = "suyuan:trace:invalidate";
 
-/// Drops the cached answers of the codes an ingest wrote, on this replica and (through Redis,
-/// when configured) on every other.
-pub async fn invalidate(state: &crate::state::AppState, codes: &[String]) {
-    if codes.is_empty() {
+/// Drops the cached answers an ingest made stale, on this replica and (through Redis, when
+/// configured) on every other; then, in the background, looks for unlinked claims among the
+/// codes it wrote (see [`check_claims`]).
+pub async fn invalidate(state: &crate::state::AppState, written: &Written) {
+    if written.codes.is_empty() && written.nodes.is_empty() {
         return;
     }
-    drop_twice(&state.trace_cache, codes.to_vec()).await;
-    if let Some(redis) = &state.redis
-        && let Err(e) = redis.publish(INVALIDATE_CHANNEL, &codes.join("\n")).await
-    {
-        // Other replicas then show the old answer until it expires (a minute).
-        tracing::warn!(error = %e, "cannot publish trace cache invalidation");
+    drop_twice(&state.trace_cache, written.codes.clone(), written.nodes.clone()).await;
+    if let Some(redis) = &state.redis {
+        let message = notice(written);
+        if let Err(e) = redis.publish(INVALIDATE_CHANNEL, &message).await {
+            // Other replicas then show the old answer until it expires (a minute).
+            tracing::warn!(error = %e, "cannot publish trace cache invalidation");
+        }
+    }
+    if !written.codes.is_empty() {
+        let (db, codes) = (state.db.clone(), written.codes.clone());
+        tokio::spawn(async move {
+            if let Err(e) = check_claims(&db, &codes).await {
+                tracing::warn!(error = %e, "checking the claims of ingested codes failed");
+            }
+        });
     }
 }
 
-/// On a notice from another replica: drops the named codes, or everything when messages may
-/// have been missed (`None`).
-pub async fn drop_cached(cache: &TraceCache, codes: Option<&str>) {
-    match codes {
-        Some(codes) => drop_twice(cache, codes.lines().map(str::to_owned).collect()).await,
-        None => cache.invalidate_all(),
+/// The line that asks every replica to drop every cached answer.
+const DROP_ALL: &str = "\u{1}*";
+
+/// The Redis message naming what an ingest wrote: codes one per line, nodes as
+/// `\u{1}subject\u{1}batch`, or [`DROP_ALL`] for a node that cannot be written on one line.
+fn notice(written: &Written) -> String {
+    let mut message = written.codes.join("\n");
+    for (subject, batch) in &written.nodes {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        if subject.contains(['\n', '\u{1}']) || batch.contains(['\n', '\u{1}']) {
+            message.push_str(DROP_ALL);
+            continue;
+        }
+        let _ = write!(message, "\u{1}{subject}\u{1}{batch}");
+    }
+    message
+}
+
+/// A notice read back: the codes and nodes, or `None` for "drop everything".
+fn read_notice(message: &str) -> Option<(Vec<String>, Vec<Node>)> {
+    let (mut codes, mut nodes) = (Vec::new(), Vec::new());
+    for line in message.lines() {
+        match line.strip_prefix('\u{1}') {
+            None => codes.push(line.to_owned()),
+            Some("*") => return None,
+            Some(node) => {
+                if let Some((subject, batch)) = node.split_once('\u{1}') {
+                    nodes.push((subject.to_owned(), batch.to_owned()));
+                }
+            }
+        }
+    }
+    Some((codes, nodes))
+}
+
+/// On a notice from another replica: drops the named codes and the answers that read the named
+/// nodes, or everything when messages may have been missed (`None`).
+pub async fn drop_cached(cache: &TraceCache, message: Option<&str>) {
+    match message.and_then(read_notice) {
+        Some((codes, nodes)) => drop_twice(cache, codes, nodes).await,
+        None => cache.codes.invalidate_all(),
     }
 }
 
-/// Drops the codes now, and once more a moment later: a load that read the records before the
-/// ingest committed may still be on its way into the cache.
-async fn drop_twice(cache: &TraceCache, codes: Vec<String>) {
-    for code in &codes {
-        cache.invalidate(code).await;
-    }
+/// Drops the codes and the answers that read the nodes now, and once more a moment later: a
+/// load that read the records before the ingest committed may still be on its way into the
+/// cache.
+async fn drop_twice(cache: &TraceCache, codes: Vec<String>, nodes: Vec<Node>) {
+    cache.drop_now(&codes, &nodes).await;
     let cache = cache.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for code in &codes {
-            cache.invalidate(code).await;
-        }
+        cache.drop_now(&codes, &nodes).await;
     });
+}
+
+impl TraceCache {
+    async fn drop_now(&self, codes: &[String], nodes: &[Node]) {
+        for code in codes {
+            self.codes.invalidate(code).await;
+        }
+        for node in nodes {
+            let Some(readers) = self.by_node.remove(node).await else { continue };
+            let readers: Vec<Arc<str>> = readers.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default();
+            for code in readers {
+                self.codes.invalidate(&*code).await;
+            }
+        }
+    }
+
+    /// Notes that `code`'s answer read `nodes`.
+    async fn read(&self, code: &Arc<str>, nodes: impl IntoIterator<Item = Node>) {
+        for node in nodes {
+            let readers = self.by_node.get_with(node, async { Readers::default() }).await;
+            let Ok(mut readers) = readers.lock() else { continue };
+            if readers.len() >= READERS {
+                readers.retain(|c| self.codes.contains_key(&**c));
+            }
+            readers.insert(code.clone());
+        }
+    }
 }
 
 /// A new cache.
 #[must_use]
 pub fn new_cache() -> TraceCache {
-    moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build()
+    let ttl = Duration::from_secs(60);
+    TraceCache {
+        codes: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+        by_node: moka::future::Cache::builder().max_capacity(1_000_000).time_to_idle(ttl).build(),
+    }
+}
+
+/// How many steps the public answer walks the lineage, and the most edges it reads each way.
+const DEPTH: u32 = 20;
+const EDGES: u64 = 20_000;
+
+/// A code's lineage as the public sees it (the rule is in docs/api-design.md, "The public
+/// answer and the lineage"):
+///
+/// - the **owner** is the subject of the code (a platform code's own subject when its records
+///   carry the code), else the subject of the first record received that carries it;
+/// - the **linked** nodes are the owner's nodes carrying the code and every node reached from
+///   them, upstream and downstream, through lineage edges that the side already reached vouches
+///   for: an edge is followed from a node only when it was reported by the tenant the node's
+///   subject is filed in or by a tenant above it. An edge that another tenant reported about
+///   someone else's batch (a "shipment to" or "receipt from" it) leads nowhere;
+/// - a record carrying the code at a node that is not linked is an **unlinked claim**.
+struct Lineage {
+    /// The owner's first record carrying the code.
+    owner: event::Model,
+    /// The records the answer shows, oldest first.
+    shown: Vec<event::Model>,
+    /// The linked records carrying the code, oldest first.
+    carrying: Vec<event::Model>,
+    /// The records carrying the code at nodes that are not linked.
+    unlinked: Vec<event::Model>,
+    /// Whether the walk was cut short (then nothing is called unlinked).
+    cut: bool,
+    /// The nodes the answer read.
+    nodes: Vec<Node>,
+}
+
+/// The records at `nodes`, oldest first: one statement per 300 nodes (the batches through their
+/// index, then the pairs).
+async fn records_at(db: &DatabaseConnection, nodes: &[Node]) -> ApiResult<Vec<event::Model>> {
+    use sea_orm::sea_query::{ExprTrait, ValueTuple};
+    let mut out = Vec::new();
+    for chunk in nodes.chunks(300) {
+        let tuples = chunk.iter().map(|(s, b)| ValueTuple::Two(s.clone().into(), b.clone().into()));
+        let mut batches: Vec<&str> = chunk.iter().map(|n| n.1.as_str()).collect();
+        batches.sort_unstable();
+        batches.dedup();
+        out.extend(
+            event::Entity::find()
+                .filter(event::Column::BatchNo.is_in(batches))
+                .filter(
+                    Expr::tuple([Expr::col(event::Column::SubjectCode), Expr::col(event::Column::BatchNo)])
+                        .in_tuples(tuples),
+                )
+                .all(db)
+                .await?,
+        );
+    }
+    out.sort_by_key(|a| (a.event_time, a.id));
+    Ok(out)
+}
+
+/// The codes a record carries.
+fn codes_of(e: &event::Model) -> Vec<String> {
+    serde_json::from_str(&e.trace_codes).unwrap_or_default()
+}
+
+/// Reads `code`'s lineage; `None` when no record carries the code.
+async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineage>> {
+    use super::chain::Link;
+    // One statement: the records that carry the code, through the code index, in the order
+    // the platform received them.
+    let records = event::Entity::find()
+        .filter(code_index::carried_by(code))
+        .order_by_asc(event::Column::RecordedAt)
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await?;
+    let Some(first) = records.first() else { return Ok(None) };
+    let issued_to = super::codes::parse_platform_code(code).map(|(subject, _)| subject);
+    let owner = issued_to.and_then(|s| records.iter().find(|e| e.subject_code == s)).unwrap_or(first).clone();
+    let start = sea_orm::Condition::all()
+        .add(code_index::carried_by(code))
+        .add(event::Column::SubjectCode.eq(owner.subject_code.clone()));
+    let (up, down, cut) = super::chain::walk_public(db, &start, DEPTH, EDGES).await?;
+    let starts: HashSet<Node> = records
+        .iter()
+        .filter(|e| e.subject_code == owner.subject_code)
+        .map(|e| (e.subject_code.clone(), e.batch_no.clone()))
+        .collect();
+    // Where each subject is filed: an edge is followed from a node only when the tenant that
+    // reported it is that subject's tenant or above it.
+    let mut codes: HashSet<&str> = starts.iter().map(|n| n.0.as_str()).collect();
+    for l in up.iter().chain(&down) {
+        codes.insert(&l.from.0);
+        codes.insert(&l.to.0);
+    }
+    let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
+    let filed = super::chain::subjects(db, &codes).await?;
+    let vouches =
+        |subject: &str, l: &Link| filed.get(subject).is_some_and(|s| s.tenant_path.starts_with(&l.reported_by));
+    let mut depth: HashMap<Node, i32> = starts.iter().map(|n| (n.clone(), 0)).collect();
+    for (edges, down) in [(&up, false), (&down, true)] {
+        let mut leaving: HashMap<&Node, Vec<&Link>> = HashMap::new();
+        for l in edges.iter() {
+            leaving.entry(if down { &l.from } else { &l.to }).or_default().push(l);
+        }
+        let mut frontier: Vec<Node> = starts.iter().cloned().collect();
+        for level in 1..=i32::try_from(DEPTH).unwrap_or(i32::MAX) {
+            let mut next = Vec::new();
+            for node in &frontier {
+                for l in leaving.get(node).map_or(&[][..], Vec::as_slice) {
+                    let there = if down { &l.to } else { &l.from };
+                    if vouches(&node.0, l) && !depth.contains_key(there) {
+                        depth.insert(there.clone(), if down { level } else { -level });
+                        next.push(there.clone());
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+    }
+    let node_of = |e: &event::Model| (e.subject_code.clone(), e.batch_no.clone());
+    let (carrying, unlinked): (Vec<event::Model>, Vec<event::Model>) =
+        records.into_iter().partition(|e| depth.contains_key(&node_of(e)));
+    // The answer's nodes: the code's batch and everything upstream of it, and the nodes where
+    // linked records carry the code downstream.
+    let mut nodes: Vec<Node> = depth.iter().filter(|(_, d)| **d <= 0).map(|(n, _)| n.clone()).collect();
+    nodes.extend(carrying.iter().map(node_of));
+    nodes.sort_unstable();
+    nodes.dedup();
+    let on_path: HashSet<&str> = nodes.iter().map(|n| n.0.as_str()).collect();
+    let carried: HashSet<Uuid> = carrying.iter().map(|e| e.id).collect();
+    let shown: Vec<event::Model> = records_at(db, &nodes)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            if carried.contains(&e.id) {
+                return true;
+            }
+            let upstream = depth.get(&node_of(e)).is_some_and(|d| *d < 0);
+            // A record about other items of the batch (it carries other codes) belongs to their
+            // answers, unless it is of the lots the product was made from.
+            let other_items = !upstream && !codes_of(e).is_empty();
+            // A movement to or from a subject off the product's path is another lot's.
+            let off_path = e.counterpart_code.as_deref().is_some_and(|c| !on_path.contains(c));
+            !other_items && !off_path
+        })
+        .collect();
+    let mut carrying = carrying;
+    carrying.sort_by_key(|a| (a.event_time, a.id));
+    Ok(Some(Lineage { owner, shown, carrying, unlinked, cut, nodes }))
+}
+
+/// Keeps the unlinked claims of `code` as anomalies (once each).
+async fn keep_anomalies(db: &DatabaseConnection, code: &str, l: &Lineage) -> ApiResult<()> {
+    if l.cut || l.unlinked.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows: Vec<code_anomaly::Model> = l
+        .unlinked
+        .iter()
+        .map(|e| code_anomaly::Model {
+            id: Uuid::now_v7(),
+            code: code.to_owned(),
+            kind: ANOMALY_UNLINKED.to_owned(),
+            event_id: e.id,
+            claiming_subject_code: e.subject_code.clone(),
+            claiming_tenant_id: e.tenant_id,
+            owner_subject_code: l.owner.subject_code.clone(),
+            owner_tenant_id: l.owner.tenant_id,
+            detected_at: now,
+        })
+        .collect();
+    let ignore =
+        OnConflict::columns([code_anomaly::Column::Code, code_anomaly::Column::EventId]).do_nothing().to_owned();
+    super::write::insert::<code_anomaly::Entity>(db, rows, "ON CONFLICT (code, event_id) DO NOTHING", Some(ignore))
+        .await
+}
+
+/// The kind of anomaly: a record carries the code, its subject is not linked into the lineage.
+pub const ANOMALY_UNLINKED: &str = "unlinked_claim";
+
+/// Looks for unlinked claims among codes just written: those carried by records of more than
+/// one tenant (a claim by the owner's own tenant is found when the code is looked up), one
+/// code at a time, so the check never holds more than one connection.
+///
+/// # Errors
+/// Database failures.
+pub async fn check_claims(db: &DatabaseConnection, codes: &[String]) -> ApiResult<()> {
+    use sea_orm::{QuerySelect, sea_query::ExprTrait};
+    for chunk in codes.chunks(500) {
+        let shared: Vec<String> = code_index::Entity::find()
+            .select_only()
+            .column(code_index::Column::Code)
+            .filter(code_index::Column::Code.is_in(chunk.iter().cloned()))
+            .group_by(code_index::Column::Code)
+            .having(Expr::col(code_index::Column::TenantId).count_distinct().gt(1))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for code in shared {
+            if let Some(l) = lineage(db, &code).await? {
+                keep_anomalies(db, &code, &l).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn load(
     db: &DatabaseConnection,
     metrics: &crate::metrics::Metrics,
+    cache: &TraceCache,
     code: &str,
 ) -> ApiResult<Option<Arc<TracePart>>> {
     metrics.trace_public_loaded();
-    // One statement: the records that carry the code, through the code index.
-    let events = event::Entity::find()
-        .filter(code_index::carried_by(code))
-        .order_by_asc(event::Column::EventTime)
-        .all(db)
-        .await?;
-    // The product as the latest record names it; the origin is the first primary production.
-    let Some(last) = events.last() else { return Ok(None) };
-    let origin = events.iter().find(|e| e.stage == "primary_production").or(events.first());
+    let Some(lineage) = lineage(db, code).await? else { return Ok(None) };
+    if let Err(e) = keep_anomalies(db, code, &lineage).await {
+        // The answer does not wait for it: the claim is found again at the next load.
+        tracing::warn!(error = %e, code, "keeping code anomalies failed");
+    }
+    let Lineage { shown, carrying, nodes, .. } = lineage;
+    // The product as the latest linked record carrying the code names it; the origin is the
+    // first primary production on the way (else the earliest record shown).
+    let Some(last) = carrying.last() else { return Ok(None) };
+    let origin = shown.iter().find(|e| e.stage == "primary_production").or(shown.first());
     let labels = super::reference::ensure(db).await?;
-    let stages: Vec<PublicStage> = events
+    let stages: Vec<PublicStage> = shown
         .iter()
         .map(|e| {
             let offset = FixedOffset::east_opt(e.event_offset_minutes * 60)
@@ -379,7 +693,7 @@ async fn load(
         })
         .collect();
     // One code on many items (a batch code) is queried often by design; an item's code is not.
-    let single_item = last.trace_codes.matches('"').count() / 2 == 1 && events.iter().all(|e| e.quantity <= 1.0);
+    let single_item = last.trace_codes.matches('"').count() / 2 == 1 && carrying.iter().all(|e| e.quantity <= 1.0);
     let stats = code_stats::Entity::find_by_id(code.to_owned()).one(db).await?;
     let subject_type = super::chain::subjects(db, std::slice::from_ref(&last.subject_code))
         .await?
@@ -395,6 +709,7 @@ async fn load(
     let stored = stats.map_or((0, Utc::now()), |s| (s.queries, s.first_at));
     let part = TracePart::new(code, public, single_item, subject_type, last.division_code.clone(), stored)
         .map_err(ApiError::internal)?;
+    cache.read(&part.code, nodes).await;
     Ok(Some(Arc::new(part)))
 }
 
@@ -406,7 +721,8 @@ async fn count(state: &crate::state::AppState, code: &str) -> ApiResult<(Arc<Tra
     let (cache, log) = (&state.trace_cache, &state.query_log);
     let at = Utc::now();
     let part = cache
-        .try_get_with_by_ref(code, load(&state.db, &state.metrics, code))
+        .codes
+        .try_get_with_by_ref(code, load(&state.db, &state.metrics, cache, code))
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("public trace lookup: {}", e.to_problem(None).title)))?;
     let Some(part) = part else {
@@ -472,6 +788,21 @@ mod tests {
             assert_eq!(fast, serde_json::to_value(p.answer(queries)).unwrap());
             assert_eq!(fast["warning"].is_string(), single_item && queries > SUSPICIOUS_QUERIES, "{fast}");
         }
+    }
+
+    #[test]
+    fn a_notice_names_codes_and_nodes_and_reads_back() {
+        let node = |s: &str, b: &str| (s.to_owned(), b.to_owned());
+        let written = Written {
+            codes: vec!["SG-0001".to_owned(), "SG-0002".to_owned()],
+            nodes: vec![node("E370783000000150", "A1"), node("E370102000000007", "P 1/2")],
+        };
+        assert_eq!(read_notice(&notice(&written)), Some((written.codes.clone(), written.nodes.clone())));
+        let only_nodes = Written { codes: Vec::new(), nodes: vec![node("E1", "B1")] };
+        assert_eq!(read_notice(&notice(&only_nodes)), Some((Vec::new(), only_nodes.nodes.clone())));
+        // A batch that cannot be written on one line drops everything.
+        let odd = Written { codes: vec!["C".to_owned()], nodes: vec![node("E1", "B\n1")] };
+        assert_eq!(read_notice(&notice(&odd)), None);
     }
 
     #[test]

@@ -545,7 +545,8 @@ impl Batch {
 
 /// Checks a whole batch, then writes the new records and their lineage edges in one
 /// transaction; records received before are reported as duplicates and not written again.
-/// Also answers the trace codes the new records carry: their cached public answers are stale.
+/// Also answers the trace codes the new records carry and the lineage nodes they wrote: the
+/// cached public answers that read them are stale.
 ///
 /// On PostgreSQL the transaction is opened while the lookups run, and the records are copied
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
@@ -554,7 +555,10 @@ impl Batch {
 /// 422 naming every bad record's field (`events[3].quantity`), a record that cannot be read
 /// by its path and position, writing nothing; 409 (`idempotency_conflict`) when a record's
 /// client event id was received before with other content, writing nothing; 403.
-pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(IngestResponse, Vec<String>)> {
+pub async fn ingest<R: RecordSource>(
+    ctx: &Ctx<'_>,
+    raw: Vec<R>,
+) -> ApiResult<(IngestResponse, super::public::Written)> {
     let scope = ctx.own_scope("trace_event", "create").await?;
     if raw.is_empty() || raw.len() > MAX_BATCH {
         return Err(ApiError::invalid_field("events", "range", format!("每次提交 1–{MAX_BATCH} 条记录")));
@@ -728,7 +732,7 @@ async fn store(
     batch: Batch,
     inserted: Vec<Uuid>,
     prior: &HashSet<String>,
-) -> ApiResult<(usize, Vec<String>, Vec<IngestedEvent>)> {
+) -> ApiResult<(usize, super::public::Written, Vec<IngestedEvent>)> {
     let Batch { rows, mut edges, mut codes, mut answer, encoded } = batch;
     let inserted: HashSet<Uuid> = inserted.into_iter().collect();
     // The records received before (refused by the unique key), and on PostgreSQL those whose
@@ -791,9 +795,23 @@ async fn store(
         edges.retain(|e| inserted.contains(&e.event_id));
         codes.retain(|c| inserted.contains(&c.event_id));
     }
-    let mut written: Vec<String> = codes.iter().map(|c| c.code.clone()).collect();
-    written.sort_unstable();
-    written.dedup();
+    // What cached public answers may have read: the codes, and the nodes of the new records
+    // and edges (an answer reads the lineage upstream of its code).
+    let mut written = super::public::Written {
+        codes: codes.iter().map(|c| c.code.clone()).collect(),
+        nodes: rows
+            .iter()
+            .filter(|r| inserted.contains(&r.id))
+            .map(|r| (r.subject_code.clone(), r.batch_no.clone()))
+            .chain(edges.iter().flat_map(|e| {
+                [(e.from_subject_code.clone(), e.from_batch.clone()), (e.to_subject_code.clone(), e.to_batch.clone())]
+            }))
+            .collect(),
+    };
+    written.codes.sort_unstable();
+    written.codes.dedup();
+    written.nodes.sort_unstable();
+    written.nodes.dedup();
     super::write::edges_and_codes(txn, edges, codes, encoded).await?;
     // Statistics deltas of the new records, summed into the daily figures here, and sent up to
     // the parent in the outbox.
