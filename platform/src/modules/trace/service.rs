@@ -497,8 +497,12 @@ impl Batch {
         }
         // Seller → buyer, whichever side reports (both sides' reports are one flow in a chain).
         match (seller_side(&r.action), &counterpart_code) {
-            (Some(true), Some(to)) => edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity), Some(unit.clone())),
-            (Some(false), Some(from)) => edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity), Some(unit.clone())),
+            (Some(true), Some(to)) => {
+                edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity), Some(unit.clone()))
+            }
+            (Some(false), Some(from)) => {
+                edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity), Some(unit.clone()))
+            }
             _ => {}
         }
         let mut own_codes: Vec<&str> = r.trace_codes.iter().map(|c| c.trim()).collect();
