@@ -498,10 +498,10 @@ impl Batch {
         // Seller → buyer, whichever side reports (both sides' reports are one flow in a chain).
         match (seller_side(&r.action), &counterpart_code) {
             (Some(true), Some(to)) => {
-                edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity), Some(unit.clone()))
+                edge("ship", (&subject, &batch), (to, &batch), Some(r.quantity), Some(unit.clone()));
             }
             (Some(false), Some(from)) => {
-                edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity), Some(unit.clone()))
+                edge("ship", (from, &batch), (&subject, &batch), Some(r.quantity), Some(unit.clone()));
             }
             _ => {}
         }
