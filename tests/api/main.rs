@@ -25,6 +25,7 @@ mod outbound;
 mod pages;
 mod policies;
 mod public_lineage;
+mod scenario;
 mod sso;
 mod tenancy;
 mod trace;
