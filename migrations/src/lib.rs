@@ -37,6 +37,7 @@ mod m20261127_000028_lineage_product;
 mod m20261127_000029_query_subject_region;
 mod m20261127_000030_lineage_c_collation;
 mod m20261207_000001_add_audit_mac_anchors;
+mod m20261207_000011_create_audit_pending;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -76,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000029_query_subject_region::Migration),
             Box::new(m20261127_000030_lineage_c_collation::Migration),
             Box::new(m20261207_000001_add_audit_mac_anchors::Migration),
+            Box::new(m20261207_000011_create_audit_pending::Migration),
         ]
     }
 }

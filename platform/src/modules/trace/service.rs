@@ -505,6 +505,7 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
             let inserted = super::write::copied_events(&txn, &batch.rows, copied, whole).await?;
             let out = store(&txn, ctx, tenant, batch, inserted).await?;
             txn.commit().await?;
+            audit::pending::wake();
             (looked_up, built, out)
         }
         _ => {
@@ -519,6 +520,7 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
             let inserted = super::write::events(&txn, &batch.rows).await?;
             let out = store(&txn, ctx, tenant, batch, inserted).await?;
             txn.commit().await?;
+            audit::pending::wake();
             (looked_up, built, out)
         }
     };
@@ -593,12 +595,17 @@ async fn store(
     let deltas = daily_deltas(tenant, rows.iter().filter(|r| inserted.contains(&r.id)));
     let accepted = inserted.len();
     if accepted > 0 {
+        // The audit entry is queued in this transaction without the tenant's chain lock (which
+        // would serialise the tenant's ingests until each commits); the audit writer chains it
+        // and then, under the lock, numbers the outbox row and adds the daily figures. The
+        // count of records accepted lets `audit verify` account for every record (audit::pending).
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
-        audit::record(txn, ctx.entry("trace_event.ingest", "trace_event", tenant.to_string(), detail)).await?;
-        // The audit record holds the tenant's lock: the outbox sequence has no gaps.
-        let payload = serde_json::json!({ "deltas": deltas });
-        crate::modules::subjects::service::write_outbox(txn, tenant, "statistics.delta", &payload).await?;
-        super::write::stats(txn, deltas).await?;
+        let followup = audit::pending::Followup {
+            outbox: vec![("statistics.delta".to_owned(), serde_json::json!({ "deltas": deltas }))],
+            stats: deltas,
+        };
+        let entry = ctx.entry(audit::pending::INGEST_ACTION, "trace_event", tenant.to_string(), detail);
+        audit::pending::queue(txn, entry, &followup).await?;
     }
     Ok((accepted, written, answer))
 }
