@@ -434,7 +434,7 @@ impl Batch {
 /// transaction; records received before are reported as duplicates and not written again.
 /// Also answers the trace codes the new records carry: their cached public answers are stale.
 ///
-/// On PostgreSQL the transaction is opened while the lookups run, and the records are copied
+/// On PostgreSQL the transaction is opened after the lookups, and the records are copied
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
 /// # Errors
@@ -489,7 +489,11 @@ pub async fn ingest<R: RecordSource>(ctx: &Ctx<'_>, raw: Vec<R>) -> ApiResult<(I
                 txn.execute_unprepared(&format!("SAVEPOINT {}", super::write::COPY_SAVEPOINT)).await?;
                 Ok::<_, ApiError>(txn)
             };
-            let (lookups, txn) = tokio::try_join!(lookups, open)?;
+            // The lookups first, then the transaction: a request holding its transaction's
+            // connection while it waits for three more could exhaust the pool when a tenant's
+            // ingests run side by side (they no longer queue on the audit chain).
+            let lookups = lookups.await?;
+            let txn = open.await?;
             let looked_up = started.elapsed();
             let (sink, pieces) = tokio::sync::mpsc::channel(4);
             let statement = super::write::copy_statement::<event::Entity>();
