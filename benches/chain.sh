@@ -73,7 +73,8 @@ cleanup() {
   if [ -z "${KEEP:-}" ]; then "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
-export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+# Over TCP, as deployments do; PG_SOCKET=1: the Unix socket (lib.sh pg_url).
+export SUYUAN_DATABASE_URL="$(pg_url "$PGDB")"
 
 # ---------------------------------------------------------------------------------------------
 # Data

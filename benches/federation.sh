@@ -60,7 +60,7 @@
 #   env: RATE (1000), DURATION (20 s), BATCH (1 record per request), CONNS (32), DRAIN_MAX (300 s)
 #        ROWS (10000000), FILINGS (1000000), DAYS (90), CITIES (4 per province), RUNS (5), REQS (50)
 #        PARTS ("freshness dashboard": both), PORT_B/PORT_A/PORT_D (18111/18112/18113)
-#        PG_TCP=1: the servers reach PostgreSQL over TCP instead of the Unix socket
+#        PG_SOCKET=1: the servers reach PostgreSQL over the Unix socket instead of TCP
 #        KEEP=1: keep the databases; the server logs and the summary go to /tmp/federation-*
 #        REUSE=1: reuse a kept dashboard database filled with the same ROWS/FILINGS/DAYS/CITIES
 #   quick try: RATE=200 DURATION=5 ROWS=200000 FILINGS=20000 bash benches/federation.sh
@@ -102,13 +102,7 @@ SUM="$DIR/summary"
 : >"$SUM"
 PID_A="" PID_B="" PID_D=""
 
-# The servers reach PostgreSQL through the Unix socket when there is one: sqlx does not set
-# TCP_NODELAY, so over TCP a large statement can wait ~40 ms for a delayed ACK (see ingest.sh).
-if [ -n "${PG_TCP:-}" ] || [ ! -S /var/run/postgresql/.s.PGSQL.5432 ]; then
-  pg_url() { echo "postgres://postgres@127.0.0.1:5432/$1"; }
-else
-  pg_url() { echo "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/$1"; }
-fi
+# The servers reach PostgreSQL over TCP (lib.sh pg_url; PG_SOCKET=1: the Unix socket).
 
 # start_server NAME PORT DATABASE [SUYUAN_X=value …]: the release binary in the background,
 # its pid in PID_<NAME>, its log in $DIR/NAME.log.

@@ -15,7 +15,7 @@
 #      (default 2), with everything the API does (checking, idempotency, lineage edges, the
 #      trace-code index, the statistics deltas, the outbox row, the audit record).
 #
-# Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] [PGPORT=5432] bash benches/ingest.sh [sqlite|postgres] [rows]
+# Usage: cargo build --release -p suyuan_platform && [CONNS="2 4"] [PGPORT=5432] [PG_SOCKET=1] bash benches/ingest.sh [sqlite|postgres] [rows]
 set -euo pipefail
 # The audit key lives outside the database; PostgreSQL deployments must set one.
 export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
@@ -45,16 +45,11 @@ if [ "$DB" = postgres ]; then
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
   # SLOW_MS=50: the server logs every statement slower than that (to find where time goes).
   if [ -n "${SLOW_MS:-}" ]; then psql -h 127.0.0.1 -U postgres -qc "ALTER DATABASE $PGDB SET log_min_duration_statement = $SLOW_MS" >/dev/null; fi
-  # PG_TCP=1: the server reaches PostgreSQL over TCP (127.0.0.1) instead of the Unix socket.
-  # sqlx 0.9.0 does not set TCP_NODELAY, so over TCP every large statement waits ~40 ms for a
-  # delayed ACK (sqlx issue 4335); the socket has no Nagle. See docs/performance.md.
-  # PGPORT (psql's own variable) picks another cluster of this host, for every connection here.
+  # The server reaches PostgreSQL over TCP (127.0.0.1), as deployments do; PG_SOCKET=1: over
+  # the Unix socket instead (lib.sh pg_url). PGPORT (psql's own variable) picks another cluster
+  # of this host, for every connection here.
   PG_PORT="${PGPORT:-5432}"
-  if [ -n "${PG_TCP:-}" ] || [ ! -S "/var/run/postgresql/.s.PGSQL.$PG_PORT" ]; then
-    export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$PGDB"
-  else
-    export SUYUAN_DATABASE_URL="postgres://postgres@%2Fvar%2Frun%2Fpostgresql:$PG_PORT/$PGDB"
-  fi
+  export SUYUAN_DATABASE_URL="$(pg_url "$PGDB" "$PG_PORT")"
   echo "server to PostgreSQL: ${SUYUAN_DATABASE_URL%%/$PGDB}" >&2
 else
   export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"

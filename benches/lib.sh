@@ -23,3 +23,15 @@ admin_key() {
   curl -fs -b "$jar" -H 'content-type: application/json' -d "{\"name\":\"$name\",\"role\":\"$role\"}" "$url/api-keys" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'
 }
+
+# pg_url DATABASE [PORT]: the URL the server reaches PostgreSQL with — over TCP on 127.0.0.1
+# (default port 5432), as every production deployment does; PG_SOCKET=1 takes the Unix socket in
+# /var/run/postgresql instead (a variant, for comparison).
+pg_url() {
+  local db=$1 port=${2:-5432}
+  if [ -n "${PG_SOCKET:-}" ]; then
+    echo "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:$port/$db"
+  else
+    echo "postgres://postgres@127.0.0.1:$port/$db"
+  fi
+}

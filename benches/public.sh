@@ -29,6 +29,7 @@ set -euo pipefail
 # The audit key lives outside the database; PostgreSQL deployments must set one.
 export SUYUAN_AUDIT_KEY="${SUYUAN_AUDIT_KEY:-bench-audit-key-kept-outside-the-database-0001}"
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DB="${1:-sqlite}"
 case "$DB" in sqlite | postgres) ;; *) echo "usage: bash benches/public.sh [sqlite|postgres]" >&2; exit 2 ;; esac
 BIN="${CARGO_TARGET_DIR:-/var/tmp/suyuan-target}/release/suyuan"
@@ -66,7 +67,8 @@ if curl -s -o /dev/null "$BASE/healthz"; then echo "port $PORT is in use (anothe
 if [ "$DB" = postgres ]; then
   "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null
   "${PSQL[@]}" -c "CREATE DATABASE $PGDB" >/dev/null
-  export SUYUAN_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  # Over TCP, as deployments do; PG_SOCKET=1: the Unix socket (lib.sh pg_url).
+  export SUYUAN_DATABASE_URL="$(pg_url "$PGDB")"
   sql() { "${PSQL[@]}" -d "$PGDB" -Atc "$1"; }
 else
   export SUYUAN_DATABASE_URL="sqlite://$DIR/suyuan.db"

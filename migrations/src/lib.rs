@@ -38,6 +38,7 @@ mod m20261127_000029_query_subject_region;
 mod m20261127_000030_lineage_c_collation;
 mod m20261207_000001_add_audit_mac_anchors;
 mod m20261207_000010_catalogue_codes_per_tenant;
+mod m20261207_000011_create_audit_pending;
 mod m20261207_000018_create_code_anomalies;
 mod m20261207_000050_units_and_labels;
 
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000030_lineage_c_collation::Migration),
             Box::new(m20261207_000001_add_audit_mac_anchors::Migration),
             Box::new(m20261207_000010_catalogue_codes_per_tenant::Migration),
+            Box::new(m20261207_000011_create_audit_pending::Migration),
             Box::new(m20261207_000018_create_code_anomalies::Migration),
             Box::new(m20261207_000050_units_and_labels::Migration),
         ]

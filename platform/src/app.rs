@@ -235,6 +235,11 @@ fn start_jobs(state: &AppState) {
             }
         });
     }
+    // Trace ingests queue their audit entries; this chains them, many per transaction.
+    if state.settings.audit_writer {
+        let db = state.db.clone();
+        state.jobs.spawn_task("audit_writer", move |stop| crate::audit::pending::run_writer(db, stop));
+    }
     start_federation(state);
     if let Some(redis) = state.redis.clone() {
         // With Redis, a change made on any replica reaches every replica at once.

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub mod keys;
+pub mod pending;
 pub mod refusals;
 
 /// Hash that precedes the first record of every chain.
@@ -439,20 +440,44 @@ pub async fn held_anchors<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result
 ///
 /// # Errors
 /// Database failures, or no audit key loaded.
-pub async fn verify<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<VerifyReport, DbErr> {
+pub async fn verify(db: &sea_orm::DatabaseConnection, tenant_id: Uuid) -> Result<VerifyReport, DbErr> {
     let anchors = held_anchors(db, tenant_id).await?;
     verify_against(db, tenant_id, &anchors).await
 }
 
 /// [`verify`] against the given anchors (a parent in another deployment exports them).
 ///
+/// Chains the tenant's queued entries first ([`pending::settle`]), then reads the chain, the
+/// entries still queued and the trace records in one snapshot, so that an ingest committed
+/// meanwhile is seen whole or not at all: every trace record the snapshot holds is accounted
+/// for by an ingest entry, chained or queued, unless one was deleted.
+///
 /// # Errors
 /// Database failures, or no audit key loaded.
-pub async fn verify_against<C: ConnectionTrait>(
-    db: &C,
+pub async fn verify_against(
+    db: &sea_orm::DatabaseConnection,
     tenant_id: Uuid,
     anchors: &[HeldAnchor],
 ) -> Result<VerifyReport, DbErr> {
+    pending::settle(db, tenant_id).await?;
+    let txn = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            sea_orm::TransactionTrait::begin_with_config(
+                db,
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        // SQLite (write-ahead log): a read transaction reads one snapshot.
+        _ => sea_orm::TransactionTrait::begin(db).await?,
+    };
+    let report = verify_in(&txn, tenant_id, anchors).await;
+    txn.rollback().await?;
+    report
+}
+
+async fn verify_in<C: ConnectionTrait>(db: &C, tenant_id: Uuid, anchors: &[HeldAnchor]) -> Result<VerifyReport, DbErr> {
     const PAGE: u64 = 1000;
     let keyring = signing_keys()?;
     let head_row = head::Entity::find_by_id(tenant_id).one(db).await?;
@@ -480,6 +505,7 @@ pub async fn verify_against<C: ConnectionTrait>(
     let mut expected = anchor_seq + 1;
     let mut checked = 0_i64;
     let mut last_purge: Option<(i64, serde_json::Value)> = None;
+    let mut coverage = pending::Coverage::default();
     'pages: loop {
         if broken.is_some() {
             break;
@@ -527,6 +553,7 @@ pub async fn verify_against<C: ConnectionTrait>(
             if r.action == PURGE_ACTION {
                 last_purge = Some((r.seq, serde_json::from_str(&r.detail).unwrap_or_default()));
             }
+            coverage.add(&r.action, &r.detail);
             prev_hash = r.hash;
             expected += 1;
         }
@@ -543,6 +570,30 @@ pub async fn verify_against<C: ConnectionTrait>(
                 seq: anchor_seq + 1,
                 record_id: None,
                 reason: format!("链首锚点（第 {anchor_seq} 条）与最近一次到期清理的记录不符（锚点被改动）"),
+            });
+        }
+    }
+    // Every trace record of the tenant is accounted for by an ingest entry: chained, still
+    // queued, or carried by the last purge for the entries it removed.
+    if broken.is_none() {
+        if let Some(carried) = last_purge
+            .as_ref()
+            .and_then(|(_, d)| d.get("ingest"))
+            .and_then(|v| serde_json::from_value::<pending::Coverage>(v.clone()).ok())
+        {
+            coverage.merge(&carried);
+        }
+        coverage.merge(&pending::queued_coverage(db, tenant_id).await?);
+        let stored = pending::records_of(db, tenant_id).await?;
+        if stored > coverage.accepted {
+            broken = Some(BrokenLink {
+                seq: expected,
+                record_id: None,
+                reason: format!(
+                    "有 {} 条追溯记录没有对应的审计记录（库中 {stored} 条，审计记录载明 {} 条）：审计记录在入链前或入链后被删除",
+                    stored - coverage.accepted,
+                    coverage.accepted
+                ),
             });
         }
     }
@@ -655,11 +706,36 @@ pub async fn purge_before(
     let Some(last_old) = last_old.filter(|r| r.seq > anchor_now) else {
         return Ok(None);
     };
+    // The ingest entries removed (and those an earlier purge removed) keep accounting for
+    // their trace records: the purge's own record carries what they declared.
+    let mut carried = record::Entity::find()
+        .filter(record::Column::TenantId.eq(tenant_id))
+        .filter(record::Column::Action.eq(PURGE_ACTION))
+        .order_by_desc(record::Column::Seq)
+        .one(&txn)
+        .await?
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.detail).ok())
+        .and_then(|d| serde_json::from_value::<pending::Coverage>(d.get("ingest")?.clone()).ok())
+        .unwrap_or_default();
+    let removed_ingests: Vec<(String, String)> = record::Entity::find()
+        .select_only()
+        .column(record::Column::Action)
+        .column(record::Column::Detail)
+        .filter(record::Column::TenantId.eq(tenant_id))
+        .filter(record::Column::Action.eq(pending::INGEST_ACTION))
+        .filter(record::Column::Seq.lte(last_old.seq))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for (action, detail) in removed_ingests {
+        carried.add(&action, &detail);
+    }
     let client = ClientInfo::default();
     let detail = serde_json::json!({
         "anchor_seq": last_old.seq,
         "anchor_hash": last_old.hash,
         "before": before.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        "ingest": carried,
     });
     record(
         &txn,

@@ -50,6 +50,7 @@ pub const KEYS: &[&str] = &[
     "audit_key_file",
     "audit_old_keys",
     "audit_anchor_secs",
+    "audit_writer",
 ];
 
 /// The shortest audit retention the platform accepts (R-SEC-3: at least 180 days).
@@ -161,6 +162,10 @@ pub struct Settings {
     /// How often each tenant's audit chain head is published to the parent tenant, in seconds
     /// (0: only on demand).
     pub audit_anchor_secs: u64,
+    /// Whether this replica runs the audit writer, which appends the audit entries queued by
+    /// trace ingests to their tenants' chains as they come (any number of replicas may; reads
+    /// of the log, the figures and the outbox chain what is queued anyway).
+    pub audit_writer: bool,
 }
 
 impl Default for Settings {
@@ -203,6 +208,7 @@ impl Default for Settings {
             audit_key_file: None,
             audit_old_keys: String::new(),
             audit_anchor_secs: 3600,
+            audit_writer: true,
         }
     }
 }

@@ -486,3 +486,192 @@ async fn a_siblings_refused_attempt_is_in_the_targets_audit_log_once_a_minute() 
         app.scalar("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'access.denied' AND tenant_id = (SELECT id FROM tenants WHERE code = '320000')").await;
     assert_eq!(js_denied, 3);
 }
+
+/// A Shandong farm, an operator key of its system and Shandong's auditor (issue 18 item 12).
+struct IngestSetup {
+    farm: String,
+    secret: String,
+    auditor: reqwest::Client,
+}
+
+async fn ingest_setup(app: &TestApp) -> IngestSetup {
+    let national = app.national_admin().await;
+    let sd = app.onboard(&national, "370000", "山东省").await;
+    let farm = app.approved_enterprise(&sd.admin, "寿光示范蔬菜集团", "91350100M000100Y43", "producer", "370783").await;
+    let key: serde_json::Value = sd
+        .admin
+        .post(app.url("/api/v1/api-keys"))
+        .json(&json!({"name": "寿光示范追溯系统", "role": "operator"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auditor = app.user_with_roles(&sd.admin, "auditor_sd", &["auditor"]).await.1;
+    IngestSetup { farm, secret: key["secret"].as_str().unwrap().to_owned(), auditor }
+}
+
+fn one_record(id: &str, farm: &str) -> serde_json::Value {
+    json!({"events": [{"client_event_id": id, "stage": "primary_production", "action": "harvest",
+        "subject_code": farm, "product_name": "寿光番茄", "batch_no": format!("B-{id}"),
+        "trace_codes": [format!("TC-{id}")], "quantity": 10.0, "unit": "kg",
+        "event_time": "2026-11-20T06:30:00+08:00", "division_code": "370783"}]})
+}
+
+/// Posts single-record ingests from `clients` clients at once, `each` per client; all 200.
+async fn ingest_concurrently(app: &TestApp, s: &IngestSetup, run: &str, clients: usize, each: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (client, url, secret, farm, run) =
+            (TestApp::new_client(), app.url("/api/v1/trace/events"), s.secret.clone(), s.farm.clone(), run.to_owned());
+        tasks.spawn(async move {
+            for i in 0..each {
+                let res = client
+                    .post(&url)
+                    .bearer_auth(&secret)
+                    .json(&one_record(&format!("{run}-c{c}-{i}"), &farm))
+                    .send()
+                    .await;
+                let res = res.unwrap();
+                assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+async fn raw_count(app: &TestApp, sql: &str) -> i64 {
+    // Straight from the database, without chaining what is queued first (TestApp::scalar does).
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_ingests_of_one_tenant_are_all_chained_in_order_and_a_removed_one_is_found() {
+    let app = spawn_app().await;
+    let s = ingest_setup(&app).await;
+    ingest_concurrently(&app, &s, "a", 8, 6).await;
+    let verify = || async {
+        s.auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let report = verify().await;
+    assert_eq!(report["ok"], true, "{report}");
+
+    // Every ingest has its entry, in the chain, one record each; the chain has no gap.
+    let page: serde_json::Value = s
+        .auditor
+        .get(app.url("/api/v1/audit?action=trace_event.ingest&page_size=200"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 48, "{page}");
+    assert!(items.iter().all(|r| r["detail"]["accepted"] == 1), "{page}");
+    let sd = "tenant_id = (SELECT id FROM tenants WHERE code = '370000')";
+    let (n, top) = (
+        raw_count(&app, &format!("SELECT COUNT(*) AS n FROM audit_log WHERE {sd}")).await,
+        raw_count(&app, &format!("SELECT MAX(seq) AS n FROM audit_log WHERE {sd}")).await,
+    );
+    assert_eq!(n, top, "sequence numbers 1..{top} without a gap");
+    assert_eq!(report["checked"].as_i64(), Some(n));
+    assert_eq!(raw_count(&app, "SELECT COUNT(*) AS n FROM audit_pending").await, 0, "nothing left queued");
+    // Ordered: one entry per sequence number, each linked to the one before (verified above).
+    let mut seqs: Vec<i64> = items.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 48, "{seqs:?}");
+    // What follows each entry under the chain lock: the figures and an outbox row per ingest,
+    // numbered without gaps.
+    assert_eq!(
+        app.scalar(&format!("SELECT CAST(SUM(records) AS BIGINT) AS n FROM trace_stats_daily WHERE {sd}")).await,
+        48
+    );
+    let origin = "origin_tenant_id = (SELECT id FROM tenants WHERE code = '370000')";
+    assert_eq!(
+        raw_count(&app, &format!("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'statistics.delta' AND {origin}"))
+            .await,
+        48
+    );
+    assert_eq!(
+        raw_count(&app, &format!("SELECT COUNT(*) AS n FROM outbox WHERE {origin}")).await,
+        raw_count(&app, &format!("SELECT MAX(seq) AS n FROM outbox WHERE {origin}")).await
+    );
+
+    // Tampering: a chained ingest entry deleted is found where it was.
+    let victim = items[20]["seq"].as_i64().unwrap();
+    app.db
+        .execute_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            format!("DELETE FROM audit_log WHERE {sd} AND seq = {victim}"),
+        ))
+        .await
+        .unwrap();
+    let report = verify().await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_broken"]["seq"], victim, "{report}");
+}
+
+#[tokio::test]
+async fn an_ingest_entry_deleted_before_it_was_chained_is_found() {
+    // No writer in the background: the entries stay queued until something reads the log.
+    let app = TestApp::builder().with_settings(|s| s.audit_writer = false).spawn().await;
+    let s = ingest_setup(&app).await;
+    ingest_concurrently(&app, &s, "a", 3, 2).await;
+    assert_eq!(raw_count(&app, "SELECT COUNT(*) AS n FROM audit_pending").await, 6, "queued with the records");
+    let verify = || async {
+        s.auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    // More queued; one of them removed before the writer got to it.
+    ingest_concurrently(&app, &s, "b", 1, 1).await;
+    let backend = app.db.get_database_backend();
+    let newest = "(SELECT id FROM audit_pending ORDER BY occurred_at DESC LIMIT 1)";
+    let sql = format!("DELETE FROM audit_pending WHERE id = {newest}");
+    app.db.execute_raw(sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    let report = verify().await;
+    assert_eq!(report["ok"], false, "{report}");
+    let reason = report["first_broken"]["reason"].as_str().unwrap();
+    assert!(reason.contains("1 条追溯记录没有对应的审计记录"), "{report}");
+    // The six queued before were chained by the verification and are intact.
+    assert_eq!(app.audit_rows("trace_event.ingest").await, 6);
+}
+
+#[tokio::test]
+async fn a_queued_entry_changed_in_the_database_is_refused_not_chained() {
+    let app = TestApp::builder().with_settings(|s| s.audit_writer = false).spawn().await;
+    let s = ingest_setup(&app).await;
+    ingest_concurrently(&app, &s, "a", 1, 2).await;
+    // Someone with database access rewrites a queued entry (its actor, and the figures it adds).
+    app.db
+        .execute_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "UPDATE audit_pending SET actor_name = 'nobody', followup = REPLACE(followup, '\"records\":1', '\"records\":1000')"
+                .to_owned(),
+        ))
+        .await
+        .unwrap();
+    app.settle().await;
+    assert_eq!(app.audit_rows("trace_event.ingest").await, 0, "nothing chained as the platform's");
+    assert_eq!(app.audit_rows("audit.pending_rejected").await, 2);
+    let sd = "tenant_id = (SELECT id FROM tenants WHERE code = '370000')";
+    assert_eq!(
+        app.scalar(&format!("SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) AS n FROM trace_stats_daily WHERE {sd}"))
+            .await,
+        0,
+        "a refused entry adds nothing to the figures"
+    );
+    // The log itself is intact; the two records the refused entries claimed are unaccounted.
+    let report: serde_json::Value =
+        s.auditor.get(app.url("/api/v1/audit/verify")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report["first_broken"]["reason"].as_str().unwrap().contains("2 条追溯记录没有对应的审计记录"), "{report}");
+}

@@ -398,6 +398,7 @@ impl TestApp {
     /// Row counts of the tables a refused or invalid request must not touch (the audit log is
     /// left out: refusals are recorded there on purpose; see [`TestApp::audit_rows`]).
     pub async fn write_counts(&self) -> Vec<(String, i64)> {
+        self.settle().await;
         let mut out = Vec::new();
         for table in [
             "tenants",
@@ -444,6 +445,7 @@ impl TestApp {
     /// # Panics
     /// When the statement fails or answers no number.
     pub async fn scalar(&self, sql: &str) -> i64 {
+        self.settle().await;
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
@@ -467,8 +469,16 @@ impl TestApp {
         n
     }
 
+    /// Chains the audit entries queued by ingests (what the audit writer does in the background
+    /// and every reader of the log, the figures or the outbox does first), so that what a test
+    /// reads behind the API is what the API would show.
+    pub async fn settle(&self) {
+        suyuan_platform::audit::pending::settle_all(&self.db).await.expect("chaining the queued audit entries");
+    }
+
     /// Audit records with this action, in every tenant.
     pub async fn audit_rows(&self, action: &str) -> i64 {
+        self.settle().await;
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_sql_and_values(

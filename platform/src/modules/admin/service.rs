@@ -801,6 +801,8 @@ pub async fn list_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<(Vec<record:
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    // Entries queued by ingests answered before this read are shown too.
+    audit::pending::settle(ctx.db, scope.tenant_id()).await?;
     let paginator = record::Entity::find()
         .filter(audit_filter(&scope, q))
         .order_by_desc(record::Column::Seq)
@@ -826,6 +828,7 @@ pub async fn verify_audit(ctx: &Ctx<'_>) -> ApiResult<audit::VerifyReport> {
 /// 403 (auditor only).
 pub async fn export_audit(ctx: &Ctx<'_>, q: &AuditQuery) -> ApiResult<Vec<u8>> {
     let scope = ctx.own_scope("audit", "export").await?;
+    audit::pending::settle(ctx.db, scope.tenant_id()).await?;
     let rows =
         record::Entity::find().filter(audit_filter(&scope, q)).order_by_asc(record::Column::Seq).all(ctx.db).await?;
     let header = [

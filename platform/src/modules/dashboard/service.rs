@@ -89,6 +89,8 @@ async fn activity_counts(
         DbBackend::Postgres => Expr::cust("to_char(occurred_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"),
         _ => Expr::cust("substr(datetime(occurred_at, '+8 hours'), 1, 10)"),
     };
+    // Ingests answered before this read count (their entries wait in the audit queue briefly).
+    crate::audit::pending::settle_all(ctx.db).await?;
     Ok(record::Entity::find()
         .select_only()
         .column_as(day.clone(), "day")

@@ -90,6 +90,8 @@ pub async fn publish_head(txn: &DatabaseTransaction, t: &tenant::Model) -> ApiRe
 /// # Errors
 /// Database failures (heads published before the failure stay published).
 pub async fn publish_all(db: &DatabaseConnection) -> ApiResult<usize> {
+    // A published head vouches for every ingest answered before it.
+    crate::audit::pending::settle_all(db).await?;
     let moved: Vec<Uuid> = head::Entity::find()
         .filter(Expr::col(head::Column::Seq).gt(Expr::col(head::Column::PublishedSeq)))
         .all(db)

@@ -156,6 +156,8 @@ fn claim_statement(
 /// # Errors
 /// Database failures while claiming (a failing link is recorded on the link instead).
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+    // Statistics deltas wait in the audit queue until their entries are chained (audit::pending).
+    crate::audit::pending::settle_all(&state.db).await?;
     let links = claim(&state.db, &state.federation.owner).await?;
     let mut acknowledged = 0;
     for l in links {

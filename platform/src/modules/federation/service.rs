@@ -617,6 +617,8 @@ async fn own_quantities(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<V
 /// A tenant's own records and quantity (all stages and units added: only the records are
 /// shown), from its daily figures.
 async fn own_records(db: &DatabaseConnection, tenant_id: Uuid) -> ApiResult<(i64, f64)> {
+    // Ingests answered before this read are in the figures once their audit entries are chained.
+    crate::audit::pending::settle(db, tenant_id).await?;
     Ok(stats_daily::Entity::find()
         .select_only()
         .column_as(Expr::cust("CAST(COALESCE(SUM(records), 0) AS BIGINT)"), "records")
@@ -743,6 +745,7 @@ pub async fn recompute(db: &DatabaseConnection, t: &tenant::Model, repair: bool)
         .all(db)
         .await?;
     let code_of: HashMap<Uuid, String> = below.iter().map(|x| (x.id, x.code.clone())).collect();
+    crate::audit::pending::settle_all(db).await?;
     let mut fresh: BTreeMap<Key, (i64, f64)> = BTreeMap::new();
     for s in
         stats_daily::Entity::find().filter(stats_daily::Column::TenantId.is_in(code_of.keys().copied())).all(db).await?

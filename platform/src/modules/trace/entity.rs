@@ -252,7 +252,7 @@ pub mod stats_daily {
     use sea_orm::entity::prelude::*;
 
     /// The `trace_stats_daily` row.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "trace_stats_daily")]
     pub struct Model {
         /// The reporting tenant.

@@ -552,7 +552,7 @@ impl Batch {
 /// Also answers the trace codes the new records carry and the lineage nodes they wrote: the
 /// cached public answers that read them are stale.
 ///
-/// On PostgreSQL the transaction is opened while the lookups run, and the records are copied
+/// On PostgreSQL the transaction is opened after the lookups, and the records are copied
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
 /// # Errors
@@ -612,11 +612,15 @@ pub async fn ingest<R: RecordSource>(
                 txn.execute_unprepared(&format!("SAVEPOINT {}", super::write::COPY_SAVEPOINT)).await?;
                 Ok::<_, ApiError>(txn)
             };
-            // The key of PostgreSQL's records holds the time (monthly partitions): which ids
-            // were stored before under any time is read meanwhile, so that the same id sent with
+            // The lookups first, then the transaction: a request holding its transaction's
+            // connection while it waits for more could exhaust the pool when a tenant's ingests
+            // run side by side (they no longer queue on the audit chain). The key of
+            // PostgreSQL's records holds the time (monthly partitions): which ids were stored
+            // before under any time is read with the lookups, so that the same id sent with
             // another time is found a conflict rather than written twice.
             let ids: Vec<String> = parsed.iter().map(|r| r.client_event_id.trim().to_owned()).collect();
-            let (lookups, txn, prior) = tokio::try_join!(lookups, open, prior_ids(ctx.db, tenant, ids))?;
+            let (lookups, prior) = tokio::try_join!(lookups, prior_ids(ctx.db, tenant, ids))?;
+            let txn = open.await?;
             let looked_up = started.elapsed();
             let (sink, pieces) = tokio::sync::mpsc::channel(4);
             let statement = super::write::copy_statement::<event::Entity>();
@@ -632,6 +636,7 @@ pub async fn ingest<R: RecordSource>(
             let inserted = super::write::copied_events(&txn, &batch.rows, copied, whole).await?;
             let out = store(&txn, ctx, tenant, batch, inserted, &prior).await?;
             txn.commit().await?;
+            audit::pending::wake();
             (looked_up, built, out)
         }
         _ => {
@@ -647,6 +652,7 @@ pub async fn ingest<R: RecordSource>(
             // SQLite's key is the id alone: a record stored before is refused, whatever its time.
             let out = store(&txn, ctx, tenant, batch, inserted, &HashSet::new()).await?;
             txn.commit().await?;
+            audit::pending::wake();
             (looked_up, built, out)
         }
     };
@@ -823,12 +829,17 @@ async fn store(
     let deltas = daily_deltas(tenant, rows.iter().filter(|r| inserted.contains(&r.id)), &units);
     let accepted = inserted.len();
     if accepted > 0 {
+        // The audit entry is queued in this transaction without the tenant's chain lock (which
+        // would serialise the tenant's ingests until each commits); the audit writer chains it
+        // and then, under the lock, numbers the outbox row and adds the daily figures. The
+        // count of records accepted lets `audit verify` account for every record (audit::pending).
         let detail = serde_json::json!({"accepted": accepted, "duplicates": answer.len() - accepted});
-        audit::record(txn, ctx.entry("trace_event.ingest", "trace_event", tenant.to_string(), detail)).await?;
-        // The audit record holds the tenant's lock: the outbox sequence has no gaps.
-        let payload = serde_json::json!({ "deltas": deltas });
-        crate::modules::subjects::service::write_outbox(txn, tenant, "statistics.delta", &payload).await?;
-        super::write::stats(txn, deltas).await?;
+        let followup = audit::pending::Followup {
+            outbox: vec![("statistics.delta".to_owned(), serde_json::json!({ "deltas": deltas }))],
+            stats: deltas,
+        };
+        let entry = ctx.entry(audit::pending::INGEST_ACTION, "trace_event", tenant.to_string(), detail);
+        audit::pending::queue(txn, entry, &followup).await?;
     }
     Ok((accepted, written, answer))
 }
