@@ -23,6 +23,8 @@ async fn ingest(app: &TestApp, client: &reqwest::Client, events: Vec<Value>) -> 
 }
 
 async fn rows(app: &TestApp, sql: &str) -> Vec<(String, String, f64)> {
+    // The statistics deltas are applied with the ingests' queued audit entries.
+    app.settle().await;
     app.db
         .query_all_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
         .await
