@@ -119,6 +119,26 @@ pub fn wake() {
     WAKE.notify_one();
 }
 
+/// After an ingest of `tenant_id` committed, before it answers. On SQLite (one writer at a
+/// time, so a background writer gains nothing) the request chains the tenant's queued entries
+/// itself: a background commit between another request's first read and first write would make
+/// that request's transaction fail, as SQLite cannot move a reader's snapshot forward. On
+/// PostgreSQL the writer is woken. With the writer off (`audit_writer = false`) entries stay
+/// queued until a reader settles them.
+pub async fn after_ingest(db: &DatabaseConnection, tenant_id: Uuid, writer: bool) {
+    if !writer {
+        return;
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        if let Err(e) = settle(db, tenant_id).await {
+            tracing::warn!(error = %e, "chaining the ingest's audit entry failed; the writer retries");
+            wake();
+        }
+    } else {
+        wake();
+    }
+}
+
 /// SHA-256 of a queued entry's fields, the text its MAC signs.
 #[must_use]
 pub fn entry_hash(p: &pending::Model) -> String {
@@ -429,13 +449,14 @@ pub async fn records_of<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Result<i
 mod tests {
     use super::*;
 
-    fn delta(stage: &str, records: i64, quantity: f64) -> stats_daily::Model {
+    fn delta(stage: &str, unit: &str, records: i64, quantity: f64) -> stats_daily::Model {
         stats_daily::Model {
             tenant_id: Uuid::nil(),
             day: "2026-12-07".to_owned(),
             stage: stage.to_owned(),
             category_code: String::new(),
             division_code: "370104".to_owned(),
+            unit: unit.to_owned(),
             records,
             quantity,
         }
@@ -444,12 +465,15 @@ mod tests {
     #[test]
     fn deltas_of_one_key_are_summed_and_other_keys_kept_apart() {
         let mut sums = BTreeMap::new();
-        add_delta(&mut sums, delta("sale", 1, 10.0));
-        add_delta(&mut sums, delta("sale", 2, 5.0));
-        add_delta(&mut sums, delta("transport", 1, 1.0));
-        let mut got: Vec<(String, i64, f64)> = sums.into_values().map(|d| (d.stage, d.records, d.quantity)).collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(got, vec![("sale".to_owned(), 3, 15.0), ("transport".to_owned(), 1, 1.0)]);
+        add_delta(&mut sums, delta("sale", "kg", 1, 10.0));
+        add_delta(&mut sums, delta("sale", "kg", 2, 5.0));
+        add_delta(&mut sums, delta("sale", "箱", 1, 4.0));
+        add_delta(&mut sums, delta("transport", "kg", 1, 1.0));
+        let mut got: Vec<(String, String, i64, f64)> =
+            sums.into_values().map(|d| (d.stage, d.unit, d.records, d.quantity)).collect();
+        got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let want = |s: &str, u: &str, r: i64, q: f64| (s.to_owned(), u.to_owned(), r, q);
+        assert_eq!(got, vec![want("sale", "kg", 3, 15.0), want("sale", "箱", 1, 4.0), want("transport", "kg", 1, 1.0)]);
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub async fn ingest_events(
     let lines = service::Lines::new(&body);
     let records = req.events.into_iter().map(|raw| service::InBody { raw, lines: &lines }).collect();
     let (answer, written) = service::ingest(&caller.ctx(), records).await?;
+    crate::audit::pending::after_ingest(&state.db, caller.ctx().who.tenant.id, state.settings.audit_writer).await;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
         crate::modules::federation::deliver::wake_all(&state);
@@ -90,6 +91,7 @@ pub async fn import_events(
     let xlsx = crate::modules::subjects::import::is_xlsx(&req, q.format.as_deref())?;
     let body = crate::error::body_within(payload, MAX_BODY).await?;
     let (answer, written) = super::import::import(&caller.ctx(), body, xlsx).await?;
+    crate::audit::pending::after_ingest(&state.db, caller.ctx().who.tenant.id, state.settings.audit_writer).await;
     super::public::invalidate(&state, &written).await;
     if answer.accepted > 0 {
         crate::modules::federation::deliver::wake_all(&state);
