@@ -555,6 +555,9 @@ impl Batch {
 /// On PostgreSQL the transaction is opened after the lookups, and the records are copied
 /// in while they are checked (see [`build`]); a batch with a bad record rolls that back.
 ///
+/// The audit entry is queued, not chained: the caller calls [`audit::pending::after_ingest`]
+/// once the answer is known (it chains on SQLite and wakes the writer on PostgreSQL).
+///
 /// # Errors
 /// 422 naming every bad record's field (`events[3].quantity`), a record that cannot be read
 /// by its path and position, writing nothing; 409 (`idempotency_conflict`) when a record's
@@ -636,7 +639,6 @@ pub async fn ingest<R: RecordSource>(
             let inserted = super::write::copied_events(&txn, &batch.rows, copied, whole).await?;
             let out = store(&txn, ctx, tenant, batch, inserted, &prior).await?;
             txn.commit().await?;
-            audit::pending::wake();
             (looked_up, built, out)
         }
         _ => {
@@ -652,8 +654,6 @@ pub async fn ingest<R: RecordSource>(
             // SQLite's key is the id alone: a record stored before is refused, whatever its time.
             let out = store(&txn, ctx, tenant, batch, inserted, &HashSet::new()).await?;
             txn.commit().await?;
-            // On SQLite the request chains its own entry before it answers
-            // (`audit::pending::after_ingest`, called by the handlers).
             (looked_up, built, out)
         }
     };
