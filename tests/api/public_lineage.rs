@@ -241,6 +241,36 @@ async fn another_provinces_key_cannot_poison_the_public_answer_and_its_claim_is_
     let html = TestApp::new_client().get(app.url(&format!("/t/{CODE}"))).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("不合格") && !html.contains("2001-05"), "{html}");
 
+    // The market the factory shipped to is linked from its receipt on: a harvest and a failed
+    // test it posts under the code's batch, dated before it received the goods, are no part
+    // of the product's history (they once replaced the origin and showed 不合格).
+    let js_key2 = key(&app, &js.admin, "江苏市场系统").await;
+    push(
+        &app,
+        &js_key2,
+        vec![
+            record(
+                "m-1",
+                "primary_production",
+                "harvest",
+                &market,
+                "P1",
+                &[CODE],
+                "2001-05-01T08:00:00+08:00",
+                "320102",
+            ),
+            with(
+                record("m-2", "testing", "inspect", &market, "P1", &[CODE], "2001-05-03T08:00:00+08:00", "320102"),
+                "inspection",
+                json!({"item": "农药残留", "result": "fail", "report_no": "JS-FAKE-2"}),
+            ),
+        ],
+    )
+    .await;
+    let t = public(&app, CODE).await;
+    assert_eq!(t["origin_name"], "寿光示范蔬菜集团", "{t}");
+    assert_eq!(stages(&t), want_stages(), "nothing the receiver dated before its receipt shows: {t}");
+
     // The claims are anomalies: one per record of Jiangsu's lab carrying the code.
     let list = |who: &reqwest::Client, q: &str| {
         let c = who.clone();
@@ -254,13 +284,16 @@ async fn another_provinces_key_cannot_poison_the_public_answer_and_its_claim_is_
     let mut seen = Value::Null;
     for _ in 0..50 {
         seen = list(&sd.admin, "").await;
-        if seen["total"] == 3 {
+        if seen["total"] == 5 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(seen["total"], 3, "{seen}");
-    for a in seen["items"].as_array().unwrap() {
+    assert_eq!(seen["total"], 5, "{seen}");
+    // Three of the lab's records, and the market's two dated before its receipt.
+    let by = |s: &str| seen["items"].as_array().unwrap().iter().filter(|a| a["claiming_subject_code"] == s).count();
+    assert_eq!((by(&lab), by(&market)), (3, 2), "{seen}");
+    for a in seen["items"].as_array().unwrap().iter().filter(|a| a["claiming_subject_code"] == json!(lab)) {
         assert_eq!(
             (
                 a["code"].as_str(),
@@ -282,16 +315,15 @@ async fn another_provinces_key_cannot_poison_the_public_answer_and_its_claim_is_
         );
         assert!(a["event_id"].as_str().is_some() && a["detected_at"].as_str().is_some(), "{a}");
     }
-    assert_ne!(seen["items"][0]["claiming_subject_code"], json!(market), "the market's linked records are no claim");
     // The claimer's province sees them, and so does the nation above both; a sibling province
     // with no part in it sees none.
-    assert_eq!(list(&js.admin, "").await["total"], 3);
-    assert_eq!(list(&national, &format!("?code={CODE}")).await["total"], 3);
+    assert_eq!(list(&js.admin, "").await["total"], 5);
+    assert_eq!(list(&national, &format!("?code={CODE}")).await["total"], 5);
     assert_eq!(list(&zj.admin, "").await["total"], 0);
     assert_eq!(list(&sd.admin, "?code=OTHER-0001").await["total"], 0);
     // Looking the code up again records nothing twice.
     public(&app, CODE).await;
-    assert_eq!(app.scalar("SELECT count(*) AS n FROM trace_code_anomalies").await, 3);
+    assert_eq!(app.scalar("SELECT count(*) AS n FROM trace_code_anomalies").await, 5);
     // The console page lists them for both provinces, and nothing for the sibling.
     let page = |who: &reqwest::Client| {
         let c = who.clone();

@@ -197,6 +197,8 @@ pub(super) struct Link {
     pub(super) to: Key,
     /// The reporting tenant's path.
     pub(super) reported_by: String,
+    /// When the goods moved (the reported event's time).
+    pub(super) at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<Edge> for Link {
@@ -205,6 +207,7 @@ impl From<Edge> for Link {
             from: (e.from_subject_code, e.from_batch),
             to: (e.to_subject_code, e.to_batch),
             reported_by: e.tenant_path,
+            at: e.event_time,
         }
     }
 }

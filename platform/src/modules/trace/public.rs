@@ -544,6 +544,9 @@ async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineag
     let vouches =
         |subject: &str, l: &Link| filed.get(subject).is_some_and(|s| s.tenant_path.starts_with(&l.reported_by));
     let mut depth: HashMap<Node, i32> = starts.iter().map(|n| (n.clone(), 0)).collect();
+    // When each downstream node was reached: its records from before the goods arrived are no
+    // part of this product's history (a receiver cannot backdate a harvest into it).
+    let mut linked_at: HashMap<Node, chrono::DateTime<Utc>> = HashMap::new();
     for (edges, down) in [(&up, false), (&down, true)] {
         let mut leaving: HashMap<&Node, Vec<&Link>> = HashMap::new();
         for l in edges.iter() {
@@ -557,7 +560,15 @@ async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineag
                     let there = if down { &l.to } else { &l.from };
                     if vouches(&node.0, l) && !depth.contains_key(there) {
                         depth.insert(there.clone(), if down { level } else { -level });
+                        if down {
+                            linked_at.insert(there.clone(), l.at);
+                        }
                         next.push(there.clone());
+                    } else if down && let Some(t) = linked_at.get_mut(there) {
+                        // Reached at one level by several movements: from the earliest.
+                        if vouches(&node.0, l) && l.at < *t {
+                            *t = l.at;
+                        }
                     }
                 }
             }
@@ -568,8 +579,9 @@ async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineag
         }
     }
     let node_of = |e: &event::Model| (e.subject_code.clone(), e.batch_no.clone());
+    let before_arrival = |e: &event::Model| linked_at.get(&node_of(e)).is_some_and(|t| e.event_time < *t);
     let (carrying, unlinked): (Vec<event::Model>, Vec<event::Model>) =
-        records.into_iter().partition(|e| depth.contains_key(&node_of(e)));
+        records.into_iter().partition(|e| depth.contains_key(&node_of(e)) && !before_arrival(e));
     // The answer's nodes: the code's batch and everything upstream of it, and the nodes where
     // linked records carry the code downstream.
     let mut nodes: Vec<Node> = depth.iter().filter(|(_, d)| **d <= 0).map(|(n, _)| n.clone()).collect();
@@ -584,6 +596,9 @@ async fn lineage(db: &DatabaseConnection, code: &str) -> ApiResult<Option<Lineag
         .filter(|e| {
             if carried.contains(&e.id) {
                 return true;
+            }
+            if before_arrival(e) {
+                return false;
             }
             let upstream = depth.get(&node_of(e)).is_some_and(|d| *d < 0);
             // A record about other items of the batch (it carries other codes) belongs to their
